@@ -1,0 +1,41 @@
+# Makefile for the kalam extension (PGXS)
+
+MODULE_big = kalam
+OBJS = \
+	src/kalam.o \
+	src/stats.o \
+	src/worker/channel.o \
+	src/worker/kalam_worker.o \
+	src/storage/keys.o \
+	src/storage/row.o \
+	src/storage/command.o \
+	src/storage/apply.o \
+	src/storage/rocks.o \
+	src/fdw/kalam_fdw.o \
+	src/fdw/option.o \
+	src/fdw/pushdown.o \
+	src/fdw/scan.o \
+	src/fdw/modify.o \
+	src/fdw/writeset.o \
+	src/fdw/ddl.o \
+	src/jobs/jobs_worker.o
+
+EXTENSION = kalam
+DATA = kalam--1.0.sql
+PGFILEDESC = "kalam - replicated per-user tables in RocksDB"
+
+PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+SHLIB_LINK = -lrocksdb -lraft -luv
+
+REGRESS = kalam_basic
+REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/kalam.conf
+TAP_TESTS = 1
+
+EXTRA_CLEAN = tmp_check_regress
+
+# no LLVM bitcode: a fresh machine has no clang
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

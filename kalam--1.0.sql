@@ -1,0 +1,57 @@
+/* kalam--1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION kalam" to load this file. \quit
+
+CREATE FUNCTION kalam_fdw_handler()
+RETURNS fdw_handler
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+CREATE FUNCTION kalam_fdw_validator(text[], oid)
+RETURNS void
+AS 'MODULE_PATHNAME'
+LANGUAGE C STRICT;
+
+CREATE FOREIGN DATA WRAPPER kalam
+  HANDLER kalam_fdw_handler
+  VALIDATOR kalam_fdw_validator;
+
+CREATE SERVER kalam FOREIGN DATA WRAPPER kalam;
+
+-- ids of kalam tables: the first bytes of every key of the table's rows
+CREATE SEQUENCE table_id_seq;
+
+CREATE VIEW tables AS
+SELECT c.oid::regclass AS "table",
+       o.type,
+       o.primary_key,
+       o.table_id::int AS id,
+       o.ttl::interval AS ttl
+  FROM pg_foreign_table ft
+  JOIN pg_class c ON c.oid = ft.ftrelid
+  JOIN pg_foreign_server s ON s.oid = ft.ftserver
+  JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw AND w.fdwname = 'kalam'
+ CROSS JOIN LATERAL (
+       SELECT max(option_value) FILTER (WHERE option_name = 'type') AS type,
+              max(option_value) FILTER (WHERE option_name = 'primary_key') AS primary_key,
+              max(option_value) FILTER (WHERE option_name = 'table_id') AS table_id,
+              max(option_value) FILTER (WHERE option_name = 'ttl') AS ttl
+         FROM pg_options_to_table(ft.ftoptions)) o;
+
+CREATE FUNCTION stats(
+    OUT commands_applied bigint,
+    OUT commands_failed bigint,
+    OUT batches_written bigint,
+    OUT rows_written bigint,
+    OUT apply_time_ms double precision,
+    OUT applied_index bigint)
+RETURNS record
+AS 'MODULE_PATHNAME', 'kalam_stats'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW stats AS SELECT * FROM stats();
+
+GRANT USAGE ON SCHEMA kalam TO PUBLIC;
+GRANT SELECT ON tables, stats TO PUBLIC;
+GRANT USAGE ON FOREIGN SERVER kalam TO PUBLIC;

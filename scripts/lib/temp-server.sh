@@ -1,0 +1,87 @@
+# Shared by scripts/demo.sh and bench/bench.sh (source it, do not run it):
+# a throwaway PostgreSQL 15 server with kalam preloaded, run as the postgres
+# OS user, listening only on 127.0.0.1 at a free port, with its data
+# directory, log and unix socket all inside one temp directory.
+#
+#   temp_server_init NAME    create the temp directory (TEMP_BASE) and arrange
+#                            for the server to be stopped and the directory
+#                            removed when the calling script exits
+#   temp_server_start [LINE...]
+#                            initdb, append LINEs to postgresql.conf, start;
+#                            exports PGHOST, PGPORT, PGUSER, PGDATABASE
+#   as_pg CMD...             run CMD as the postgres OS user
+
+PG_BIN=/usr/lib/postgresql/15/bin
+TEMP_BASE=""
+
+as_pg() {
+	runuser -u postgres -- "$@"
+}
+
+temp_server_init() {
+	# Under /tmp rather than $TMPDIR: the postgres user must be able to reach it.
+	TEMP_BASE=$(mktemp -d "/tmp/$1.XXXXXX")
+	chown postgres:postgres "$TEMP_BASE"
+	# Commands run as postgres need a cwd they can enter (not e.g. /root).
+	cd "$TEMP_BASE"
+	trap temp_server_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+temp_server_cleanup() {
+	local status=$?
+	cd /
+	if [ -f "$TEMP_BASE/data/postmaster.pid" ]; then
+		as_pg "$PG_BIN/pg_ctl" -D "$TEMP_BASE/data" -m fast -w -t 60 stop >/dev/null ||
+			as_pg "$PG_BIN/pg_ctl" -D "$TEMP_BASE/data" -m immediate -w stop >/dev/null ||
+			echo "warning: could not stop the server in $TEMP_BASE/data" >&2
+	fi
+	rm -rf "$TEMP_BASE"
+	exit "$status"
+}
+
+# Prints a TCP port on which nothing accepts connections on 127.0.0.1, below
+# Linux's ephemeral range (32768-60999) so that no outgoing connection holds it.
+free_port() {
+	local port _
+	for _ in $(seq 1 200); do
+		port=$((20000 + RANDOM % 12000))
+		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+			echo "$port"
+			return 0
+		fi
+	done
+	echo "no free port found on 127.0.0.1" >&2
+	return 1
+}
+
+temp_server_start() {
+	local data=$TEMP_BASE/data log=$TEMP_BASE/server.log port _ line
+	if ! as_pg "$PG_BIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --no-locale \
+		>"$TEMP_BASE/initdb.log" 2>&1; then
+		cat "$TEMP_BASE/initdb.log" >&2
+		return 1
+	fi
+	{
+		echo "listen_addresses = '127.0.0.1'"
+		echo "unix_socket_directories = '$TEMP_BASE'"
+		echo "shared_preload_libraries = 'kalam'"
+		for line in "$@"; do
+			echo "$line"
+		done
+	} >>"$data/postgresql.conf"
+	# Another process may take the port between free_port and the bind: retry.
+	for _ in 1 2 3 4 5; do
+		port=$(free_port)
+		rm -f "$log"
+		if as_pg "$PG_BIN/pg_ctl" -D "$data" -l "$log" -w -t 120 -o "-p $port" start >/dev/null; then
+			export PGHOST=$TEMP_BASE PGPORT=$port PGUSER=postgres PGDATABASE=postgres
+			return 0
+		fi
+		grep -q 'could not bind\|could not create any TCP/IP sockets' "$log" || break
+	done
+	echo "the server did not start; its log ($log):" >&2
+	cat "$log" >&2
+	return 1
+}

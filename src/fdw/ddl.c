@@ -1,0 +1,258 @@
+/*-------------------------------------------------------------------------
+ *
+ * ddl.c
+ *	  DDL on kalam tables: table ids, checks of what may change, and the
+ *	  removal of a dropped table's rows.
+ *
+ * CREATE FOREIGN TABLE ... SERVER kalam gets a table id from the sequence
+ * kalam.table_id_seq, stored as the table's option "table_id"; every key of
+ * the table's rows starts with it.  Options that decide where rows are
+ * stored (type, primary_key, table_id) and column types cannot change
+ * afterwards.  DROP deletes the table's rows when the dropping transaction
+ * commits, as part of its command.
+ *
+ * src/fdw/ddl.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "catalog/namespace.h"
+#include "catalog/objectaccess.h"
+#include "catalog/pg_class.h"
+#include "commands/defrem.h"
+#include "commands/dbcommands.h"
+#include "commands/sequence.h"
+#include "foreign/foreign.h"
+#include "miscadmin.h"
+#include "nodes/makefuncs.h"
+#include "tcop/utility.h"
+#include "utils/lsyscache.h"
+
+#include "fdw/kalam_fdw.h"
+#include "kalam.h"
+#include "storage/keys.h"
+
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static object_access_hook_type prev_object_access_hook = NULL;
+
+static bool
+server_is_kalam(const char *servername)
+{
+	ForeignServer *server = GetForeignServerByName(servername, true);
+
+	return server != NULL &&
+		strcmp(GetForeignDataWrapper(server->fdwid)->fdwname, "kalam") == 0;
+}
+
+static void
+assign_table_id(CreateForeignTableStmt *stmt)
+{
+	ListCell   *lc;
+	Oid			seqid;
+	int64		id;
+
+	foreach(lc, stmt->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "table_id") != 0)
+			continue;
+		if (!superuser())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("option \"table_id\" is assigned by kalam"),
+					 errhint("Remove the option; only superusers may set it, to re-create a table over its stored rows.")));
+		return;
+	}
+
+	seqid = get_relname_relid("table_id_seq", get_namespace_oid("kalam", false));
+	id = nextval_internal(seqid, false);
+	stmt->options = lappend(stmt->options,
+							makeDefElem("table_id",
+										(Node *) makeString(psprintf(INT64_FORMAT, id)),
+										-1));
+}
+
+static const char *const fixed_options[] = {"type", "primary_key", "table_id", NULL};
+
+/* Refuse ALTER TABLE commands that would strand the stored rows. */
+static void
+check_alter_table(AlterTableStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = (AlterTableCmd *) lfirst(lc);
+
+		if (cmd->subtype == AT_AlterColumnType)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot change the type of a column of kalam table \"%s\"",
+							stmt->relation->relname),
+					 errdetail("Stored rows keep the column's old binary form.")));
+		if (cmd->subtype == AT_GenericOptions)
+		{
+			ListCell   *lo;
+
+			foreach(lo, (List *) cmd->def)
+			{
+				DefElem    *def = (DefElem *) lfirst(lo);
+				int			i;
+
+				for (i = 0; fixed_options[i] != NULL; i++)
+					if (strcmp(def->defname, fixed_options[i]) == 0)
+						ereport(ERROR,
+								(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+								 errmsg("cannot change option \"%s\" of kalam table \"%s\"",
+										def->defname, stmt->relation->relname),
+								 errdetail("The option decides where the table's rows are stored."),
+								 errhint("Create a new table and copy the rows with INSERT ... SELECT.")));
+			}
+		}
+	}
+}
+
+static void
+check_rename(RenameStmt *stmt, Oid relid)
+{
+	Relation	rel;
+	KalamTable *table;
+	int			i;
+
+	if (stmt->renameType != OBJECT_COLUMN)
+		return;
+	rel = table_open(relid, AccessShareLock);
+	table = kalam_get_table(rel);
+	for (i = 0; i < table->nkeys; i++)
+		if (strcmp(NameStr(TupleDescAttr(RelationGetDescr(rel),
+										 table->key_attnums[i] - 1)->attname),
+				   stmt->subname) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("cannot rename primary key column \"%s\" of kalam table \"%s\"",
+							stmt->subname, RelationGetRelationName(rel))));
+	table_close(rel, AccessShareLock);
+}
+
+/* Check that a kalam table's options still fit its columns. */
+static void
+validate_table(Oid relid)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+
+	(void) kalam_get_table(rel);
+	table_close(rel, AccessShareLock);
+}
+
+static Oid
+kalam_relation(RangeVar *rv)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE &&
+		kalam_is_kalam_table(relid))
+		return relid;
+	return InvalidOid;
+}
+
+static void
+kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
+					  bool readOnlyTree, ProcessUtilityContext context,
+					  ParamListInfo params, QueryEnvironment *queryEnv,
+					  DestReceiver *dest, QueryCompletion *qc)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	RangeVar   *validate = NULL;
+
+	if (IsA(parsetree, CreateForeignTableStmt) &&
+		server_is_kalam(((CreateForeignTableStmt *) parsetree)->servername))
+	{
+		if (readOnlyTree)
+		{
+			pstmt = copyObject(pstmt);
+			parsetree = pstmt->utilityStmt;
+			readOnlyTree = false;
+		}
+		assign_table_id((CreateForeignTableStmt *) parsetree);
+		validate = ((CreateForeignTableStmt *) parsetree)->base.relation;
+	}
+	else if (IsA(parsetree, AlterTableStmt) &&
+			 OidIsValid(kalam_relation(((AlterTableStmt *) parsetree)->relation)))
+	{
+		check_alter_table((AlterTableStmt *) parsetree);
+		validate = ((AlterTableStmt *) parsetree)->relation;
+	}
+	else if (IsA(parsetree, RenameStmt) && ((RenameStmt *) parsetree)->relation &&
+			 OidIsValid(kalam_relation(((RenameStmt *) parsetree)->relation)))
+		check_rename((RenameStmt *) parsetree,
+					 kalam_relation(((RenameStmt *) parsetree)->relation));
+	else if (IsA(parsetree, CreateExtensionStmt) &&
+			 strcmp(((CreateExtensionStmt *) parsetree)->extname, "kalam") == 0 &&
+			 strcmp(get_database_name(MyDatabaseId), kalam_database) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("kalam can only be created in database \"%s\"", kalam_database),
+				 errdetail("kalam's storage serves one database, set by kalam.database."),
+				 errhint("Connect to \"%s\", or set kalam.database and restart the server.",
+						 kalam_database)));
+
+	if (prev_ProcessUtility)
+		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
+							queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+
+	if (validate != NULL)
+		validate_table(RangeVarGetRelid(validate, NoLock, false));
+}
+
+/* The table id of a kalam table, read without resolving its columns. */
+static uint32
+table_id_of(Oid relid)
+{
+	ListCell   *lc;
+
+	foreach(lc, GetForeignTable(relid)->options)
+	{
+		DefElem    *def = (DefElem *) lfirst(lc);
+
+		if (strcmp(def->defname, "table_id") == 0)
+			return (uint32) strtoul(defGetString(def), NULL, 10);
+	}
+	return 0;
+}
+
+static void
+kalam_object_access(ObjectAccessType access, Oid classId, Oid objectId,
+					int subId, void *arg)
+{
+	if (prev_object_access_hook)
+		prev_object_access_hook(access, classId, objectId, subId, arg);
+
+	if (access == OAT_DROP && classId == RelationRelationId && subId == 0 &&
+		get_rel_relkind(objectId) == RELKIND_FOREIGN_TABLE &&
+		kalam_is_kalam_table(objectId))
+	{
+		uint32		table_id = table_id_of(objectId);
+		StringInfoData prefix;
+
+		if (table_id == 0)
+			return;
+		initStringInfo(&prefix);
+		kalam_key_append_table(&prefix, table_id);
+		kalam_writeset_delete_prefix(prefix.data, prefix.len);
+	}
+}
+
+void
+kalam_ddl_install_hooks(void)
+{
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = kalam_process_utility;
+	prev_object_access_hook = object_access_hook;
+	object_access_hook = kalam_object_access;
+}

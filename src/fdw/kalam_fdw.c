@@ -1,0 +1,250 @@
+/*-------------------------------------------------------------------------
+ *
+ * kalam_fdw.c
+ *	  The foreign-data wrapper handler, planning, and the row identity and
+ *	  key helpers that scans and modifications share.
+ *
+ * src/fdw/kalam_fdw.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "foreign/fdwapi.h"
+#include "miscadmin.h"
+#include "optimizer/optimizer.h"
+#include "optimizer/pathnode.h"
+#include "optimizer/planmain.h"
+#include "optimizer/restrictinfo.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+
+#include "fdw/kalam_fdw.h"
+#include "kalam.h"
+#include "storage/keys.h"
+
+PG_FUNCTION_INFO_V1(kalam_fdw_handler);
+
+/* planner's guess of a table's rows, as kalam keeps no statistics */
+#define KALAM_DEFAULT_ROWS		1000.0
+
+/* Whose rows of user and stream tables this session reads and writes. */
+const char *
+kalam_row_owner(void)
+{
+	if (kalam_user != NULL && kalam_user[0] != '\0')
+		return kalam_user;
+	return GetUserNameFromId(GetUserId(), false);
+}
+
+/* The key prefix of the rows this session can see in the table. */
+void
+kalam_key_prefix(StringInfo buf, const KalamTable *table)
+{
+	kalam_key_append_table(buf, table->table_id);
+	if (table->type != KALAM_TABLE_SHARED)
+		kalam_key_append_user(buf, kalam_row_owner());
+}
+
+/* The full key of a row; a NULL key column is a not-null violation. */
+void
+kalam_row_key(StringInfo buf, const KalamTable *table, Relation rel,
+			  const Datum *values, const bool *isnull)
+{
+	int			i;
+
+	kalam_key_prefix(buf, table);
+	for (i = 0; i < table->nkeys; i++)
+	{
+		int			att = table->key_attnums[i] - 1;
+
+		if (isnull[att])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("null value in column \"%s\" of relation \"%s\" violates not-null constraint",
+							NameStr(TupleDescAttr(RelationGetDescr(rel), att)->attname),
+							RelationGetRelationName(rel)),
+					 errdetail("The column is part of the kalam primary key.")));
+		kalam_key_append_datum(buf, table->key_types[i], table->key_types[i],
+							   values[att]);
+	}
+}
+
+/* "(col1, col2)=(v1, v2)", as PostgreSQL shows keys in messages */
+char *
+kalam_format_key(const KalamTable *table, TupleDesc desc, const Datum *values,
+				 const bool *isnull)
+{
+	StringInfoData names;
+	StringInfoData vals;
+	int			i;
+
+	initStringInfo(&names);
+	initStringInfo(&vals);
+	for (i = 0; i < table->nkeys; i++)
+	{
+		int			att = table->key_attnums[i] - 1;
+		Oid			outfunc;
+		bool		varlena;
+
+		if (i > 0)
+		{
+			appendStringInfoString(&names, ", ");
+			appendStringInfoString(&vals, ", ");
+		}
+		appendStringInfoString(&names, NameStr(TupleDescAttr(desc, att)->attname));
+		if (isnull[att])
+		{
+			appendStringInfoString(&vals, "null");
+			continue;
+		}
+		getTypeOutputInfo(table->key_types[i], &outfunc, &varlena);
+		appendStringInfoString(&vals, OidOutputFunctionCall(outfunc, values[att]));
+	}
+	return psprintf("(%s)=(%s)", names.data, vals.data);
+}
+
+/*
+ * A row's version travels through the executor in its ctid, so that UPDATE
+ * and DELETE can tell the apply function which version they read.
+ */
+void
+kalam_version_to_tid(uint64 version, ItemPointer tid)
+{
+	ItemPointerSet(tid, (BlockNumber) (version >> 16),
+				   (OffsetNumber) (version & 0xFFFF));
+}
+
+uint64
+kalam_tid_to_version(ItemPointer tid)
+{
+	return ((uint64) ItemPointerGetBlockNumberNoCheck(tid) << 16) |
+		ItemPointerGetOffsetNumberNoCheck(tid);
+}
+
+/* Rows of a stream table written before this are expired. */
+TimestampTz
+kalam_expire_before(const KalamTable *table)
+{
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamptz_mi_interval,
+												   TimestampTzGetDatum(GetCurrentTimestamp()),
+												   IntervalPGetDatum(&table->ttl)));
+}
+
+/*
+ * Planning: kalam has no statistics.  A point lookup returns one row per
+ * key, a range a tenth of the default, a scan the default.
+ */
+typedef struct KalamPlanInfo
+{
+	KalamTable *table;
+	List	   *conditions;		/* from kalam_key_conditions */
+	List	   *pushed;			/* the restriction clauses they came from */
+} KalamPlanInfo;
+
+static void
+kalam_get_rel_size(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	KalamPlanInfo *info = palloc0(sizeof(KalamPlanInfo));
+	Relation	rel = table_open(foreigntableid, NoLock);
+	Selectivity sel;
+
+	info->table = kalam_get_table(rel);
+	table_close(rel, NoLock);
+	info->conditions = kalam_key_conditions(root, baserel, info->table,
+											&info->pushed);
+	baserel->fdw_private = info;
+
+	sel = clauselist_selectivity(root, baserel->baserestrictinfo, 0,
+								 JOIN_INNER, NULL);
+	baserel->rows = clamp_row_est(KALAM_DEFAULT_ROWS * sel);
+	if (info->pushed != NIL)
+		baserel->rows = Min(baserel->rows, KALAM_DEFAULT_ROWS / 10);
+}
+
+static void
+kalam_get_paths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
+{
+	KalamPlanInfo *info = (KalamPlanInfo *) baserel->fdw_private;
+	Cost		startup = 1.0;
+	Cost		total;
+
+	/* a seek reads what it returns; a scan reads the user's whole range */
+	if (info->pushed != NIL)
+		total = startup + baserel->rows * cpu_tuple_cost * 2;
+	else
+		total = startup + KALAM_DEFAULT_ROWS * cpu_tuple_cost * 2;
+
+	add_path(baserel, (Path *)
+			 create_foreignscan_path(root, baserel, NULL, baserel->rows,
+									 startup, total, NIL, NULL, NULL, NIL));
+}
+
+static ForeignScan *
+kalam_get_plan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
+			   ForeignPath *best_path, List *tlist, List *scan_clauses,
+			   Plan *outer_plan)
+{
+	KalamPlanInfo *info = (KalamPlanInfo *) baserel->fdw_private;
+	List	   *exprs = NIL;
+	List	   *private = NIL;
+	ListCell   *lc;
+
+	/*
+	 * Every qual is also checked locally: the pushed-down conditions only
+	 * narrow what is read.
+	 */
+	scan_clauses = extract_actual_clauses(scan_clauses, false);
+
+	/* fdw_private: a string describing the pushdown, then one int list per condition */
+	foreach(lc, info->conditions)
+	{
+		List	   *cond = (List *) lfirst(lc);
+
+		exprs = lappend(exprs, linitial(cond));
+		private = lappend(private, lsecond(cond));
+	}
+	private = lcons(makeString(kalam_describe_pushdown(info->pushed,
+													   baserel->relid,
+													   foreigntableid)),
+					private);
+
+	return make_foreignscan(tlist, scan_clauses, baserel->relid, exprs,
+							private, NIL, NIL, outer_plan);
+}
+
+Datum
+kalam_fdw_handler(PG_FUNCTION_ARGS)
+{
+	FdwRoutine *routine = makeNode(FdwRoutine);
+
+	routine->GetForeignRelSize = kalam_get_rel_size;
+	routine->GetForeignPaths = kalam_get_paths;
+	routine->GetForeignPlan = kalam_get_plan;
+	routine->BeginForeignScan = kalam_begin_scan;
+	routine->IterateForeignScan = kalam_iterate_scan;
+	routine->ReScanForeignScan = kalam_rescan;
+	routine->EndForeignScan = kalam_end_scan;
+	routine->ExplainForeignScan = kalam_explain_scan;
+
+	routine->AddForeignUpdateTargets = kalam_add_update_targets;
+	routine->PlanForeignModify = kalam_plan_modify;
+	routine->BeginForeignModify = kalam_begin_modify;
+	routine->ExecForeignInsert = kalam_exec_insert;
+	routine->ExecForeignUpdate = kalam_exec_update;
+	routine->ExecForeignDelete = kalam_exec_delete;
+	routine->BeginForeignInsert = kalam_begin_insert;
+	routine->IsForeignRelUpdatable = kalam_is_updatable;
+	routine->ExecForeignTruncate = kalam_exec_truncate;
+
+	PG_RETURN_POINTER(routine);
+}
+
+void
+kalam_fdw_install_hooks(void)
+{
+	kalam_writeset_init();
+	kalam_ddl_install_hooks();
+}

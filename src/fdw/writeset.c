@@ -1,0 +1,539 @@
+/*-------------------------------------------------------------------------
+ *
+ * writeset.c
+ *	  A transaction's writes to kalam tables, kept until COMMIT.
+ *
+ * Writes are buffered in a hash table keyed by the encoded row key.  Scans
+ * merge it over what is stored, so a transaction reads its own writes.  At
+ * PRE_COMMIT the whole set becomes one command, handed to the kalam worker;
+ * COMMIT returns once the worker has applied it, and a failed check inside
+ * apply (duplicate key, concurrently changed row) aborts the transaction.
+ * ROLLBACK, or an error before COMMIT, drops the set with the transaction's
+ * memory.
+ *
+ * Savepoints work through an undo stack: inside a subtransaction every
+ * change first records the entry as it was, and ROLLBACK TO restores the
+ * records of the aborted subtransaction in reverse order.
+ *
+ * src/fdw/writeset.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/table.h"
+#include "access/xact.h"
+#include "common/hashfn.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+#include "fdw/kalam_fdw.h"
+#include "kalam.h"
+#include "storage/command.h"
+#include "storage/keys.h"
+#include "storage/row.h"
+#include "worker/channel.h"
+
+typedef struct KalamKeyRef
+{
+	char	   *key;
+	size_t		keylen;
+} KalamKeyRef;
+
+typedef struct KalamPrefix
+{
+	char	   *data;
+	size_t		len;
+} KalamPrefix;
+
+/* What a change inside a subtransaction replaced */
+typedef struct KalamUndo
+{
+	SubTransactionId subid;
+	bool		is_prefix;		/* undo a delete_prefix: trim the list */
+	int			nprefixes;
+	bool		existed;		/* was there an entry for the key? */
+	KalamWriteEntry saved;		/* the entry as it was (key included) */
+} KalamUndo;
+
+static MemoryContext ws_context = NULL;
+static HTAB *ws_hash = NULL;
+static List *ws_prefixes = NIL;
+static List *ws_undo = NIL;
+
+static uint32
+key_hash(const void *key, Size keysize)
+{
+	const KalamKeyRef *k = (const KalamKeyRef *) key;
+
+	return hash_bytes((const unsigned char *) k->key, (int) k->keylen);
+}
+
+static int
+key_match(const void *key1, const void *key2, Size keysize)
+{
+	const KalamKeyRef *a = (const KalamKeyRef *) key1;
+	const KalamKeyRef *b = (const KalamKeyRef *) key2;
+
+	if (a->keylen != b->keylen)
+		return 1;
+	return memcmp(a->key, b->key, a->keylen);
+}
+
+static void
+ensure_writeset(void)
+{
+	HASHCTL		ctl;
+
+	if (ws_hash != NULL)
+		return;
+	ws_context = AllocSetContextCreate(TopTransactionContext,
+									   "kalam writeset",
+									   ALLOCSET_DEFAULT_SIZES);
+	ctl.keysize = sizeof(KalamKeyRef);
+	ctl.entrysize = sizeof(KalamWriteEntry);
+	ctl.hash = key_hash;
+	ctl.match = key_match;
+	ctl.hcxt = ws_context;
+	ws_hash = hash_create("kalam writeset", 256, &ctl,
+						  HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+}
+
+static void
+forget_writeset(void)
+{
+	/* the memory goes with TopTransactionContext */
+	ws_context = NULL;
+	ws_hash = NULL;
+	ws_prefixes = NIL;
+	ws_undo = NIL;
+}
+
+KalamWriteEntry *
+kalam_writeset_lookup(const char *key, size_t keylen)
+{
+	KalamKeyRef ref;
+
+	if (ws_hash == NULL)
+		return NULL;
+	ref.key = (char *) key;
+	ref.keylen = keylen;
+	return (KalamWriteEntry *) hash_search(ws_hash, &ref, HASH_FIND, NULL);
+}
+
+static bool
+in_subtransaction(void)
+{
+	return GetCurrentTransactionNestLevel() > 1;
+}
+
+/* Record the current state of a key before a subtransaction changes it. */
+static void
+remember_entry(const char *key, size_t keylen, KalamWriteEntry *current)
+{
+	MemoryContext old;
+	KalamUndo  *undo;
+
+	if (!in_subtransaction())
+		return;
+	old = MemoryContextSwitchTo(ws_context);
+	undo = palloc0(sizeof(KalamUndo));
+	undo->subid = GetCurrentSubTransactionId();
+	undo->existed = (current != NULL);
+	if (current != NULL)
+		undo->saved = *current;
+	else
+	{
+		undo->saved.key = palloc(keylen);
+		memcpy(undo->saved.key, key, keylen);
+		undo->saved.keylen = keylen;
+	}
+	ws_undo = lappend(ws_undo, undo);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Find or create the entry for a key.  A new entry gets a copy of the key
+ * and the given facts about the stored row.
+ */
+static KalamWriteEntry *
+enter_entry(Oid relid, const char *key, size_t keylen, bool had_row,
+			uint64 version)
+{
+	KalamKeyRef ref;
+	KalamWriteEntry *entry;
+	bool		found;
+
+	ensure_writeset();
+	ref.key = (char *) key;
+	ref.keylen = keylen;
+	entry = (KalamWriteEntry *) hash_search(ws_hash, &ref, HASH_FIND, NULL);
+	remember_entry(key, keylen, entry);
+	if (entry != NULL)
+		return entry;
+
+	entry = (KalamWriteEntry *) hash_search(ws_hash, &ref, HASH_ENTER, &found);
+	entry->key = MemoryContextAlloc(ws_context, keylen);
+	memcpy(entry->key, key, keylen);
+	entry->keylen = keylen;
+	entry->relid = relid;
+	entry->had_row = had_row;
+	entry->expected_version = version;
+	entry->if_absent = false;
+	entry->value = NULL;
+	entry->vallen = 0;
+	return entry;
+}
+
+/*
+ * Write a row under key.  had_row and version describe the stored row and
+ * matter only when the transaction has not touched the key before.
+ */
+void
+kalam_writeset_put(Oid relid, const char *key, size_t keylen, bool had_row,
+				   uint64 version, bool if_absent, const char *value,
+				   size_t vallen)
+{
+	KalamWriteEntry *entry = enter_entry(relid, key, keylen, had_row, version);
+
+	entry->value = MemoryContextAlloc(ws_context, vallen);
+	memcpy(entry->value, value, vallen);
+	entry->vallen = vallen;
+	if (!entry->had_row)
+		entry->if_absent = if_absent;
+}
+
+/* Delete the row under key, read at the given version. */
+void
+kalam_writeset_delete(Oid relid, const char *key, size_t keylen,
+					  uint64 version)
+{
+	KalamWriteEntry *entry = enter_entry(relid, key, keylen, true, version);
+
+	entry->value = NULL;
+	entry->vallen = 0;
+}
+
+/* Delete every row under prefix (TRUNCATE, DROP). */
+void
+kalam_writeset_delete_prefix(const char *prefix, size_t len)
+{
+	HASH_SEQ_STATUS status;
+	KalamWriteEntry *entry;
+	KalamPrefix *p;
+	MemoryContext old;
+
+	ensure_writeset();
+	hash_seq_init(&status, ws_hash);
+	while ((entry = (KalamWriteEntry *) hash_seq_search(&status)) != NULL)
+	{
+		if (!kalam_key_has_prefix(entry->key, entry->keylen, prefix, len))
+			continue;
+		remember_entry(entry->key, entry->keylen, entry);
+		(void) hash_search(ws_hash, entry, HASH_REMOVE, NULL);
+	}
+
+	old = MemoryContextSwitchTo(ws_context);
+	if (in_subtransaction())
+	{
+		KalamUndo  *undo = palloc0(sizeof(KalamUndo));
+
+		undo->subid = GetCurrentSubTransactionId();
+		undo->is_prefix = true;
+		undo->nprefixes = list_length(ws_prefixes);
+		ws_undo = lappend(ws_undo, undo);
+	}
+	p = palloc(sizeof(KalamPrefix));
+	p->data = palloc(len);
+	memcpy(p->data, prefix, len);
+	p->len = len;
+	ws_prefixes = lappend(ws_prefixes, p);
+	MemoryContextSwitchTo(old);
+}
+
+/* Is what the store holds under key replaced by this transaction? */
+bool
+kalam_writeset_hides_store(const char *key, size_t keylen)
+{
+	ListCell   *lc;
+
+	if (ws_hash == NULL)
+		return false;
+	if (kalam_writeset_lookup(key, keylen) != NULL)
+		return true;
+	foreach(lc, ws_prefixes)
+	{
+		KalamPrefix *p = (KalamPrefix *) lfirst(lc);
+
+		if (kalam_key_has_prefix(key, keylen, p->data, p->len))
+			return true;
+	}
+	return false;
+}
+
+static int
+compare_keys(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int			c = memcmp(a, b, Min(alen, blen));
+
+	if (c != 0)
+		return c;
+	return (alen > blen) - (alen < blen);
+}
+
+/* The entries holding a row with lower <= key < upper. */
+List *
+kalam_writeset_range(const char *lower, size_t lowerlen,
+					 const char *upper, size_t upperlen)
+{
+	HASH_SEQ_STATUS status;
+	KalamWriteEntry *entry;
+	List	   *result = NIL;
+
+	if (ws_hash == NULL)
+		return NIL;
+	hash_seq_init(&status, ws_hash);
+	while ((entry = (KalamWriteEntry *) hash_seq_search(&status)) != NULL)
+	{
+		if (entry->value == NULL ||
+			compare_keys(entry->key, entry->keylen, lower, lowerlen) < 0 ||
+			compare_keys(entry->key, entry->keylen, upper, upperlen) >= 0)
+			continue;
+		result = lappend(result, entry);
+	}
+	return result;
+}
+
+/* Undo what the aborted subtransaction changed, newest first. */
+static void
+undo_subtransaction(SubTransactionId subid)
+{
+	while (ws_undo != NIL)
+	{
+		KalamUndo  *undo = (KalamUndo *) llast(ws_undo);
+		KalamKeyRef ref;
+
+		if (undo->subid != subid)
+			break;
+		ws_undo = list_delete_last(ws_undo);
+		if (undo->is_prefix)
+		{
+			ws_prefixes = list_truncate(ws_prefixes, undo->nprefixes);
+			continue;
+		}
+		ref.key = undo->saved.key;
+		ref.keylen = undo->saved.keylen;
+		if (undo->existed)
+		{
+			KalamWriteEntry *entry;
+
+			entry = (KalamWriteEntry *) hash_search(ws_hash, &ref, HASH_ENTER, NULL);
+			*entry = undo->saved;
+		}
+		else
+			(void) hash_search(ws_hash, &ref, HASH_REMOVE, NULL);
+	}
+}
+
+/* The parent now owns what the committed subtransaction changed. */
+static void
+hand_undo_to_parent(SubTransactionId subid, SubTransactionId parent)
+{
+	int			i;
+
+	if (parent == TopSubTransactionId)
+	{
+		while (ws_undo != NIL && ((KalamUndo *) llast(ws_undo))->subid == subid)
+			ws_undo = list_delete_last(ws_undo);
+		return;
+	}
+	for (i = list_length(ws_undo) - 1; i >= 0; i--)
+	{
+		KalamUndo  *undo = (KalamUndo *) list_nth(ws_undo, i);
+
+		if (undo->subid != subid)
+			break;
+		undo->subid = parent;
+	}
+}
+
+static KalamOpKind
+entry_op(const KalamWriteEntry *entry, bool *has_op)
+{
+	*has_op = true;
+	if (entry->had_row)
+		return entry->value ? KALAM_OP_UPDATE : KALAM_OP_DELETE;
+	if (entry->value == NULL)
+	{
+		*has_op = false;
+		return KALAM_OP_DELETE;
+	}
+	return entry->if_absent ? KALAM_OP_INSERT_IF_ABSENT : KALAM_OP_INSERT;
+}
+
+/* Turn a failed apply into the error PostgreSQL users expect. */
+static void
+report_apply_failure(const KalamApplyResult *result, KalamWriteEntry **ops,
+					 int nprefixes)
+{
+	KalamWriteEntry *entry = NULL;
+	const char *relname = NULL;
+	char	   *key_text = NULL;
+
+	if (result->op_index >= (uint32) nprefixes)
+		entry = ops[result->op_index - nprefixes];
+	if (entry != NULL)
+	{
+		Relation	rel = table_open(entry->relid, AccessShareLock);
+
+		relname = pstrdup(RelationGetRelationName(rel));
+		if (entry->value != NULL)
+		{
+			TupleDesc	desc = RelationGetDescr(rel);
+			Datum	   *values = palloc(desc->natts * sizeof(Datum));
+			bool	   *isnull = palloc(desc->natts * sizeof(bool));
+
+			kalam_row_decode(entry->value, entry->vallen, desc, values, isnull);
+			key_text = kalam_format_key(kalam_get_table(rel), desc, values, isnull);
+		}
+		table_close(rel, AccessShareLock);
+	}
+
+	switch (result->status)
+	{
+		case KALAM_APPLY_DUPLICATE_KEY:
+			ereport(ERROR,
+					(errcode(ERRCODE_UNIQUE_VIOLATION),
+					 errmsg("duplicate key value violates primary key of kalam table \"%s\"",
+							relname ? relname : "?"),
+					 key_text ? errdetail("Key %s already exists.", key_text) : 0,
+					 errhint("Another transaction inserted this key after this one checked it.")));
+			break;
+		case KALAM_APPLY_ROW_CHANGED:
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to concurrent update"),
+					 key_text ?
+					 errdetail("The row of kalam table \"%s\" with key %s was changed or deleted by another transaction after this one read it.",
+							   relname, key_text) :
+					 errdetail("A row of kalam table \"%s\" was changed or deleted by another transaction after this one read it.",
+							   relname ? relname : "?"),
+					 errhint("Retry the transaction.")));
+			break;
+		case KALAM_APPLY_LOST:
+			ereport(ERROR,
+					(errcode(ERRCODE_KALAM_OUTCOME_UNKNOWN),
+					 errmsg("the outcome of this commit is unknown"),
+					 errdetail("The kalam worker stopped while applying the transaction's writes; they may or may not have been applied."),
+					 errhint("Read the rows again to learn whether the writes are there.")));
+			break;
+		case KALAM_APPLY_STORAGE_ERROR:
+			ereport(ERROR,
+					(errcode(ERRCODE_IO_ERROR),
+					 errmsg("kalam could not write the transaction's changes"),
+					 errdetail("RocksDB: %s", result->message),
+					 errhint("Nothing of this transaction was written.")));
+			break;
+		case KALAM_APPLY_BAD_COMMAND:
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("kalam worker rejected the transaction's command: %s",
+							result->message)));
+			break;
+		case KALAM_APPLY_OK:
+			break;
+	}
+}
+
+/* Hand the transaction's writes to the worker as one command and wait. */
+static void
+commit_writeset(void)
+{
+	StringInfoData buf;
+	HASH_SEQ_STATUS status;
+	KalamWriteEntry *entry;
+	KalamWriteEntry **ops;
+	KalamApplyResult result;
+	ListCell   *lc;
+	int			nprefixes = list_length(ws_prefixes);
+	int			nops = 0;
+
+	initStringInfo(&buf);
+	kalam_command_begin(&buf, GetCurrentTimestamp());
+
+	/* prefix deletions first: later writes of the transaction follow them */
+	foreach(lc, ws_prefixes)
+	{
+		KalamPrefix *p = (KalamPrefix *) lfirst(lc);
+
+		kalam_command_add(&buf, KALAM_OP_DELETE_PREFIX, 0, p->data, p->len,
+						  NULL, 0);
+	}
+
+	ops = palloc(sizeof(KalamWriteEntry *) * (hash_get_num_entries(ws_hash) + 1));
+	hash_seq_init(&status, ws_hash);
+	while ((entry = (KalamWriteEntry *) hash_seq_search(&status)) != NULL)
+	{
+		bool		has_op;
+		KalamOpKind kind = entry_op(entry, &has_op);
+
+		if (!has_op)
+			continue;
+		kalam_command_add(&buf, kind, entry->expected_version,
+						  entry->key, entry->keylen,
+						  entry->value, entry->vallen);
+		ops[nops++] = entry;
+	}
+	if (nops + nprefixes == 0)
+		return;
+
+	kalam_channel_submit(buf.data, buf.len, &result);
+	if (result.status != KALAM_APPLY_OK)
+		report_apply_failure(&result, ops, nprefixes);
+}
+
+static void
+writeset_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PARALLEL_PRE_COMMIT:
+			if (ws_hash != NULL)
+				commit_writeset();
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (ws_hash != NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that wrote to kalam tables")));
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			forget_writeset();
+			break;
+	}
+}
+
+static void
+writeset_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	if (ws_hash == NULL)
+		return;
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		undo_subtransaction(mySubid);
+	else if (event == SUBXACT_EVENT_COMMIT_SUB)
+		hand_undo_to_parent(mySubid, parentSubid);
+}
+
+void
+kalam_writeset_init(void)
+{
+	RegisterXactCallback(writeset_xact_callback, NULL);
+	RegisterSubXactCallback(writeset_subxact_callback, NULL);
+}

@@ -1,0 +1,146 @@
+/*-------------------------------------------------------------------------
+ *
+ * jobs_worker.c
+ *	  The kalam jobs worker: background work that needs the catalog.
+ *
+ * Connected to kalam.database, it wakes every kalam.ttl_purge_interval and
+ * deletes the expired rows of every stream table.  The deletion is an
+ * ordinary command handed to the kalam worker, carrying the cut-off time,
+ * so that it is applied like any write (and, with replication, identically
+ * on every node).  Readers never depend on it: they skip expired rows.
+ *
+ * src/jobs/jobs_worker.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+#include "jobs/jobs_worker.h"
+#include "kalam.h"
+#include "storage/command.h"
+#include "storage/keys.h"
+#include "worker/channel.h"
+
+void
+kalam_jobs_worker_register(void)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	worker.bgw_restart_time = 10;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "kalam");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "kalam_jobs_worker_main");
+	snprintf(worker.bgw_name, BGW_MAXLEN, "kalam jobs");
+	snprintf(worker.bgw_type, BGW_MAXLEN, "kalam jobs");
+	RegisterBackgroundWorker(&worker);
+}
+
+/*
+ * Build one command that expires the old rows of every stream table.
+ * Returns false when there is nothing to expire.
+ */
+static bool
+build_expire_command(StringInfo buf)
+{
+	uint64		i;
+
+	if (SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'kalam'",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "kalam jobs: could not look for the kalam extension");
+	if (SPI_processed == 0)
+		return false;
+	if (SPI_execute("SELECT id, now() - ttl FROM kalam.tables WHERE type = 'stream'",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "kalam jobs: could not list stream tables");
+
+	kalam_command_begin(buf, GetCurrentTimestamp());
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tuple = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int32		id = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
+		TimestampTz cutoff = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 2, &isnull));
+		StringInfoData prefix;
+
+		initStringInfo(&prefix);
+		kalam_key_append_table(&prefix, (uint32) id);
+		kalam_command_add(buf, KALAM_OP_EXPIRE, 0, prefix.data, prefix.len,
+						  (const char *) &cutoff, sizeof(cutoff));
+	}
+	return kalam_command_count(buf) > 0;
+}
+
+/* One round of ttl purging, in its own transaction. */
+static void
+purge_expired_rows(void)
+{
+	StringInfoData buf;
+	KalamApplyResult result;
+	bool		have_work;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	pgstat_report_activity(STATE_RUNNING, "kalam: deleting expired stream rows");
+
+	initStringInfo(&buf);
+	have_work = build_expire_command(&buf);
+	if (have_work)
+	{
+		kalam_channel_submit(buf.data, buf.len, &result);
+		if (result.status != KALAM_APPLY_OK)
+			ereport(LOG,
+					(errmsg("kalam jobs: deleting expired stream rows failed: %s",
+							result.message)));
+		else if (result.rows_written > 0)
+			ereport(DEBUG1,
+					(errmsg("kalam jobs: deleted " UINT64_FORMAT " expired stream rows",
+							result.rows_written)));
+	}
+
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
+void
+kalam_jobs_worker_main(Datum main_arg)
+{
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+	BackgroundWorkerInitializeConnection(kalam_database, NULL, 0);
+
+	for (;;)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 kalam_ttl_purge_interval * 1000L, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+		purge_expired_rows();
+	}
+}

@@ -1,0 +1,16 @@
+/*-------------------------------------------------------------------------
+ *
+ * jobs_worker.h
+ *	  The kalam jobs worker: background work that needs the catalog.
+ *
+ * src/jobs/jobs_worker.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef KALAM_JOBS_WORKER_H
+#define KALAM_JOBS_WORKER_H
+
+extern void kalam_jobs_worker_register(void);
+extern PGDLLEXPORT void kalam_jobs_worker_main(Datum main_arg);
+
+#endif							/* KALAM_JOBS_WORKER_H */

@@ -1,0 +1,151 @@
+/*-------------------------------------------------------------------------
+ *
+ * kalam.c
+ *	  Module load: settings, shared memory, background workers and hooks.
+ *
+ * kalam must be loaded through shared_preload_libraries: its worker owns the
+ * storage and its shared memory carries every write, so loading it into a
+ * single backend cannot work and is refused with a hint.
+ *
+ * src/kalam.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/guc.h"
+
+#include "fdw/kalam_fdw.h"
+#include "jobs/jobs_worker.h"
+#include "kalam.h"
+#include "worker/channel.h"
+#include "worker/kalam_worker.h"
+
+PG_MODULE_MAGIC;
+
+char	   *kalam_data_dir = NULL;
+char	   *kalam_database = NULL;
+char	   *kalam_user = NULL;
+int			kalam_ttl_purge_interval = 10;
+int			kalam_worker_wait_timeout = 10000;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+void		_PG_init(void);
+
+/* Raise the error that tells how to load kalam properly. */
+void
+kalam_require_preload(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+			 errmsg("kalam must be loaded via shared_preload_libraries"),
+			 errhint("Add 'kalam' to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
+
+/* A path under kalam.data_dir; a relative setting is relative to PGDATA. */
+char *
+kalam_data_path(const char *sub)
+{
+	char	   *base;
+
+	if (is_absolute_path(kalam_data_dir))
+		base = pstrdup(kalam_data_dir);
+	else
+		base = psprintf("%s/%s", DataDir, kalam_data_dir);
+	if (sub == NULL)
+		return base;
+	return psprintf("%s/%s", base, sub);
+}
+
+static void
+kalam_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(kalam_channel_shmem_size());
+	RequestNamedLWLockTranche("kalam channel", 1);
+}
+
+static void
+kalam_shmem_startup(void)
+{
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	kalam_channel_shmem_init();
+}
+
+static void
+define_gucs(void)
+{
+	DefineCustomStringVariable("kalam.data_dir",
+							   "Directory of kalam's RocksDB storage.",
+							   "A relative path is relative to the data directory.",
+							   &kalam_data_dir,
+							   "kalam",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("kalam.database",
+							   "Database in which the kalam extension lives and its workers connect.",
+							   NULL,
+							   &kalam_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("kalam.user",
+							   "User whose rows of user and stream tables this session reads and writes.",
+							   "Empty means the current user.  Only superusers may set it.",
+							   &kalam_user,
+							   "",
+							   PGC_SUSET,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.ttl_purge_interval",
+							"Time between background deletions of expired stream table rows.",
+							NULL,
+							&kalam_ttl_purge_interval,
+							10,
+							1,
+							86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.worker_wait_timeout",
+							"How long a session waits for the kalam worker to open its storage.",
+							NULL,
+							&kalam_worker_wait_timeout,
+							10000,
+							0,
+							INT_MAX,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	MarkGUCPrefixReserved("kalam");
+}
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		kalam_require_preload();
+
+	define_gucs();
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = kalam_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = kalam_shmem_startup;
+
+	kalam_worker_register();
+	kalam_jobs_worker_register();
+	kalam_fdw_install_hooks();
+}

@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ *
+ * kalam.h
+ *	  Settings and process-wide declarations shared by every part of kalam.
+ *
+ * src/kalam.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef KALAM_H
+#define KALAM_H
+
+/* GUCs (kalam.c) */
+extern char *kalam_data_dir;
+extern char *kalam_database;
+extern char *kalam_user;
+extern int	kalam_ttl_purge_interval;
+extern int	kalam_worker_wait_timeout;
+
+/* SQLSTATE for "the outcome of this commit is unknown" */
+#define ERRCODE_KALAM_OUTCOME_UNKNOWN	MAKE_SQLSTATE('K','L','0','0','3')
+
+/* SQLSTATE for "the kalam worker is not available" */
+#define ERRCODE_KALAM_WORKER_UNAVAILABLE	MAKE_SQLSTATE('K','L','0','0','1')
+
+extern void kalam_require_preload(void);
+extern char *kalam_data_path(const char *sub);
+
+#endif							/* KALAM_H */

@@ -1,0 +1,39 @@
+/*-------------------------------------------------------------------------
+ *
+ * stats.c
+ *	  kalam.stats(): what the kalam worker has applied.
+ *
+ * src/stats.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "fmgr.h"
+#include "funcapi.h"
+
+#include "worker/channel.h"
+
+PG_FUNCTION_INFO_V1(kalam_stats);
+
+Datum
+kalam_stats(PG_FUNCTION_ARGS)
+{
+	KalamStats *stats = kalam_channel_stats();
+	TupleDesc	desc;
+	Datum		values[6];
+	bool		nulls[6] = {false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	values[0] = Int64GetDatum(pg_atomic_read_u64(&stats->commands_applied));
+	values[1] = Int64GetDatum(pg_atomic_read_u64(&stats->commands_failed));
+	values[2] = Int64GetDatum(pg_atomic_read_u64(&stats->batches_written));
+	values[3] = Int64GetDatum(pg_atomic_read_u64(&stats->rows_written));
+	values[4] = Float8GetDatum(pg_atomic_read_u64(&stats->apply_time_us) / 1000.0);
+	values[5] = Int64GetDatum(kalam_channel_applied_index());
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}

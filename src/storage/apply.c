@@ -1,0 +1,355 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.c
+ *	  The deterministic apply function: commands into RocksDB.
+ *
+ * Commands are staged into one WriteBatchWithIndex and written together by
+ * kalam_apply_flush (group commit), with the applied index in the same
+ * batch, so that a replay after a crash skips what is already stored.  Each
+ * command is staged behind a save point: a command whose checks fail (a
+ * duplicate key, a row changed since it was read) is rolled back alone and
+ * its failure reported, and every node reaches the same verdict because the
+ * checks read only the data the previous commands left.
+ *
+ * Nothing here calls palloc or ereport: errors become status codes, so the
+ * function can run inside a libraft callback.
+ *
+ * src/storage/apply.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "storage/apply.h"
+#include "storage/command.h"
+#include "storage/keys.h"
+#include "storage/row.h"
+
+static void
+set_error(KalamApplyResult *result, KalamApplyStatus status, const char *msg)
+{
+	result->status = status;
+	strlcpy(result->message, msg ? msg : "", sizeof(result->message));
+}
+
+bool
+kalam_apply_init(KalamApplier *applier, rocksdb_t *db, char *errbuf,
+				 size_t errlen)
+{
+	char	   *err = NULL;
+	char	   *value;
+	size_t		vallen;
+
+	memset(applier, 0, sizeof(KalamApplier));
+	applier->db = db;
+	applier->batch = rocksdb_writebatch_wi_create(0, 1);
+	applier->read_options = rocksdb_readoptions_create();
+	applier->write_options = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(applier->write_options, 1);
+
+	value = rocksdb_get(db, applier->read_options, KALAM_META_APPLIED_KEY,
+						KALAM_META_APPLIED_KEY_LEN, &vallen, &err);
+	if (err != NULL)
+	{
+		strlcpy(errbuf, err, errlen);
+		rocksdb_free(err);
+		return false;
+	}
+	if (value != NULL)
+	{
+		if (vallen == sizeof(uint64))
+			memcpy(&applier->durable_index, value, sizeof(uint64));
+		rocksdb_free(value);
+	}
+	applier->staged_index = applier->durable_index;
+	return true;
+}
+
+/*
+ * Look a key up through the staged batch and the database.  Returns 1 and
+ * the row header if found, 0 if absent, -1 on a storage error.
+ */
+static int
+lookup_row(KalamApplier *applier, const char *key, size_t keylen,
+		   KalamRowHeader *header, KalamApplyResult *result)
+{
+	char	   *err = NULL;
+	size_t		vallen;
+	char	   *value;
+
+	value = rocksdb_writebatch_wi_get_from_batch_and_db(applier->batch,
+														applier->db,
+														applier->read_options,
+														key, keylen,
+														&vallen, &err);
+	if (err != NULL)
+	{
+		set_error(result, KALAM_APPLY_STORAGE_ERROR, err);
+		rocksdb_free(err);
+		return -1;
+	}
+	if (value == NULL)
+		return 0;
+	if (vallen < KALAM_ROW_HEADER_SIZE)
+	{
+		rocksdb_free(value);
+		set_error(result, KALAM_APPLY_STORAGE_ERROR, "stored row is shorter than its header");
+		return -1;
+	}
+	kalam_row_read_header(value, header);
+	rocksdb_free(value);
+	return 1;
+}
+
+static void
+put_row(KalamApplier *applier, uint64 index, TimestampTz timestamp,
+		const KalamOp *op)
+{
+	KalamRowHeader header;
+	const char *parts[2];
+	size_t		sizes[2];
+
+	header.version = index;
+	header.write_time = timestamp;
+	parts[0] = (const char *) &header;
+	sizes[0] = sizeof(header);
+	parts[1] = op->value;
+	sizes[1] = op->vallen;
+	rocksdb_writebatch_wi_putv(applier->batch, 1, &op->key, &op->keylen,
+							   2, parts, sizes);
+	applier->staged_rows++;
+}
+
+/*
+ * Delete the rows under a prefix; with expire_before set, only those written
+ * before it.  The range is read from the database alone: the caller wrote
+ * the staged batch first.
+ */
+static bool
+delete_range(KalamApplier *applier, const KalamOp *op, bool expire,
+			 KalamApplyResult *result)
+{
+	rocksdb_iterator_t *it;
+	TimestampTz expire_before = 0;
+	char	   *err = NULL;
+
+	if (expire)
+	{
+		if (op->vallen != sizeof(TimestampTz))
+		{
+			set_error(result, KALAM_APPLY_BAD_COMMAND, "expire operation without a timestamp");
+			return false;
+		}
+		memcpy(&expire_before, op->value, sizeof(TimestampTz));
+	}
+
+	it = rocksdb_create_iterator(applier->db, applier->read_options);
+	for (rocksdb_iter_seek(it, op->key, op->keylen);
+		 rocksdb_iter_valid(it);
+		 rocksdb_iter_next(it))
+	{
+		size_t		keylen;
+		const char *key = rocksdb_iter_key(it, &keylen);
+
+		if (!kalam_key_has_prefix(key, keylen, op->key, op->keylen))
+			break;
+		if (expire)
+		{
+			size_t		vallen;
+			const char *value = rocksdb_iter_value(it, &vallen);
+			KalamRowHeader header;
+
+			if (vallen < KALAM_ROW_HEADER_SIZE)
+				continue;
+			kalam_row_read_header(value, &header);
+			if (header.write_time >= expire_before)
+				continue;
+		}
+		rocksdb_writebatch_wi_delete(applier->batch, key, keylen);
+		applier->staged_rows++;
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err != NULL)
+	{
+		set_error(result, KALAM_APPLY_STORAGE_ERROR, err);
+		rocksdb_free(err);
+		return false;
+	}
+	return true;
+}
+
+/* Does the command hold an operation that reads a whole range? */
+static bool
+command_reads_ranges(const char *command, size_t length)
+{
+	KalamCommandReader reader;
+	KalamOp		op;
+	bool		corrupt;
+
+	if (!kalam_command_open(&reader, command, length))
+		return false;
+	while (kalam_command_next(&reader, &op, &corrupt))
+		if (op.kind == KALAM_OP_DELETE_PREFIX || op.kind == KALAM_OP_EXPIRE)
+			return true;
+	return false;
+}
+
+/* Execute one operation into the batch; false when the command must fail. */
+static bool
+apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
+		 const KalamOp *op, KalamApplyResult *result)
+{
+	KalamRowHeader header;
+	int			found;
+
+	switch (op->kind)
+	{
+		case KALAM_OP_INSERT:
+		case KALAM_OP_INSERT_IF_ABSENT:
+			found = lookup_row(applier, op->key, op->keylen, &header, result);
+			if (found < 0)
+				return false;
+			if (found)
+			{
+				if (op->kind == KALAM_OP_INSERT_IF_ABSENT)
+					return true;
+				result->status = KALAM_APPLY_DUPLICATE_KEY;
+				return false;
+			}
+			put_row(applier, index, timestamp, op);
+			return true;
+
+		case KALAM_OP_UPDATE:
+		case KALAM_OP_DELETE:
+			found = lookup_row(applier, op->key, op->keylen, &header, result);
+			if (found < 0)
+				return false;
+			if (!found || header.version != op->expected_version)
+			{
+				result->status = KALAM_APPLY_ROW_CHANGED;
+				return false;
+			}
+			if (op->kind == KALAM_OP_UPDATE)
+				put_row(applier, index, timestamp, op);
+			else
+			{
+				rocksdb_writebatch_wi_delete(applier->batch, op->key, op->keylen);
+				applier->staged_rows++;
+			}
+			return true;
+
+		case KALAM_OP_DELETE_PREFIX:
+			return delete_range(applier, op, false, result);
+
+		case KALAM_OP_EXPIRE:
+			return delete_range(applier, op, true, result);
+	}
+	set_error(result, KALAM_APPLY_BAD_COMMAND, "unknown operation");
+	return false;
+}
+
+/*
+ * Stage one command at the given position.  A command at or below the
+ * durable position was applied before a crash and is skipped.
+ */
+void
+kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
+					size_t length, KalamApplyResult *result)
+{
+	KalamCommandReader reader;
+	KalamOp		op;
+	bool		corrupt = false;
+	uint64		rows_before;
+	char	   *err = NULL;
+
+	memset(result, 0, sizeof(KalamApplyResult));
+	result->applied_index = index;
+	if (index <= applier->durable_index)
+		return;
+
+	if (!kalam_command_open(&reader, command, length))
+	{
+		set_error(result, KALAM_APPLY_BAD_COMMAND, "unknown command format");
+		applier->staged_index = index;
+		return;
+	}
+
+	/* range reads see only the database: write what is staged first */
+	if (rocksdb_writebatch_wi_count(applier->batch) > 0 &&
+		command_reads_ranges(command, length) &&
+		!kalam_apply_flush(applier, result->message, sizeof(result->message)))
+	{
+		result->status = KALAM_APPLY_STORAGE_ERROR;
+		return;
+	}
+
+	rows_before = applier->staged_rows;
+	rocksdb_writebatch_wi_set_save_point(applier->batch);
+	while (kalam_command_next(&reader, &op, &corrupt))
+	{
+		if (!apply_op(applier, index, reader.header.timestamp, &op, result))
+			break;
+		result->op_index++;
+	}
+	if (corrupt)
+		set_error(result, KALAM_APPLY_BAD_COMMAND, "command is truncated");
+
+	if (result->status != KALAM_APPLY_OK)
+	{
+		rocksdb_writebatch_wi_rollback_to_save_point(applier->batch, &err);
+		if (err != NULL)
+		{
+			set_error(result, KALAM_APPLY_STORAGE_ERROR, err);
+			rocksdb_free(err);
+		}
+		applier->staged_rows = rows_before;
+	}
+	else
+		result->rows_written = applier->staged_rows - rows_before;
+	applier->staged_index = index;
+}
+
+/* Write the staged commands and the applied index, synced, as one batch. */
+bool
+kalam_apply_flush(KalamApplier *applier, char *errbuf, size_t errlen)
+{
+	char	   *err = NULL;
+
+	if (applier->staged_index == applier->durable_index)
+		return true;
+	rocksdb_writebatch_wi_put(applier->batch, KALAM_META_APPLIED_KEY,
+							  KALAM_META_APPLIED_KEY_LEN,
+							  (const char *) &applier->staged_index,
+							  sizeof(uint64));
+	rocksdb_write_writebatch_wi(applier->db, applier->write_options,
+								applier->batch, &err);
+	if (err != NULL)
+	{
+		strlcpy(errbuf, err, errlen);
+		rocksdb_free(err);
+		kalam_apply_discard(applier);
+		return false;
+	}
+	rocksdb_writebatch_wi_clear(applier->batch);
+	applier->durable_index = applier->staged_index;
+	applier->staged_rows = 0;
+	return true;
+}
+
+/* Forget what is staged, after a failed write. */
+void
+kalam_apply_discard(KalamApplier *applier)
+{
+	rocksdb_writebatch_wi_clear(applier->batch);
+	applier->staged_index = applier->durable_index;
+	applier->staged_rows = 0;
+}
+
+void
+kalam_apply_destroy(KalamApplier *applier)
+{
+	rocksdb_writebatch_wi_destroy(applier->batch);
+	rocksdb_readoptions_destroy(applier->read_options);
+	rocksdb_writeoptions_destroy(applier->write_options);
+}

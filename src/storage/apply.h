@@ -1,0 +1,38 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.h
+ *	  The deterministic apply function: commands into RocksDB.
+ *
+ * src/storage/apply.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef KALAM_APPLY_H
+#define KALAM_APPLY_H
+
+#include <rocksdb/c.h>
+
+#include "worker/channel.h"
+
+typedef struct KalamApplier
+{
+	rocksdb_t  *db;
+	rocksdb_writebatch_wi_t *batch;
+	rocksdb_readoptions_t *read_options;
+	rocksdb_writeoptions_t *write_options;
+	uint64		durable_index;	/* applied index stored in RocksDB */
+	uint64		staged_index;	/* applied index once the batch is written */
+	uint64		staged_rows;
+} KalamApplier;
+
+extern bool kalam_apply_init(KalamApplier *applier, rocksdb_t *db,
+							 char *errbuf, size_t errlen);
+extern void kalam_apply_command(KalamApplier *applier, uint64 index,
+								const char *command, size_t length,
+								KalamApplyResult *result);
+extern bool kalam_apply_flush(KalamApplier *applier, char *errbuf,
+							  size_t errlen);
+extern void kalam_apply_discard(KalamApplier *applier);
+extern void kalam_apply_destroy(KalamApplier *applier);
+
+#endif							/* KALAM_APPLY_H */

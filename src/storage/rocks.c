@@ -1,0 +1,194 @@
+/*-------------------------------------------------------------------------
+ *
+ * rocks.c
+ *	  Opening RocksDB: the primary in the kalam worker, a secondary in
+ *	  each backend that reads.
+ *
+ * Only the kalam worker opens the database read-write.  A backend opens its
+ * own secondary instance the first time it reads, under
+ * <kalam.data_dir>/secondary/<pid>, keeps it for its lifetime, and catches
+ * it up with the primary only when the applied index in shared memory moved
+ * past what it last saw: a catch-up costs little with one file-opening
+ * thread, and nothing when skipped.
+ *
+ * src/storage/rocks.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common/file_utils.h"
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "utils/memutils.h"
+
+#include "kalam.h"
+#include "storage/rocks.h"
+#include "worker/channel.h"
+
+static rocksdb_t *reader_db = NULL;
+static rocksdb_options_t *reader_options = NULL;
+static rocksdb_readoptions_t *reader_read_options = NULL;
+static char *reader_path = NULL;
+static uint64 reader_seen_index = 0;
+
+static void
+report_rocks_error(const char *what, const char *path, char *err)
+{
+	char	   *msg = pstrdup(err);
+
+	rocksdb_free(err);
+	ereport(ERROR,
+			(errcode(ERRCODE_IO_ERROR),
+			 errmsg("could not %s kalam storage at \"%s\"", what, path),
+			 errdetail("RocksDB: %s", msg)));
+}
+
+rocksdb_t *
+kalam_rocks_open_primary(void)
+{
+	char	   *path = kalam_data_path("db");
+	rocksdb_options_t *options;
+	rocksdb_t  *db;
+	char	   *err = NULL;
+
+	if (MakePGDirectory(kalam_data_path(NULL)) < 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m",
+						kalam_data_path(NULL))));
+
+	options = rocksdb_options_create();
+	rocksdb_options_set_create_if_missing(options, 1);
+	rocksdb_options_increase_parallelism(options, 2);
+	db = rocksdb_open(options, path, &err);
+	rocksdb_options_destroy(options);
+	if (err != NULL)
+		report_rocks_error("open", path, err);
+	return db;
+}
+
+void
+kalam_rocks_close_primary(rocksdb_t *db)
+{
+	rocksdb_close(db);
+}
+
+/*
+ * Remove the secondary directories of processes that are gone.  They are
+ * left behind when a backend is killed.
+ */
+void
+kalam_rocks_remove_stale_secondaries(void)
+{
+	char	   *dir = kalam_data_path("secondary");
+	DIR		   *d;
+	struct dirent *de;
+
+	if (MakePGDirectory(dir) < 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", dir)));
+
+	d = AllocateDir(dir);
+	while ((de = ReadDir(d, dir)) != NULL)
+	{
+		char	   *end;
+		long		pid = strtol(de->d_name, &end, 10);
+
+		if (*end != '\0' || pid <= 0)
+			continue;
+		if (kill((pid_t) pid, 0) == 0 || errno != ESRCH)
+			continue;
+		rmtree(psprintf("%s/%s", dir, de->d_name), true);
+	}
+	FreeDir(d);
+}
+
+static void
+close_reader(int code, Datum arg)
+{
+	if (reader_db != NULL)
+	{
+		rocksdb_close(reader_db);
+		reader_db = NULL;
+		rmtree(reader_path, true);
+	}
+}
+
+/*
+ * The backend's secondary instance, opened on first use and caught up with
+ * the primary when the applied index moved.
+ */
+rocksdb_t *
+kalam_rocks_reader(void)
+{
+	uint64		applied;
+	char	   *err = NULL;
+
+	if (reader_db == NULL)
+	{
+		char	   *primary = kalam_data_path("db");
+
+		kalam_channel_wait_storage_ready();
+		if (reader_path == NULL)
+			reader_path = MemoryContextStrdup(TopMemoryContext,
+											  psprintf("%s/%d", kalam_data_path("secondary"), MyProcPid));
+		if (reader_options == NULL)
+		{
+			reader_options = rocksdb_options_create();
+			rocksdb_options_set_max_open_files(reader_options, -1);
+			rocksdb_options_set_max_file_opening_threads(reader_options, 1);
+			reader_read_options = rocksdb_readoptions_create();
+		}
+		reader_seen_index = kalam_channel_applied_index();
+		reader_db = rocksdb_open_as_secondary(reader_options, primary,
+											  reader_path, &err);
+		if (err != NULL)
+			report_rocks_error("open a reader of", primary, err);
+		before_shmem_exit(close_reader, (Datum) 0);
+		return reader_db;
+	}
+
+	applied = kalam_channel_applied_index();
+	if (applied != reader_seen_index)
+	{
+		rocksdb_try_catch_up_with_primary(reader_db, &err);
+		if (err != NULL)
+			report_rocks_error("catch up with", reader_path, err);
+		reader_seen_index = applied;
+	}
+	return reader_db;
+}
+
+rocksdb_readoptions_t *
+kalam_rocks_read_options(void)
+{
+	return reader_read_options;
+}
+
+/* Point read into palloc'd memory; NULL when the key is absent. */
+char *
+kalam_rocks_get(const char *key, size_t keylen, size_t *vallen)
+{
+	rocksdb_t  *db = kalam_rocks_reader();
+	char	   *err = NULL;
+	char	   *value;
+	char	   *copy;
+
+	value = rocksdb_get(db, reader_read_options, key, keylen, vallen, &err);
+	if (err != NULL)
+		report_rocks_error("read", reader_path, err);
+	if (value == NULL)
+		return NULL;
+	copy = palloc(*vallen);
+	memcpy(copy, value, *vallen);
+	rocksdb_free(value);
+	return copy;
+}

@@ -1,0 +1,26 @@
+/*-------------------------------------------------------------------------
+ *
+ * rocks.h
+ *	  Opening RocksDB: the primary in the kalam worker, a secondary in
+ *	  each backend that reads.
+ *
+ * src/storage/rocks.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef KALAM_ROCKS_H
+#define KALAM_ROCKS_H
+
+#include <rocksdb/c.h>
+
+/* kalam worker */
+extern rocksdb_t *kalam_rocks_open_primary(void);
+extern void kalam_rocks_close_primary(rocksdb_t *db);
+extern void kalam_rocks_remove_stale_secondaries(void);
+
+/* backends */
+extern rocksdb_t *kalam_rocks_reader(void);
+extern rocksdb_readoptions_t *kalam_rocks_read_options(void);
+extern char *kalam_rocks_get(const char *key, size_t keylen, size_t *vallen);
+
+#endif							/* KALAM_ROCKS_H */

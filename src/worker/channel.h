@@ -1,0 +1,75 @@
+/*-------------------------------------------------------------------------
+ *
+ * channel.h
+ *	  Shared memory through which backends hand commands to the kalam
+ *	  worker and wait for the outcome.
+ *
+ * src/worker/channel.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef KALAM_CHANNEL_H
+#define KALAM_CHANNEL_H
+
+#include "port/atomics.h"
+#include "storage/dsm.h"
+#include "storage/latch.h"
+
+/* Outcome of applying one command, decided inside the apply function */
+typedef enum KalamApplyStatus
+{
+	KALAM_APPLY_OK = 0,
+	KALAM_APPLY_DUPLICATE_KEY,	/* an insert met an existing key */
+	KALAM_APPLY_ROW_CHANGED,	/* a row changed since it was read */
+	KALAM_APPLY_BAD_COMMAND,	/* the command could not be decoded */
+	KALAM_APPLY_STORAGE_ERROR,	/* RocksDB failed; nothing was written */
+	KALAM_APPLY_LOST			/* the worker lost the command's buffer */
+} KalamApplyStatus;
+
+typedef struct KalamApplyResult
+{
+	KalamApplyStatus status;
+	uint32		op_index;		/* the operation that decided a failure */
+	uint64		applied_index;	/* position of the command when applied */
+	uint64		rows_written;
+	char		message[256];	/* storage error text, if any */
+} KalamApplyResult;
+
+/* Counters shown by kalam.stats */
+typedef struct KalamStats
+{
+	pg_atomic_uint64 commands_applied;
+	pg_atomic_uint64 commands_failed;
+	pg_atomic_uint64 batches_written;
+	pg_atomic_uint64 rows_written;
+	pg_atomic_uint64 apply_time_us;
+} KalamStats;
+
+/* A command the worker took from the queue */
+typedef struct KalamPendingCommand
+{
+	int			slot;
+	dsm_handle	handle;
+	Size		length;
+} KalamPendingCommand;
+
+extern Size kalam_channel_shmem_size(void);
+extern void kalam_channel_shmem_init(void);
+
+/* backend side */
+extern void kalam_channel_submit(const char *command, Size length,
+								 KalamApplyResult *result);
+extern uint64 kalam_channel_applied_index(void);
+extern void kalam_channel_wait_storage_ready(void);
+extern KalamStats *kalam_channel_stats(void);
+
+/* worker side */
+extern void kalam_channel_attach_worker(Latch *latch);
+extern void kalam_channel_detach_worker(void);
+extern void kalam_channel_set_storage_ready(uint64 applied_index);
+extern int	kalam_channel_take(KalamPendingCommand *commands, int max);
+extern void kalam_channel_complete(const KalamPendingCommand *command,
+								   const KalamApplyResult *result);
+extern void kalam_channel_publish_applied(uint64 applied_index);
+
+#endif							/* KALAM_CHANNEL_H */
