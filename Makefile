@@ -27,14 +27,19 @@ PGFILEDESC = "kalam - replicated per-user tables in RocksDB"
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK = -lrocksdb -lraft -luv
 
-REGRESS = kalam_basic
+REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/kalam.conf
+ISOLATION = kalam_conflict
+ISOLATION_OPTS = --temp-instance=./tmp_check_isolation --temp-config=$(srcdir)/test/kalam.conf
 TAP_TESTS = 1
 
-EXTRA_CLEAN = tmp_check_regress
+EXTRA_CLEAN = tmp_check_regress tmp_check_isolation output_iso
 
 # no LLVM bitcode: a fresh machine has no clang
 override with_llvm = no
+# one database for regression and isolation tests: kalam.database in
+# test/kalam.conf names it
+override ISOLATION_TESTDB = contrib_regression
 
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)

@@ -45,7 +45,8 @@ CREATE FUNCTION stats(
     OUT batches_written bigint,
     OUT rows_written bigint,
     OUT apply_time_ms double precision,
-    OUT applied_index bigint)
+    OUT applied_index bigint,
+    OUT worker_pid integer)
 RETURNS record
 AS 'MODULE_PATHNAME', 'kalam_stats'
 LANGUAGE C STRICT VOLATILE;

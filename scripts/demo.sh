@@ -8,14 +8,15 @@ set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$repo/scripts/setup.sh"
-# shellcheck source=lib/temp-server.sh
+# shellcheck source=scripts/lib/temp-server.sh
 . "$repo/scripts/lib/temp-server.sh"
 
 temp_server_init kalam-demo
+# shellcheck disable=SC2119 # no extra settings
 temp_server_start
 echo "Server running on 127.0.0.1:$PGPORT (data directory $TEMP_BASE/data)."
 
-as_pg "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 --echo-queries <<'SQL'
+as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 --echo-queries <<'SQL'
 \echo
 \echo '==== 1. Create the extension: it brings FOREIGN DATA WRAPPER kalam and SERVER kalam'
 CREATE EXTENSION kalam;

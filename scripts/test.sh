@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every kalam test: sets up the machine and installs kalam (setup.sh),
-# then runs `make installcheck` (pg_regress, then the TAP tests in t/) as the
-# postgres user in a copy of the repo that this user owns.  On failure prints
-# the diffs and logs, keeps the copy and exits non-zero.  Run as root.
+# then runs `make installcheck` (pg_regress, isolation, then the TAP tests in
+# t/) as the postgres user in a copy of the repo that this user owns.  On
+# failure prints the diffs and logs, keeps the copy and exits non-zero.
+# Run as root.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -14,7 +15,7 @@ bash "$repo/scripts/setup.sh"
 work=$(mktemp -d /tmp/kalam-test.XXXXXX)
 tar -C "$repo" --exclude=.git -cf - . | tar -C "$work" -xf -
 # Outputs of an earlier run in the repo would be mistaken for this run's.
-rm -rf "$work"/{tmp_check,tmp_check_regress,log,results,regression.diffs,regression.out}
+rm -rf "$work"/{tmp_check,tmp_check_regress,tmp_check_isolation,output_iso,log,results,regression.diffs,regression.out}
 chown -R postgres:postgres "$work"
 cd "$work"
 
@@ -28,7 +29,8 @@ else
 fi
 
 shopt -s nullglob
-for f in regression.diffs log/postmaster.log tmp_check/log/*; do
+for f in regression.diffs log/postmaster.log output_iso/regression.diffs \
+	output_iso/log/postmaster.log tmp_check/log/*; do
 	[ -f "$f" ] || continue
 	echo
 	echo "======== $work/$f (last 1000 lines) ========"

@@ -22,8 +22,9 @@ kalam_stats(PG_FUNCTION_ARGS)
 {
 	KalamStats *stats = kalam_channel_stats();
 	TupleDesc	desc;
-	Datum		values[6];
-	bool		nulls[6] = {false};
+	Datum		values[7];
+	bool		nulls[7] = {false};
+	pid_t		pid = kalam_channel_worker_pid();
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
@@ -34,6 +35,8 @@ kalam_stats(PG_FUNCTION_ARGS)
 	values[3] = Int64GetDatum(pg_atomic_read_u64(&stats->rows_written));
 	values[4] = Float8GetDatum(pg_atomic_read_u64(&stats->apply_time_us) / 1000.0);
 	values[5] = Int64GetDatum(kalam_channel_applied_index());
+	values[6] = Int32GetDatum((int32) pid);
+	nulls[6] = (pid == 0);
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

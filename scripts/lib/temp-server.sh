@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/demo.sh and bench/bench.sh (source it, do not run it):
 # a throwaway PostgreSQL 15 server with kalam preloaded, run as the postgres
 # OS user, listening only on 127.0.0.1 at a free port, with its data
@@ -23,7 +24,7 @@ temp_server_init() {
 	TEMP_BASE=$(mktemp -d "/tmp/$1.XXXXXX")
 	chown postgres:postgres "$TEMP_BASE"
 	# Commands run as postgres need a cwd they can enter (not e.g. /root).
-	cd "$TEMP_BASE"
+	cd "$TEMP_BASE" || return
 	trap temp_server_cleanup EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
@@ -81,7 +82,7 @@ temp_server_start() {
 		fi
 		grep -q 'could not bind\|could not create any TCP/IP sockets' "$log" || break
 	done
-	echo "the server did not start; its log ($log):" >&2
+	echo "the server did not start; its log:" >&2
 	cat "$log" >&2
 	return 1
 }

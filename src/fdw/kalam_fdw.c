@@ -247,4 +247,5 @@ kalam_fdw_install_hooks(void)
 {
 	kalam_writeset_init();
 	kalam_ddl_install_hooks();
+	kalam_modify_install_hooks();
 }

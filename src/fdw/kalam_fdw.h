@@ -98,6 +98,7 @@ extern TupleTableSlot *kalam_exec_delete(EState *estate, ResultRelInfo *rinfo,
 extern void kalam_begin_insert(ModifyTableState *mtstate,
 							   ResultRelInfo *rinfo);
 extern int	kalam_is_updatable(Relation rel);
+extern void kalam_modify_install_hooks(void);
 extern void kalam_exec_truncate(List *rels, DropBehavior behavior,
 								bool restart_seqs);
 

@@ -18,10 +18,13 @@
 
 #include "access/sysattr.h"
 #include "access/table.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "optimizer/appendinfo.h"
+#include "parser/analyze.h"
+#include "parser/parsetree.h"
 #include "utils/lsyscache.h"
 
 #include "fdw/kalam_fdw.h"
@@ -40,6 +43,8 @@ typedef struct KalamModifyState
 	StringInfoData old_key;
 	StringInfoData row;
 } KalamModifyState;
+
+static post_parse_analyze_hook_type prev_post_parse_analyze_hook = NULL;
 
 static char *
 key_junk_name(int i)
@@ -70,15 +75,42 @@ kalam_add_update_targets(PlannerInfo *root, Index rtindex,
 	}
 }
 
+/*
+ * Refuse the ON CONFLICT forms kalam does not support before the planner
+ * looks for a unique index that a foreign table cannot have.
+ */
+static void
+kalam_post_parse_analyze(ParseState *pstate, Query *query, JumbleState *jstate)
+{
+	if (prev_post_parse_analyze_hook)
+		prev_post_parse_analyze_hook(pstate, query, jstate);
+
+	if (query->commandType == CMD_INSERT && query->onConflict != NULL &&
+		(query->onConflict->action == ONCONFLICT_UPDATE ||
+		 query->onConflict->arbiterElems != NIL ||
+		 OidIsValid(query->onConflict->constraint)))
+	{
+		RangeTblEntry *rte = rt_fetch(query->resultRelation, query->rtable);
+
+		if (rte->relkind == RELKIND_FOREIGN_TABLE && kalam_is_kalam_table(rte->relid))
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("only ON CONFLICT DO NOTHING without a conflict target is supported on kalam tables"),
+					 errhint("Write INSERT ... ON CONFLICT DO NOTHING; it applies to the primary key.")));
+	}
+}
+
+void
+kalam_modify_install_hooks(void)
+{
+	prev_post_parse_analyze_hook = post_parse_analyze_hook;
+	post_parse_analyze_hook = kalam_post_parse_analyze;
+}
+
 List *
 kalam_plan_modify(PlannerInfo *root, ModifyTable *plan, Index resultRelation,
 				  int subplan_index)
 {
-	if (plan->onConflictAction == ONCONFLICT_UPDATE)
-		ereport(ERROR,
-				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
-				 errmsg("INSERT ... ON CONFLICT DO UPDATE is not supported on kalam tables"),
-				 errhint("Use ON CONFLICT DO NOTHING, or UPDATE the row in the same transaction.")));
 	return list_make1(makeInteger(plan->onConflictAction == ONCONFLICT_NOTHING));
 }
 

@@ -59,6 +59,7 @@ typedef struct KalamScanState
 	List	   *own_rows;		/* the transaction's rows in the range */
 	int			next_own;
 
+	uint64		keys_read;		/* stored entries looked at, for EXPLAIN */
 	MemoryContext row_context;
 } KalamScanState;
 
@@ -369,6 +370,7 @@ next_stored_row(KalamScanState *state, TupleTableSlot *slot)
 		const char *value = rocksdb_iter_value(state->iter, &vallen);
 		KalamRowHeader header;
 
+		state->keys_read++;
 		if (kalam_writeset_hides_store(key, keylen) ||
 			vallen < KALAM_ROW_HEADER_SIZE)
 		{
@@ -435,6 +437,7 @@ kalam_iterate_scan(ForeignScanState *node)
 			StringInfo	key = (StringInfo) list_nth(state->keys, state->next++);
 			uint64		version;
 
+			state->keys_read++;
 			ExecClearTuple(slot);
 			if (kalam_fetch_row(state->table, key->data, key->len, state->desc,
 								slot->tts_values, slot->tts_isnull, &version))
@@ -515,4 +518,6 @@ kalam_explain_scan(ForeignScanState *node, ExplainState *es)
 	ExplainPropertyText("Kalam Access", access, es);
 	if (state->description[0] != '\0')
 		ExplainPropertyText("Kalam Key Conditions", state->description, es);
+	if (es->analyze)
+		ExplainPropertyUInteger("Kalam Keys Read", NULL, state->keys_read, es);
 }

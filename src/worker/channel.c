@@ -54,6 +54,7 @@ typedef struct KalamChannel
 {
 	LWLock	   *lock;			/* protects everything but the atomics */
 	Latch	   *worker_latch;	/* NULL while no worker runs */
+	pid_t		worker_pid;		/* 0 while no worker runs */
 	bool		storage_ready;
 	pg_atomic_uint64 applied_index;
 	KalamStats	stats;
@@ -114,6 +115,18 @@ KalamStats *
 kalam_channel_stats(void)
 {
 	return &get_channel()->stats;
+}
+
+pid_t
+kalam_channel_worker_pid(void)
+{
+	pid_t		pid;
+
+	get_channel();
+	LWLockAcquire(channel->lock, LW_SHARED);
+	pid = channel->worker_pid;
+	LWLockRelease(channel->lock);
+	return pid;
 }
 
 uint64
@@ -334,6 +347,7 @@ kalam_channel_attach_worker(Latch *latch)
 	get_channel();
 	LWLockAcquire(channel->lock, LW_EXCLUSIVE);
 	channel->worker_latch = latch;
+	channel->worker_pid = MyProcPid;
 
 	/*
 	 * Commands that a previous worker took but did not finish may or may not
@@ -363,6 +377,7 @@ kalam_channel_detach_worker(void)
 {
 	LWLockAcquire(channel->lock, LW_EXCLUSIVE);
 	channel->worker_latch = NULL;
+	channel->worker_pid = 0;
 	channel->storage_ready = false;
 	LWLockRelease(channel->lock);
 }

@@ -60,6 +60,7 @@ extern void kalam_channel_shmem_init(void);
 extern void kalam_channel_submit(const char *command, Size length,
 								 KalamApplyResult *result);
 extern uint64 kalam_channel_applied_index(void);
+extern pid_t kalam_channel_worker_pid(void);
 extern void kalam_channel_wait_storage_ready(void);
 extern KalamStats *kalam_channel_stats(void);
 
