@@ -7,6 +7,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 
 my $node = PostgreSQL::Test::Cluster->new('crash');
 $node->init;
@@ -84,6 +85,39 @@ is($node->safe_psql('postgres', "SELECT count(*) FROM acked WHERE v = 'updated'"
 	10, 'acknowledged updates survived');
 is($node->safe_psql('postgres', 'SELECT count(*) FROM acked WHERE k BETWEEN 11 AND 20'),
 	0, 'acknowledged deletes survived');
+
+# a COMMIT waiting for a stalled worker can be cancelled: the command is
+# withdrawn before the worker takes it, so nothing is written
+my $stalled = worker_pid();
+kill 'STOP', $stalled;
+my ($cret, $cout, $cerr) = $node->psql('postgres',
+	"SET statement_timeout = '300ms'; INSERT INTO acked VALUES (1000, 'cancelled')");
+kill 'CONT', $stalled;
+isnt($cret, 0, 'a COMMIT waiting for a stopped worker ends at statement_timeout');
+like($cerr, qr/canceling statement due to statement timeout/, 'it reports the timeout');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM acked WHERE k = 1000'),
+	0, 'the withdrawn command was not applied');
+
+# and so can it by pg_cancel_backend
+kill 'STOP', $stalled;
+my ($cancel_out, $cancel_err) = ('', '');
+my $cancelled = IPC::Run::start(
+	[ 'psql', '-X', '-d', $node->connstr('postgres'), '-c',
+		"INSERT INTO acked VALUES (1001, 'cancelled')" ],
+	'>', \$cancel_out, '2>', \$cancel_err);
+my $waiting = "FROM pg_stat_activity WHERE query LIKE 'INSERT INTO acked VALUES (1001%'";
+$node->poll_query_until('postgres', "SELECT count(*) = 1 $waiting")
+  or die 'the INSERT did not start';
+$node->safe_psql('postgres', "SELECT pg_cancel_backend(pid) $waiting");
+$cancelled->finish;
+kill 'CONT', $stalled;
+like($cancel_err, qr/canceling statement due to user request/, 'a waiting COMMIT can be cancelled');
+is($node->safe_psql('postgres', 'SELECT count(*) FROM acked WHERE k = 1001'),
+	0, 'the cancelled command was not applied');
+
+$node->safe_psql('postgres', "INSERT INTO acked VALUES (1000, 'after')");
+is($node->safe_psql('postgres', 'SELECT v FROM acked WHERE k = 1000'),
+	'after', 'the session commits again once the worker runs');
 
 # the applied index continues after the restarts instead of starting over
 cmp_ok($node->safe_psql('postgres', 'SELECT applied_index FROM kalam.stats'),

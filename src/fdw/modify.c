@@ -18,6 +18,7 @@
 
 #include "access/sysattr.h"
 #include "access/table.h"
+#include "access/xact.h"
 #include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/executor.h"
@@ -181,16 +182,40 @@ check_not_null(KalamModifyState *state, TupleTableSlot *slot)
 }
 
 /*
+ * Must an insert read the store to find a duplicate now?  In a
+ * single-statement transaction the same check inside apply reports it at
+ * the same point, with the same error, so the read is skipped; not for ON
+ * CONFLICT DO NOTHING, whose RETURNING and row count depend on it, nor for
+ * stream tables, where a stored row may be an expired one to replace.
+ */
+static bool
+insert_reads_store(KalamModifyState *state)
+{
+	return state->if_absent || state->table->type == KALAM_TABLE_STREAM ||
+		IsTransactionBlock();
+}
+
+/*
  * Add a new row under state->key, or report the duplicate.  Returns false
  * when ON CONFLICT DO NOTHING skips it.
  */
 static bool
 insert_row(KalamModifyState *state, TupleTableSlot *slot)
 {
-	uint64		version;
+	uint64		version = 0;
+	bool		exists;
 
-	if (kalam_fetch_row(state->table, state->key.data, state->key.len, NULL,
-						NULL, NULL, &version))
+	if (insert_reads_store(state))
+		exists = kalam_fetch_row(state->table, state->key.data, state->key.len,
+								 NULL, NULL, NULL, &version);
+	else
+	{
+		KalamWriteEntry *entry = kalam_writeset_lookup(state->key.data,
+													   state->key.len);
+
+		exists = (entry != NULL && entry->value != NULL);
+	}
+	if (exists)
 	{
 		if (state->if_absent)
 			return false;

@@ -407,8 +407,7 @@ report_apply_failure(const KalamApplyResult *result, KalamWriteEntry **ops,
 					(errcode(ERRCODE_UNIQUE_VIOLATION),
 					 errmsg("duplicate key value violates primary key of kalam table \"%s\"",
 							relname ? relname : "?"),
-					 key_text ? errdetail("Key %s already exists.", key_text) : 0,
-					 errhint("Another transaction inserted this key after this one checked it.")));
+					 key_text ? errdetail("Key %s already exists.", key_text) : 0));
 			break;
 		case KALAM_APPLY_ROW_CHANGED:
 			ereport(ERROR,

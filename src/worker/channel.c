@@ -5,8 +5,9 @@
  *	  worker and wait for the outcome.
  *
  * Every backend owns one slot, indexed by its BackendId, and has at most one
- * command in flight.  The command itself travels in a dynamic shared memory
- * segment created by the backend; the slot carries its handle.  Queued slots
+ * command in flight.  A small command is copied into the slot; a larger one
+ * travels in a dynamic shared memory segment created by the backend, whose
+ * handle the slot carries.  Queued slots
  * are kept in FIFO order so that the worker applies commands in the order
  * they were handed over.  The worker wakes the backend through its latch
  * once the command is applied and the outcome is in the slot.
@@ -22,6 +23,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/ipc.h"
 #include "storage/lwlock.h"
@@ -45,9 +47,10 @@ typedef struct KalamSlot
 	KalamSlotState state;
 	bool		abandoned;		/* owner stopped waiting; worker frees it */
 	Latch	   *owner_latch;
-	dsm_handle	handle;
+	dsm_handle	handle;			/* DSM_HANDLE_INVALID: the command is inline */
 	Size		length;
 	KalamApplyResult result;
+	char		inline_data[KALAM_INLINE_COMMAND_SIZE];
 } KalamSlot;
 
 typedef struct KalamChannel
@@ -252,6 +255,29 @@ kalam_channel_wait_storage_ready(void)
 }
 
 /*
+ * How long a waiting COMMIT may still wait under statement_timeout, in ms;
+ * -1 without a timeout.  PostgreSQL stops the statement timer before it
+ * commits, so kalam enforces it itself.
+ */
+static long
+statement_time_left(void)
+{
+	TimestampTz deadline;
+	long		left;
+
+	if (StatementTimeout <= 0)
+		return -1;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentStatementStartTimestamp(),
+										   StatementTimeout);
+	left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+	if (left <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("canceling statement due to statement timeout")));
+	return left;
+}
+
+/*
  * Hand a command to the kalam worker and wait until it is applied.  The
  * outcome of the apply function is returned in *result; errors of the wait
  * itself are raised here.
@@ -262,7 +288,7 @@ kalam_channel_submit(const char *command, Size length,
 {
 	int			slotno = MyBackendId - 1;
 	KalamSlot  *slot;
-	dsm_segment *seg;
+	dsm_segment *volatile seg = NULL;
 	Latch	   *worker_latch;
 	MemoryContext oldcxt = CurrentMemoryContext;
 
@@ -277,14 +303,20 @@ kalam_channel_submit(const char *command, Size length,
 	}
 	wait_for_free_slot(slot);
 
-	seg = dsm_create(length, 0);
-	memcpy(dsm_segment_address(seg), command, length);
+	/* the worker reads the slot only once it is queued */
+	if (length <= KALAM_INLINE_COMMAND_SIZE)
+		memcpy(slot->inline_data, command, length);
+	else
+	{
+		seg = dsm_create(length, 0);
+		memcpy(dsm_segment_address(seg), command, length);
+	}
 
 	LWLockAcquire(channel->lock, LW_EXCLUSIVE);
 	slot->state = SLOT_QUEUED;
 	slot->abandoned = false;
 	slot->owner_latch = MyLatch;
-	slot->handle = dsm_segment_handle(seg);
+	slot->handle = seg ? dsm_segment_handle(seg) : DSM_HANDLE_INVALID;
 	slot->length = length;
 	channel->queue[(channel->queue_head + channel->queue_len) % channel->nslots] = slotno;
 	channel->queue_len++;
@@ -299,6 +331,7 @@ kalam_channel_submit(const char *command, Size length,
 		for (;;)
 		{
 			bool		done;
+			long		time_left;
 
 			LWLockAcquire(channel->lock, LW_EXCLUSIVE);
 			done = (slot->state == SLOT_DONE);
@@ -311,8 +344,11 @@ kalam_channel_submit(const char *command, Size length,
 			if (done)
 				break;
 
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
-							 PG_WAIT_EXTENSION);
+			time_left = statement_time_left();
+			(void) WaitLatch(MyLatch,
+							 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH |
+							 (time_left >= 0 ? WL_TIMEOUT : 0),
+							 time_left, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
 			CHECK_FOR_INTERRUPTS();
 		}
@@ -336,7 +372,8 @@ kalam_channel_submit(const char *command, Size length,
 	}
 	PG_END_TRY();
 
-	dsm_detach(seg);
+	if (seg != NULL)
+		dsm_detach(seg);
 }
 
 void
@@ -407,6 +444,8 @@ kalam_channel_take(KalamPendingCommand *commands, int max)
 		channel->queue_len--;
 		slot->state = SLOT_APPLYING;
 		commands[n].slot = slotno;
+		commands[n].inline_data =
+			slot->handle == DSM_HANDLE_INVALID ? slot->inline_data : NULL;
 		commands[n].handle = slot->handle;
 		commands[n].length = slot->length;
 		n++;

@@ -45,11 +45,18 @@ typedef struct KalamStats
 	pg_atomic_uint64 apply_time_us;
 } KalamStats;
 
+/*
+ * Commands up to this size travel inside the backend's slot; larger ones in
+ * a dynamic shared memory segment of their own.
+ */
+#define KALAM_INLINE_COMMAND_SIZE	8192
+
 /* A command the worker took from the queue */
 typedef struct KalamPendingCommand
 {
 	int			slot;
-	dsm_handle	handle;
+	const char *inline_data;	/* the command in the slot, or NULL */
+	dsm_handle	handle;			/* otherwise its segment */
 	Size		length;
 } KalamPendingCommand;
 

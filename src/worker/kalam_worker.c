@@ -81,8 +81,16 @@ apply_batch(KalamPendingCommand *commands, int n)
 	INSTR_TIME_SET_CURRENT(start);
 	for (i = 0; i < n; i++)
 	{
-		dsm_segment *seg = dsm_attach(commands[i].handle);
+		dsm_segment *seg;
 
+		if (commands[i].inline_data != NULL)
+		{
+			kalam_apply_command(&applier, applier.staged_index + 1,
+								commands[i].inline_data, commands[i].length,
+								&results[i]);
+			continue;
+		}
+		seg = dsm_attach(commands[i].handle);
 		if (seg == NULL)
 		{
 			/* the owner gave up and its segment is gone */
