@@ -52,7 +52,7 @@ key_column_of(Node *node, Index varno, const KalamTable *table)
 	if (!IsA(node, Var))
 		return -1;
 	var = (Var *) node;
-	if (var->varno != varno || var->varlevelsup != 0)
+	if (var->varno != (int) varno || var->varlevelsup != 0)
 		return -1;
 	for (i = 0; i < table->nkeys; i++)
 		if (table->key_attnums[i] == var->varattno)

@@ -333,7 +333,10 @@ kalam_fetch_row(const KalamTable *table, const char *key, size_t keylen,
 	*version = header.version;
 	if (table->type == KALAM_TABLE_STREAM &&
 		header.write_time < kalam_expire_before(table))
+	{
+		pfree(stored);
 		return false;
+	}
 	if (desc != NULL)
 		kalam_row_decode(stored + KALAM_ROW_HEADER_SIZE,
 						 len - KALAM_ROW_HEADER_SIZE, desc, values, isnull);
