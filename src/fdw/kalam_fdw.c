@@ -10,6 +10,7 @@
  */
 #include "postgres.h"
 
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
@@ -134,8 +135,8 @@ kalam_expire_before(const KalamTable *table)
 }
 
 /*
- * Planning: kalam has no statistics.  A point lookup returns one row per
- * key, a range a tenth of the default, a scan the default.
+ * Planning: kalam has no statistics.  A lookup of one key returns at most
+ * one row, a range a tenth of the default, a scan the default.
  */
 typedef struct KalamPlanInfo
 {
@@ -143,6 +144,25 @@ typedef struct KalamPlanInfo
 	List	   *conditions;		/* from kalam_key_conditions */
 	List	   *pushed;			/* the restriction clauses they came from */
 } KalamPlanInfo;
+
+/* Does every key column have one equality condition, none an IN list? */
+static bool
+is_single_key_lookup(KalamPlanInfo *info)
+{
+	ListCell   *lc;
+	int			neq = 0;
+
+	foreach(lc, info->conditions)
+	{
+		List	   *cond = (List *) lsecond((List *) lfirst(lc));
+
+		if (KALAM_COND_STRATEGY(cond) != BTEqualStrategyNumber ||
+			KALAM_COND_IS_ARRAY(cond))
+			return false;
+		neq++;
+	}
+	return neq == info->table->nkeys;
+}
 
 static void
 kalam_get_rel_size(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
@@ -162,6 +182,8 @@ kalam_get_rel_size(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 	baserel->rows = clamp_row_est(KALAM_DEFAULT_ROWS * sel);
 	if (info->pushed != NIL)
 		baserel->rows = Min(baserel->rows, KALAM_DEFAULT_ROWS / 10);
+	if (is_single_key_lookup(info))
+		baserel->rows = 1;
 }
 
 static void

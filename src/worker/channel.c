@@ -301,6 +301,8 @@ kalam_channel_submit(const char *command, Size length,
 		before_shmem_exit(channel_backend_exit, (Datum) 0);
 		exit_callback_registered = true;
 	}
+	/* a worker that cannot open its storage would leave COMMIT hanging */
+	kalam_channel_wait_storage_ready();
 	wait_for_free_slot(slot);
 
 	/* the worker reads the slot only once it is queued */
