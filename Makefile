@@ -6,6 +6,8 @@ OBJS = \
 	src/stats.o \
 	src/worker/channel.o \
 	src/worker/kalam_worker.o \
+	src/raft/group.o \
+	src/raft/node.o \
 	src/storage/keys.o \
 	src/storage/row.o \
 	src/storage/command.o \

@@ -24,6 +24,8 @@
 #include "fdw/kalam_fdw.h"
 #include "jobs/jobs_worker.h"
 #include "kalam.h"
+#include "raft/group.h"
+#include "raft/node.h"
 #include "worker/channel.h"
 #include "worker/kalam_worker.h"
 
@@ -129,6 +131,62 @@ define_gucs(void)
 							PGC_USERSET,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.user_shards",
+							"Number of Raft groups that hold the rows of user and stream tables.",
+							"Must be the same on every node, and never change once rows are stored.",
+							&kalam_user_shards,
+							4,
+							1,
+							KALAM_MAX_USER_SHARDS,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.node_id",
+							"This node's id in kalam.peers.",
+							NULL,
+							&kalam_node_id,
+							1,
+							1,
+							INT_MAX,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomStringVariable("kalam.raft_address",
+							   "host:port where this node's Raft groups listen; group N uses port + N.",
+							   "Empty: a one-node cluster on loopback ports the kernel chooses.",
+							   &kalam_raft_address,
+							   "",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomStringVariable("kalam.peers",
+							   "The initial voters of the cluster, as id@host:port,..., this node included.",
+							   "Empty: a one-node cluster.",
+							   &kalam_peers,
+							   "",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.election_timeout",
+							"Raft election timeout; heartbeats go out at a tenth of it.",
+							NULL,
+							&kalam_election_timeout,
+							1000,
+							50,
+							60000,
+							PGC_POSTMASTER,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.snapshot_threshold",
+							"Raft log entries of a group between two snapshots of its rows.",
+							NULL,
+							&kalam_snapshot_threshold,
+							8192,
+							4,
+							INT_MAX / 2,
+							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("kalam");
 }
 
@@ -139,6 +197,7 @@ _PG_init(void)
 		kalam_require_preload();
 
 	define_gucs();
+	kalam_node_check_settings();
 
 	prev_shmem_request_hook = shmem_request_hook;
 	shmem_request_hook = kalam_shmem_request;

@@ -20,6 +20,9 @@ extern int	kalam_worker_wait_timeout;
 /* SQLSTATE for "the outcome of this commit is unknown" */
 #define ERRCODE_KALAM_OUTCOME_UNKNOWN	MAKE_SQLSTATE('K','L','0','0','3')
 
+/* SQLSTATE for "this node does not lead the Raft group" */
+#define ERRCODE_KALAM_NOT_LEADER	MAKE_SQLSTATE('K','L','0','0','2')
+
 /* SQLSTATE for "the kalam worker is not available" */
 #define ERRCODE_KALAM_WORKER_UNAVAILABLE	MAKE_SQLSTATE('K','L','0','0','1')
 

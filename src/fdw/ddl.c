@@ -32,7 +32,6 @@
 
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
-#include "storage/keys.h"
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static object_access_hook_type prev_object_access_hook = NULL;
@@ -210,20 +209,28 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 		validate_table(RangeVarGetRelid(validate, NoLock, false));
 }
 
-/* The table id of a kalam table, read without resolving its columns. */
+/*
+ * The table id and type of a kalam table, read without resolving its
+ * columns (a table being dropped may have lost them).
+ */
 static uint32
-table_id_of(Oid relid)
+stored_identity(Oid relid, KalamTableType *type)
 {
 	ListCell   *lc;
+	uint32		table_id = 0;
 
+	*type = KALAM_TABLE_USER;
 	foreach(lc, GetForeignTable(relid)->options)
 	{
 		DefElem    *def = (DefElem *) lfirst(lc);
 
 		if (strcmp(def->defname, "table_id") == 0)
-			return (uint32) strtoul(defGetString(def), NULL, 10);
+			table_id = (uint32) strtoul(defGetString(def), NULL, 10);
+		else if (strcmp(def->defname, "type") == 0 &&
+				 strcmp(defGetString(def), "shared") == 0)
+			*type = KALAM_TABLE_SHARED;
 	}
-	return 0;
+	return table_id;
 }
 
 static void
@@ -237,14 +244,11 @@ kalam_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		get_rel_relkind(objectId) == RELKIND_FOREIGN_TABLE &&
 		kalam_is_kalam_table(objectId))
 	{
-		uint32		table_id = table_id_of(objectId);
-		StringInfoData prefix;
+		KalamTableType type;
+		uint32		table_id = stored_identity(objectId, &type);
 
-		if (table_id == 0)
-			return;
-		initStringInfo(&prefix);
-		kalam_key_append_table(&prefix, table_id);
-		kalam_writeset_delete_prefix(prefix.data, prefix.len);
+		if (table_id != 0)
+			kalam_delete_table_rows(type, table_id);
 	}
 }
 

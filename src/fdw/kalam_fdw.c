@@ -24,6 +24,7 @@
 
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
+#include "raft/group.h"
 #include "storage/keys.h"
 
 PG_FUNCTION_INFO_V1(kalam_fdw_handler);
@@ -40,13 +41,50 @@ kalam_row_owner(void)
 	return GetUserNameFromId(GetUserId(), false);
 }
 
-/* The key prefix of the rows this session can see in the table. */
+/*
+ * The key prefix of the rows this session can see in the table: the group
+ * (the shared group, or the owner's user shard), the table, the owner.
+ */
 void
 kalam_key_prefix(StringInfo buf, const KalamTable *table)
 {
-	kalam_key_append_table(buf, table->table_id);
-	if (table->type != KALAM_TABLE_SHARED)
-		kalam_key_append_user(buf, kalam_row_owner());
+	if (table->type == KALAM_TABLE_SHARED)
+	{
+		kalam_key_append_group(buf, KALAM_GROUP_SHARED);
+		kalam_key_append_table(buf, table->table_id);
+	}
+	else
+	{
+		const char *owner = kalam_row_owner();
+
+		kalam_key_append_group(buf, kalam_user_group(owner));
+		kalam_key_append_table(buf, table->table_id);
+		kalam_key_append_user(buf, owner);
+	}
+}
+
+/*
+ * Delete every row of a table in every group that can hold its rows (DROP
+ * TABLE), as part of the transaction's writes.
+ */
+void
+kalam_delete_table_rows(KalamTableType type, uint32 table_id)
+{
+	int			first = KALAM_GROUP_FIRST_USER;
+	int			last = kalam_group_count() - 1;
+	int			group;
+
+	if (type == KALAM_TABLE_SHARED)
+		first = last = KALAM_GROUP_SHARED;
+	for (group = first; group <= last; group++)
+	{
+		StringInfoData prefix;
+
+		initStringInfo(&prefix);
+		kalam_key_append_group(&prefix, group);
+		kalam_key_append_table(&prefix, table_id);
+		kalam_writeset_delete_prefix(prefix.data, prefix.len);
+	}
 }
 
 /* The full key of a row; a NULL key column is a not-null violation. */

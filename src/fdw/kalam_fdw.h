@@ -46,6 +46,7 @@ extern const char *kalam_table_type_name(KalamTableType type);
 /* kalam_fdw.c: row identity and keys shared by scan and modify */
 extern const char *kalam_row_owner(void);
 extern void kalam_key_prefix(StringInfo buf, const KalamTable *table);
+extern void kalam_delete_table_rows(KalamTableType type, uint32 table_id);
 extern void kalam_row_key(StringInfo buf, const KalamTable *table,
 						  Relation rel, const Datum *values,
 						  const bool *isnull);

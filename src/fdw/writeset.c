@@ -30,6 +30,7 @@
 
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
+#include "raft/group.h"
 #include "storage/command.h"
 #include "storage/keys.h"
 #include "storage/row.h"
@@ -421,11 +422,22 @@ report_apply_failure(const KalamApplyResult *result, KalamWriteEntry **ops,
 					 errhint("Retry the transaction.")));
 			break;
 		case KALAM_APPLY_LOST:
+		case KALAM_APPLY_OUTCOME_UNKNOWN:
 			ereport(ERROR,
 					(errcode(ERRCODE_KALAM_OUTCOME_UNKNOWN),
 					 errmsg("the outcome of this commit is unknown"),
-					 errdetail("The kalam worker stopped while applying the transaction's writes; they may or may not have been applied."),
+					 result->status == KALAM_APPLY_LOST ?
+					 errdetail("The kalam worker stopped while applying the transaction's writes (%s); they may or may not have been applied.",
+							   result->message) :
+					 errdetail("The Raft leader lost its leadership while the transaction's writes waited to commit; they may or may not have been applied."),
 					 errhint("Read the rows again to learn whether the writes are there.")));
+			break;
+		case KALAM_APPLY_NOT_LEADER:
+			ereport(ERROR,
+					(errcode(ERRCODE_KALAM_NOT_LEADER),
+					 errmsg("this node does not lead the Raft group of the transaction's writes"),
+					 errdetail("%s; nothing of the transaction was applied there.", result->message),
+					 errhint("Retry on the leader's node.")));
 			break;
 		case KALAM_APPLY_STORAGE_ERROR:
 			ereport(ERROR,
@@ -445,51 +457,82 @@ report_apply_failure(const KalamApplyResult *result, KalamWriteEntry **ops,
 	}
 }
 
-/* Hand the transaction's writes to the worker as one command and wait. */
-static void
-commit_writeset(void)
+/*
+ * Build the command of one group from the transaction's prefix deletions
+ * and entries that belong to it; ops[] gets the entries in command order.
+ * Returns the number of operations.
+ */
+static int
+build_group_command(StringInfo buf, int group, KalamWriteEntry **entries,
+					int nentries, KalamWriteEntry **ops, int *nprefixes)
 {
-	StringInfoData buf;
-	HASH_SEQ_STATUS status;
-	KalamWriteEntry *entry;
-	KalamWriteEntry **ops;
-	KalamApplyResult result;
 	ListCell   *lc;
-	int			nprefixes = list_length(ws_prefixes);
 	int			nops = 0;
+	int			i;
 
-	initStringInfo(&buf);
-	kalam_command_begin(&buf, GetCurrentTimestamp());
+	kalam_command_begin(buf, GetCurrentTimestamp());
+	*nprefixes = 0;
 
 	/* prefix deletions first: later writes of the transaction follow them */
 	foreach(lc, ws_prefixes)
 	{
 		KalamPrefix *p = (KalamPrefix *) lfirst(lc);
 
-		kalam_command_add(&buf, KALAM_OP_DELETE_PREFIX, 0, p->data, p->len,
+		if (kalam_key_group(p->data, p->len) != group)
+			continue;
+		kalam_command_add(buf, KALAM_OP_DELETE_PREFIX, 0, p->data, p->len,
 						  NULL, 0);
+		(*nprefixes)++;
 	}
-
-	ops = palloc(sizeof(KalamWriteEntry *) * (hash_get_num_entries(ws_hash) + 1));
-	hash_seq_init(&status, ws_hash);
-	while ((entry = (KalamWriteEntry *) hash_seq_search(&status)) != NULL)
+	for (i = 0; i < nentries; i++)
 	{
+		KalamWriteEntry *entry = entries[i];
 		bool		has_op;
 		KalamOpKind kind = entry_op(entry, &has_op);
 
-		if (!has_op)
+		if (!has_op || kalam_key_group(entry->key, entry->keylen) != group)
 			continue;
-		kalam_command_add(&buf, kind, entry->expected_version,
+		kalam_command_add(buf, kind, entry->expected_version,
 						  entry->key, entry->keylen,
 						  entry->value, entry->vallen);
 		ops[nops++] = entry;
 	}
-	if (nops + nprefixes == 0)
-		return;
+	return nops + *nprefixes;
+}
 
-	kalam_channel_submit(buf.data, buf.len, &result);
-	if (result.status != KALAM_APPLY_OK)
-		report_apply_failure(&result, ops, nprefixes);
+/*
+ * Hand the transaction's writes to the worker, one command per Raft group
+ * (each atomic), and wait for each.
+ */
+static void
+commit_writeset(void)
+{
+	StringInfoData buf;
+	HASH_SEQ_STATUS status;
+	KalamWriteEntry *entry;
+	KalamWriteEntry **entries;
+	KalamWriteEntry **ops;
+	int			nentries = 0;
+	int			group;
+
+	entries = palloc(sizeof(KalamWriteEntry *) * (hash_get_num_entries(ws_hash) + 1));
+	ops = palloc(sizeof(KalamWriteEntry *) * (hash_get_num_entries(ws_hash) + 1));
+	hash_seq_init(&status, ws_hash);
+	while ((entry = (KalamWriteEntry *) hash_seq_search(&status)) != NULL)
+		entries[nentries++] = entry;
+
+	initStringInfo(&buf);
+	for (group = 0; group < kalam_group_count(); group++)
+	{
+		KalamApplyResult result;
+		int			nprefixes;
+
+		if (build_group_command(&buf, group, entries, nentries, ops, &nprefixes) == 0)
+			continue;
+		kalam_channel_submit(group, buf.data, buf.len, &result);
+		if (result.status != KALAM_APPLY_OK)
+			report_apply_failure(&result, ops, nprefixes);
+	}
 }
 
 static void

@@ -31,6 +31,7 @@
 
 #include "jobs/jobs_worker.h"
 #include "kalam.h"
+#include "raft/group.h"
 #include "storage/command.h"
 #include "storage/keys.h"
 #include "worker/channel.h"
@@ -52,11 +53,11 @@ kalam_jobs_worker_register(void)
 }
 
 /*
- * Build one command that expires the old rows of every stream table.
- * Returns false when there is nothing to expire.
+ * The cut-off of every stream table: rows written before it are expired.
+ * Returns the number of stream tables.
  */
-static bool
-build_expire_command(StringInfo buf)
+static int
+list_stream_tables(uint32 **ids, TimestampTz **cutoffs)
 {
 	uint64		i;
 
@@ -64,36 +65,39 @@ build_expire_command(StringInfo buf)
 					true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "kalam jobs: could not look for the kalam extension");
 	if (SPI_processed == 0)
-		return false;
+		return 0;
 	if (SPI_execute("SELECT id, now() - ttl FROM kalam.tables WHERE type = 'stream'",
 					true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "kalam jobs: could not list stream tables");
 
-	kalam_command_begin(buf, GetCurrentTimestamp());
+	*ids = palloc(sizeof(uint32) * (SPI_processed + 1));
+	*cutoffs = palloc(sizeof(TimestampTz) * (SPI_processed + 1));
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tuple = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
 		bool		isnull;
-		int32		id = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
-		TimestampTz cutoff = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 2, &isnull));
-		StringInfoData prefix;
 
-		initStringInfo(&prefix);
-		kalam_key_append_table(&prefix, (uint32) id);
-		kalam_command_add(buf, KALAM_OP_EXPIRE, 0, prefix.data, prefix.len,
-						  (const char *) &cutoff, sizeof(cutoff));
+		(*ids)[i] = DatumGetInt32(SPI_getbinval(tuple, desc, 1, &isnull));
+		(*cutoffs)[i] = DatumGetTimestampTz(SPI_getbinval(tuple, desc, 2, &isnull));
 	}
-	return kalam_command_count(buf) > 0;
+	return (int) SPI_processed;
 }
 
-/* One round of ttl purging, in its own transaction. */
+/*
+ * One round of ttl purging, in its own transaction: one command per user
+ * shard, since each shard's rows are its own Raft group's.
+ */
 static void
 purge_expired_rows(void)
 {
 	StringInfoData buf;
 	KalamApplyResult result;
-	bool		have_work;
+	uint32	   *ids = NULL;
+	TimestampTz *cutoffs = NULL;
+	int			ntables;
+	int			group;
+	int			i;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -101,11 +105,24 @@ purge_expired_rows(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "kalam: deleting expired stream rows");
 
+	ntables = list_stream_tables(&ids, &cutoffs);
 	initStringInfo(&buf);
-	have_work = build_expire_command(&buf);
-	if (have_work)
+	for (group = KALAM_GROUP_FIRST_USER; ntables > 0 && group < kalam_group_count(); group++)
 	{
-		kalam_channel_submit(buf.data, buf.len, &result);
+		kalam_command_begin(&buf, GetCurrentTimestamp());
+		for (i = 0; i < ntables; i++)
+		{
+			StringInfoData prefix;
+
+			initStringInfo(&prefix);
+			kalam_key_append_group(&prefix, group);
+			kalam_key_append_table(&prefix, ids[i]);
+			kalam_command_add(&buf, KALAM_OP_EXPIRE, 0, prefix.data, prefix.len,
+							  (const char *) &cutoffs[i], sizeof(TimestampTz));
+		}
+		kalam_channel_submit(group, buf.data, buf.len, &result);
+		if (result.status == KALAM_APPLY_NOT_LEADER)
+			continue;			/* the group's leader expires its rows */
 		if (result.status != KALAM_APPLY_OK)
 			ereport(LOG,
 					(errmsg("kalam jobs: deleting expired stream rows failed: %s",

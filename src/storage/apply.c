@@ -3,9 +3,11 @@
  * apply.c
  *	  The deterministic apply function: commands into RocksDB.
  *
- * Commands are staged into one WriteBatchWithIndex and written together by
- * kalam_apply_flush (group commit), with the applied index in the same
- * batch, so that a replay after a crash skips what is already stored.  Each
+ * Each Raft group has its own applier.  The group's log entries are staged
+ * into one WriteBatchWithIndex and written together by kalam_apply_flush,
+ * with the group's applied index in the same batch, so that a replay of the
+ * Raft log after a crash skips what is already stored.  The Raft log is the
+ * durable record; these writes are not synced.  Each
  * command is staged behind a save point: a command whose checks fail (a
  * duplicate key, a row changed since it was read) is rolled back alone and
  * its failure reported, and every node reaches the same verdict because the
@@ -20,6 +22,8 @@
  */
 #include "postgres.h"
 
+#include "port/pg_bswap.h"
+
 #include "storage/apply.h"
 #include "storage/command.h"
 #include "storage/keys.h"
@@ -32,23 +36,32 @@ set_error(KalamApplyResult *result, KalamApplyStatus status, const char *msg)
 	strlcpy(result->message, msg ? msg : "", sizeof(result->message));
 }
 
+/* Set up a group's applier; runs at worker start, outside any callback. */
 bool
-kalam_apply_init(KalamApplier *applier, rocksdb_t *db, char *errbuf,
-				 size_t errlen)
+kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
+				 char *errbuf, size_t errlen)
 {
 	char	   *err = NULL;
 	char	   *value;
 	size_t		vallen;
+	StringInfoData key;
 
 	memset(applier, 0, sizeof(KalamApplier));
+	applier->group = group;
+	initStringInfo(&key);
+	kalam_key_applied_index(&key, group);
+	Assert(key.len <= sizeof(applier->applied_key));
+	memcpy(applier->applied_key, key.data, key.len);
+	applier->applied_keylen = key.len;
+	pfree(key.data);
+
 	applier->db = db;
 	applier->batch = rocksdb_writebatch_wi_create(0, 1);
 	applier->read_options = rocksdb_readoptions_create();
 	applier->write_options = rocksdb_writeoptions_create();
-	rocksdb_writeoptions_set_sync(applier->write_options, 1);
 
-	value = rocksdb_get(db, applier->read_options, KALAM_META_APPLIED_KEY,
-						KALAM_META_APPLIED_KEY_LEN, &vallen, &err);
+	value = rocksdb_get(db, applier->read_options, applier->applied_key,
+						applier->applied_keylen, &vallen, &err);
 	if (err != NULL)
 	{
 		strlcpy(errbuf, err, errlen);
@@ -250,8 +263,9 @@ apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 }
 
 /*
- * Stage one command at the given position.  A command at or below the
- * durable position was applied before a crash and is skipped.
+ * Stage one command at the given position of the group's log.  A command
+ * at or below the durable position was applied before a crash and is
+ * skipped.
  */
 void
 kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
@@ -310,7 +324,7 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 	applier->staged_index = index;
 }
 
-/* Write the staged commands and the applied index, synced, as one batch. */
+/* Write the staged commands and the applied index as one batch. */
 bool
 kalam_apply_flush(KalamApplier *applier, char *errbuf, size_t errlen)
 {
@@ -318,8 +332,8 @@ kalam_apply_flush(KalamApplier *applier, char *errbuf, size_t errlen)
 
 	if (applier->staged_index == applier->durable_index)
 		return true;
-	rocksdb_writebatch_wi_put(applier->batch, KALAM_META_APPLIED_KEY,
-							  KALAM_META_APPLIED_KEY_LEN,
+	rocksdb_writebatch_wi_put(applier->batch, applier->applied_key,
+							  applier->applied_keylen,
 							  (const char *) &applier->staged_index,
 							  sizeof(uint64));
 	rocksdb_write_writebatch_wi(applier->db, applier->write_options,
@@ -352,4 +366,182 @@ kalam_apply_destroy(KalamApplier *applier)
 	rocksdb_writebatch_wi_destroy(applier->batch);
 	rocksdb_readoptions_destroy(applier->read_options);
 	rocksdb_writeoptions_destroy(applier->write_options);
+}
+
+/*
+ * Snapshot format: magic 'S', format version 1, 6 reserved bytes, applied
+ * index (8), row count (8), then each row as key length (4), key, value
+ * length (4), value.  It carries every key of the group, applied index
+ * included, so that a node that missed compacted log entries is rebuilt
+ * from it.
+ */
+#define KALAM_SNAPSHOT_MAGIC	'S'
+#define KALAM_SNAPSHOT_VERSION	1
+#define KALAM_SNAPSHOT_HEADER	24
+
+static void
+group_prefix(int group, char *prefix)
+{
+	uint16		be = pg_hton16((uint16) group);
+
+	memcpy(prefix, &be, KALAM_GROUP_PREFIX_LEN);
+}
+
+/*
+ * Serialize the group's rows into a malloc'd buffer, after writing what is
+ * staged so that the snapshot is the state at the last applied entry.
+ */
+bool
+kalam_apply_snapshot(KalamApplier *applier, char **data, size_t *len,
+					 char *errbuf, size_t errlen)
+{
+	char		prefix[KALAM_GROUP_PREFIX_LEN];
+	rocksdb_iterator_t *it;
+	size_t		cap = 1024 * 1024;
+	size_t		used = KALAM_SNAPSHOT_HEADER;
+	uint64		count = 0;
+	char	   *buf;
+	char	   *err = NULL;
+
+	if (!kalam_apply_flush(applier, errbuf, errlen))
+		return false;
+	buf = malloc(cap);
+	if (buf == NULL)
+	{
+		strlcpy(errbuf, "out of memory", errlen);
+		return false;
+	}
+
+	group_prefix(applier->group, prefix);
+	it = rocksdb_create_iterator(applier->db, applier->read_options);
+	for (rocksdb_iter_seek(it, prefix, sizeof(prefix));
+		 rocksdb_iter_valid(it);
+		 rocksdb_iter_next(it))
+	{
+		size_t		keylen;
+		size_t		vallen;
+		const char *key = rocksdb_iter_key(it, &keylen);
+		const char *value = rocksdb_iter_value(it, &vallen);
+		uint32		klen32 = keylen;
+		uint32		vlen32 = vallen;
+		size_t		need = used + 8 + keylen + vallen;
+
+		if (!kalam_key_has_prefix(key, keylen, prefix, sizeof(prefix)))
+			break;
+		if (need > cap)
+		{
+			char	   *bigger;
+
+			while (need > cap)
+				cap *= 2;
+			bigger = realloc(buf, cap);
+			if (bigger == NULL)
+			{
+				free(buf);
+				rocksdb_iter_destroy(it);
+				strlcpy(errbuf, "out of memory", errlen);
+				return false;
+			}
+			buf = bigger;
+		}
+		memcpy(buf + used, &klen32, 4);
+		memcpy(buf + used + 4, key, keylen);
+		memcpy(buf + used + 4 + keylen, &vlen32, 4);
+		memcpy(buf + used + 8 + keylen, value, vallen);
+		used = need;
+		count++;
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err != NULL)
+	{
+		strlcpy(errbuf, err, errlen);
+		rocksdb_free(err);
+		free(buf);
+		return false;
+	}
+
+	memset(buf, 0, KALAM_SNAPSHOT_HEADER);
+	buf[0] = KALAM_SNAPSHOT_MAGIC;
+	buf[1] = KALAM_SNAPSHOT_VERSION;
+	memcpy(buf + 8, &applier->durable_index, 8);
+	memcpy(buf + 16, &count, 8);
+	*data = buf;
+	*len = used;
+	return true;
+}
+
+/*
+ * Replace the group's rows with a snapshot's, unless what is stored is
+ * already as new (a restart loads the last snapshot even when RocksDB went
+ * on past it).  Written synced: the log before the snapshot may be gone.
+ */
+bool
+kalam_apply_restore(KalamApplier *applier, const char *data, size_t len,
+					char *errbuf, size_t errlen)
+{
+	char		prefix[KALAM_GROUP_PREFIX_LEN];
+	char		end[KALAM_GROUP_PREFIX_LEN];
+	rocksdb_writebatch_t *batch;
+	rocksdb_writeoptions_t *sync_options;
+	uint64		index;
+	uint64		count;
+	uint64		i;
+	size_t		pos = KALAM_SNAPSHOT_HEADER;
+	char	   *err = NULL;
+
+	if (len < KALAM_SNAPSHOT_HEADER || data[0] != KALAM_SNAPSHOT_MAGIC ||
+		data[1] != KALAM_SNAPSHOT_VERSION)
+	{
+		strlcpy(errbuf, "unknown snapshot format", errlen);
+		return false;
+	}
+	memcpy(&index, data + 8, 8);
+	memcpy(&count, data + 16, 8);
+	kalam_apply_discard(applier);
+	if (index <= applier->durable_index)
+		return true;
+
+	group_prefix(applier->group, prefix);
+	group_prefix(applier->group + 1, end);
+	batch = rocksdb_writebatch_create();
+	rocksdb_writebatch_delete_range(batch, prefix, sizeof(prefix), end, sizeof(end));
+	for (i = 0; i < count; i++)
+	{
+		uint32		keylen;
+		uint32		vallen;
+
+		if (pos + 4 > len)
+			break;
+		memcpy(&keylen, data + pos, 4);
+		if (pos + 8 + keylen > len)
+			break;
+		memcpy(&vallen, data + pos + 4 + keylen, 4);
+		if (pos + 8 + keylen + vallen > len)
+			break;
+		rocksdb_writebatch_put(batch, data + pos + 4, keylen,
+							   data + pos + 8 + keylen, vallen);
+		pos += 8 + keylen + vallen;
+	}
+	if (i < count)
+	{
+		rocksdb_writebatch_destroy(batch);
+		strlcpy(errbuf, "snapshot is truncated", errlen);
+		return false;
+	}
+
+	sync_options = rocksdb_writeoptions_create();
+	rocksdb_writeoptions_set_sync(sync_options, 1);
+	rocksdb_write(applier->db, sync_options, batch, &err);
+	rocksdb_writeoptions_destroy(sync_options);
+	rocksdb_writebatch_destroy(batch);
+	if (err != NULL)
+	{
+		strlcpy(errbuf, err, errlen);
+		rocksdb_free(err);
+		return false;
+	}
+	applier->durable_index = index;
+	applier->staged_index = index;
+	return true;
 }

@@ -14,8 +14,12 @@
 
 #include "worker/channel.h"
 
+/* The apply state of one Raft group */
 typedef struct KalamApplier
 {
+	int			group;
+	char		applied_key[32];	/* where the applied index is stored */
+	size_t		applied_keylen;
 	rocksdb_t  *db;
 	rocksdb_writebatch_wi_t *batch;
 	rocksdb_readoptions_t *read_options;
@@ -25,7 +29,7 @@ typedef struct KalamApplier
 	uint64		staged_rows;
 } KalamApplier;
 
-extern bool kalam_apply_init(KalamApplier *applier, rocksdb_t *db,
+extern bool kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
 							 char *errbuf, size_t errlen);
 extern void kalam_apply_command(KalamApplier *applier, uint64 index,
 								const char *command, size_t length,
@@ -34,5 +38,9 @@ extern bool kalam_apply_flush(KalamApplier *applier, char *errbuf,
 							  size_t errlen);
 extern void kalam_apply_discard(KalamApplier *applier);
 extern void kalam_apply_destroy(KalamApplier *applier);
+extern bool kalam_apply_snapshot(KalamApplier *applier, char **data,
+								 size_t *len, char *errbuf, size_t errlen);
+extern bool kalam_apply_restore(KalamApplier *applier, const char *data,
+								size_t len, char *errbuf, size_t errlen);
 
 #endif							/* KALAM_APPLY_H */

@@ -58,9 +58,38 @@ append_bytes(StringInfo buf, const char *data, int len)
 }
 
 void
+kalam_key_append_group(StringInfo buf, int group)
+{
+	uint16		be = pg_hton16((uint16) group);
+
+	appendBinaryStringInfo(buf, (char *) &be, sizeof(be));
+}
+
+/* The group a key belongs to; -1 if the key is too short to have one. */
+int
+kalam_key_group(const char *key, size_t keylen)
+{
+	uint16		be;
+
+	if (keylen < KALAM_GROUP_PREFIX_LEN)
+		return -1;
+	memcpy(&be, key, sizeof(be));
+	return pg_ntoh16(be);
+}
+
+void
 kalam_key_append_table(StringInfo buf, uint32 table_id)
 {
 	append_uint32(buf, table_id);
+}
+
+/* Where a group stores its applied index: table id 0 of the group. */
+void
+kalam_key_applied_index(StringInfo buf, int group)
+{
+	kalam_key_append_group(buf, group);
+	append_uint32(buf, 0);
+	appendStringInfoString(buf, "applied_index");
 }
 
 void

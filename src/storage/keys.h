@@ -3,11 +3,12 @@
  * keys.h
  *	  Order-preserving encoding of RocksDB keys.
  *
- * A row's key is its table id (4 bytes, big endian), then for user and
- * stream tables the owning user's name, then the primary key columns.  Each
- * part is encoded so that comparing keys byte by byte orders rows as SQL
- * orders the key values, so one user's rows are one contiguous range and a
- * condition on the key is a seek.  Table id 0 holds kalam's own metadata.
+ * A row's key is its Raft group (2 bytes, big endian), its table id (4
+ * bytes), then for user and stream tables the owning user's name, then the
+ * primary key columns.  Each part is encoded so that comparing keys byte by
+ * byte orders rows as SQL orders the key values, so one user's rows are one
+ * contiguous range and a condition on the key is a seek.  Table id 0 holds
+ * the group's own metadata, such as its applied index.
  *
  * src/storage/keys.h
  *
@@ -18,13 +19,12 @@
 
 #include "lib/stringinfo.h"
 
-#define KALAM_TABLE_PREFIX_LEN	4
+#define KALAM_GROUP_PREFIX_LEN	2
 
-/* key of the applied position, in the metadata range of table id 0 */
-#define KALAM_META_APPLIED_KEY		"\0\0\0\0applied_index"
-#define KALAM_META_APPLIED_KEY_LEN	(KALAM_TABLE_PREFIX_LEN + 13)
-
+extern void kalam_key_append_group(StringInfo buf, int group);
+extern int	kalam_key_group(const char *key, size_t keylen);
 extern void kalam_key_append_table(StringInfo buf, uint32 table_id);
+extern void kalam_key_applied_index(StringInfo buf, int group);
 extern void kalam_key_append_user(StringInfo buf, const char *user);
 extern bool kalam_key_type_supported(Oid typid);
 extern bool kalam_key_value_type_supported(Oid coltype, Oid valuetype);

@@ -32,6 +32,7 @@
 #include "utils/wait_event.h"
 
 #include "kalam.h"
+#include "raft/group.h"
 #include "worker/channel.h"
 
 typedef enum KalamSlotState
@@ -46,6 +47,7 @@ typedef struct KalamSlot
 {
 	KalamSlotState state;
 	bool		abandoned;		/* owner stopped waiting; worker frees it */
+	int			group;
 	Latch	   *owner_latch;
 	dsm_handle	handle;			/* DSM_HANDLE_INVALID: the command is inline */
 	Size		length;
@@ -59,7 +61,9 @@ typedef struct KalamChannel
 	Latch	   *worker_latch;	/* NULL while no worker runs */
 	pid_t		worker_pid;		/* 0 while no worker runs */
 	bool		storage_ready;
-	pg_atomic_uint64 applied_index;
+	pg_atomic_uint64 applied_index; /* sum over the groups: moves on any apply */
+	bool		group_known[KALAM_MAX_GROUPS];
+	KalamGroupStatus groups[KALAM_MAX_GROUPS];
 	KalamStats	stats;
 	int			nslots;
 	int			queue_head;
@@ -283,7 +287,7 @@ statement_time_left(void)
  * itself are raised here.
  */
 void
-kalam_channel_submit(const char *command, Size length,
+kalam_channel_submit(int group, const char *command, Size length,
 					 KalamApplyResult *result)
 {
 	int			slotno = MyBackendId - 1;
@@ -317,6 +321,7 @@ kalam_channel_submit(const char *command, Size length,
 	LWLockAcquire(channel->lock, LW_EXCLUSIVE);
 	slot->state = SLOT_QUEUED;
 	slot->abandoned = false;
+	slot->group = group;
 	slot->owner_latch = MyLatch;
 	slot->handle = seg ? dsm_segment_handle(seg) : DSM_HANDLE_INVALID;
 	slot->length = length;
@@ -418,6 +423,7 @@ kalam_channel_detach_worker(void)
 	channel->worker_latch = NULL;
 	channel->worker_pid = 0;
 	channel->storage_ready = false;
+	memset(channel->group_known, 0, sizeof(channel->group_known));
 	LWLockRelease(channel->lock);
 }
 
@@ -446,6 +452,7 @@ kalam_channel_take(KalamPendingCommand *commands, int max)
 		channel->queue_len--;
 		slot->state = SLOT_APPLYING;
 		commands[n].slot = slotno;
+		commands[n].group = slot->group;
 		commands[n].inline_data =
 			slot->handle == DSM_HANDLE_INVALID ? slot->inline_data : NULL;
 		commands[n].handle = slot->handle;
@@ -483,4 +490,28 @@ kalam_channel_complete(const KalamPendingCommand *command,
 	LWLockRelease(channel->lock);
 	if (owner != NULL)
 		SetLatch(owner);
+}
+
+void
+kalam_channel_publish_group(int group, const KalamGroupStatus *status)
+{
+	LWLockAcquire(channel->lock, LW_EXCLUSIVE);
+	channel->groups[group] = *status;
+	channel->group_known[group] = true;
+	LWLockRelease(channel->lock);
+}
+
+/* The status the worker last published for a group; false if none. */
+bool
+kalam_channel_group_status(int group, KalamGroupStatus *status)
+{
+	bool		known;
+
+	get_channel();
+	LWLockAcquire(channel->lock, LW_SHARED);
+	known = channel->group_known[group];
+	if (known)
+		*status = channel->groups[group];
+	LWLockRelease(channel->lock);
+	return known;
 }

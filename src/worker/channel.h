@@ -23,7 +23,9 @@ typedef enum KalamApplyStatus
 	KALAM_APPLY_ROW_CHANGED,	/* a row changed since it was read */
 	KALAM_APPLY_BAD_COMMAND,	/* the command could not be decoded */
 	KALAM_APPLY_STORAGE_ERROR,	/* RocksDB failed; nothing was written */
-	KALAM_APPLY_LOST			/* the worker lost the command's buffer */
+	KALAM_APPLY_LOST,			/* the worker lost the command */
+	KALAM_APPLY_NOT_LEADER,		/* this node does not lead the group */
+	KALAM_APPLY_OUTCOME_UNKNOWN /* leadership was lost while it waited */
 } KalamApplyStatus;
 
 typedef struct KalamApplyResult
@@ -32,8 +34,20 @@ typedef struct KalamApplyResult
 	uint32		op_index;		/* the operation that decided a failure */
 	uint64		applied_index;	/* position of the command when applied */
 	uint64		rows_written;
-	char		message[256];	/* storage error text, if any */
+	int			leader_id;		/* with KALAM_APPLY_NOT_LEADER; 0 if unknown */
+	char		message[256];	/* error text, if any */
 } KalamApplyResult;
+
+/* A Raft group as this node sees it, for kalam.groups */
+typedef struct KalamGroupStatus
+{
+	uint64		term;
+	uint64		commit_index;
+	uint64		applied_index;
+	int			leader_id;		/* 0 if unknown */
+	char		leader_address[64];
+	bool		is_leader;
+} KalamGroupStatus;
 
 /* Counters shown by kalam.stats */
 typedef struct KalamStats
@@ -55,6 +69,7 @@ typedef struct KalamStats
 typedef struct KalamPendingCommand
 {
 	int			slot;
+	int			group;			/* the Raft group to propose it to */
 	const char *inline_data;	/* the command in the slot, or NULL */
 	dsm_handle	handle;			/* otherwise its segment */
 	Size		length;
@@ -64,8 +79,9 @@ extern Size kalam_channel_shmem_size(void);
 extern void kalam_channel_shmem_init(void);
 
 /* backend side */
-extern void kalam_channel_submit(const char *command, Size length,
+extern void kalam_channel_submit(int group, const char *command, Size length,
 								 KalamApplyResult *result);
+extern bool kalam_channel_group_status(int group, KalamGroupStatus *status);
 extern uint64 kalam_channel_applied_index(void);
 extern pid_t kalam_channel_worker_pid(void);
 extern void kalam_channel_wait_storage_ready(void);
@@ -79,5 +95,6 @@ extern int	kalam_channel_take(KalamPendingCommand *commands, int max);
 extern void kalam_channel_complete(const KalamPendingCommand *command,
 								   const KalamApplyResult *result);
 extern void kalam_channel_publish_applied(uint64 applied_index);
+extern void kalam_channel_publish_group(int group, const KalamGroupStatus *status);
 
 #endif							/* KALAM_CHANNEL_H */

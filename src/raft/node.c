@@ -1,0 +1,618 @@
+/*-------------------------------------------------------------------------
+ *
+ * node.c
+ *	  This node's Raft groups, run by the kalam worker on its libuv loop.
+ *
+ * Each group (see group.h) is its own libraft instance with its own log
+ * directory and port (kalam.raft_address's port plus the group number), all
+ * on the worker's loop.  A command a backend hands over is proposed to its
+ * group; once committed, libraft calls the FSM apply, which stages it with
+ * the group's applier.  After each turn of the loop the worker writes what
+ * the appliers staged, publishes the applied positions, and only then
+ * reports the outcomes, so a backend that is told "done" can read its write.
+ *
+ * Everything here runs on the worker's main thread.  libraft's callbacks
+ * must not raise errors: they record what went wrong in the group, and
+ * kalam_node_finish_iteration logs it.
+ *
+ * With kalam.peers empty, every group is a one-voter cluster listening on a
+ * loopback port chosen by the kernel.
+ *
+ * src/raft/node.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <raft.h>
+#include <raft/uv.h>
+
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "storage/fd.h"
+#include "utils/memutils.h"
+
+#include "kalam.h"
+#include "raft/group.h"
+#include "raft/node.h"
+#include "storage/apply.h"
+
+int			kalam_node_id = 1;
+char	   *kalam_raft_address = NULL;
+char	   *kalam_peers = NULL;
+int			kalam_election_timeout = 1000;
+int			kalam_snapshot_threshold = 8192;
+
+#define KALAM_MAX_PEERS		16
+#define KALAM_ADDRESS_LEN	64
+
+typedef struct KalamPeer
+{
+	raft_id		id;
+	char		host[KALAM_ADDRESS_LEN];
+	int			port;
+} KalamPeer;
+
+typedef struct KalamGroup
+{
+	int			id;
+	char		name[KALAM_GROUP_NAME_LEN];
+	char		address[KALAM_ADDRESS_LEN];
+	struct raft raft;
+	struct raft_io io;
+	struct raft_uv_transport transport;
+	struct raft_fsm fsm;
+	KalamApplier applier;
+	KalamApplyResult last_result;	/* of the last FSM apply */
+	char		error[256];		/* set by callbacks, logged later */
+	bool		started;
+	bool		closed;
+} KalamGroup;
+
+/* A backend's command on its way through a group's log */
+typedef struct KalamProposal
+{
+	struct raft_apply req;
+	KalamPendingCommand command;
+	KalamApplyResult result;
+	struct KalamProposal *next;
+} KalamProposal;
+
+static KalamPeer peers[KALAM_MAX_PEERS];
+static int	npeers = 0;
+static KalamGroup *groups = NULL;
+static int	ngroups = 0;
+static uv_loop_t *node_loop = NULL;
+static KalamProposal *finished = NULL;
+static uint64 applied_in_turn = 0;
+static instr_time apply_time;
+
+/* "host:port" into its parts; false if it is not that */
+static bool
+parse_address(const char *address, char *host, int *port)
+{
+	const char *colon = strrchr(address, ':');
+	char	   *end;
+	long		p;
+
+	if (colon == NULL || colon == address || colon - address >= KALAM_ADDRESS_LEN)
+		return false;
+	p = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || p < 0 || p > 65535)
+		return false;
+	memcpy(host, address, colon - address);
+	host[colon - address] = '\0';
+	*port = (int) p;
+	return true;
+}
+
+/*
+ * Check kalam.node_id, kalam.raft_address and kalam.peers together, at
+ * server start, and remember the peers.
+ */
+void
+kalam_node_check_settings(void)
+{
+	char	   *list = pstrdup(kalam_peers);
+	char	   *item;
+	char	   *save;
+	bool		self_found = false;
+
+	npeers = 0;
+	for (item = strtok_r(list, ",", &save); item != NULL;
+		 item = strtok_r(NULL, ",", &save))
+	{
+		char	   *at = strchr(item, '@');
+		KalamPeer  *peer = &peers[npeers];
+		char	   *end;
+
+		while (*item == ' ')
+			item++;
+		if (npeers == KALAM_MAX_PEERS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("kalam.peers lists more than %d nodes", KALAM_MAX_PEERS)));
+		if (at == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid entry \"%s\" in kalam.peers", item),
+					 errhint("Write each node as id@host:port, e.g. '1@127.0.0.1:7101,2@127.0.0.1:7201'.")));
+		*at = '\0';
+		peer->id = strtoul(item, &end, 10);
+		if (*end != '\0' || peer->id == 0 || !parse_address(at + 1, peer->host, &peer->port))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid entry \"%s@%s\" in kalam.peers", item, at + 1),
+					 errhint("Write each node as id@host:port, with an id above 0.")));
+		if (peer->id == (raft_id) kalam_node_id)
+		{
+			char		host[KALAM_ADDRESS_LEN];
+			int			port;
+
+			if (!parse_address(kalam_raft_address, host, &port) ||
+				strcmp(host, peer->host) != 0 || port != peer->port)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("kalam.peers gives node %d the address %s:%d, but kalam.raft_address is \"%s\"",
+								kalam_node_id, peer->host, peer->port, kalam_raft_address)));
+			self_found = true;
+		}
+		npeers++;
+	}
+	if (npeers > 0 && !self_found)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("kalam.peers does not list this node (kalam.node_id = %d)", kalam_node_id),
+				 errhint("List every initial voter in kalam.peers, this node included.")));
+	pfree(list);
+}
+
+static KalamGroup *
+group_of_fsm(struct raft_fsm *fsm)
+{
+	return (KalamGroup *) fsm->data;
+}
+
+static int
+fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+	KalamGroup *g = group_of_fsm(fsm);
+	instr_time	start;
+	instr_time	end;
+
+	INSTR_TIME_SET_CURRENT(start);
+	kalam_apply_command(&g->applier, raft_last_applied(&g->raft) + 1,
+						buf->base, buf->len, &g->last_result);
+	INSTR_TIME_SET_CURRENT(end);
+	INSTR_TIME_ACCUM_DIFF(apply_time, end, start);
+	applied_in_turn++;
+	*result = &g->last_result;
+	return 0;
+}
+
+static int
+fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
+{
+	KalamGroup *g = group_of_fsm(fsm);
+	char	   *data;
+	size_t		len;
+
+	if (!kalam_apply_snapshot(&g->applier, &data, &len, g->error, sizeof(g->error)))
+		return RAFT_IOERR;
+	*bufs = malloc(sizeof(struct raft_buffer));
+	if (*bufs == NULL)
+	{
+		free(data);
+		return RAFT_NOMEM;
+	}
+	(*bufs)[0].base = data;
+	(*bufs)[0].len = len;
+	*n = 1;
+	return 0;
+}
+
+static int
+fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+					  unsigned *n)
+{
+	if (*bufs != NULL)
+	{
+		free((*bufs)[0].base);
+		free(*bufs);
+	}
+	*bufs = NULL;
+	*n = 0;
+	return 0;
+}
+
+static int
+fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	KalamGroup *g = group_of_fsm(fsm);
+
+	if (!kalam_apply_restore(&g->applier, buf->base, buf->len, g->error,
+							 sizeof(g->error)))
+		return RAFT_IOERR;
+	raft_free(buf->base);
+	return 0;
+}
+
+static void
+group_address(int group, const char *host, int port, char *out)
+{
+	snprintf(out, KALAM_ADDRESS_LEN, "%s:%d", host, port == 0 ? 0 : port + group);
+}
+
+/* Raise a start-up error with the signal mask restored. */
+static void
+start_failed(const sigset_t *mask, KalamGroup *g, const char *what, int rv)
+{
+	pthread_sigmask(SIG_SETMASK, mask, NULL);
+	ereport(FATAL,
+			(errcode(ERRCODE_INTERNAL_ERROR),
+			 errmsg("kalam could not %s Raft group \"%s\": %s", what, g->name,
+					raft_strerror(rv)),
+			 g->started ? 0 : errdetail("%s", raft_errmsg(&g->raft))));
+}
+
+static void
+noop_work(uv_work_t *req)
+{
+}
+
+static void
+noop_after_work(uv_work_t *req, int status)
+{
+	*(bool *) req->data = true;
+}
+
+static void
+start_group(KalamGroup *g, rocksdb_t *db, const sigset_t *mask)
+{
+	char		errbuf[256];
+	char	   *dir;
+	struct raft_configuration conf;
+	int			rv;
+	int			i;
+
+	kalam_group_name(g->id, g->name);
+	if (!kalam_apply_init(&g->applier, db, g->id, errbuf, sizeof(errbuf)))
+	{
+		pthread_sigmask(SIG_SETMASK, mask, NULL);
+		ereport(FATAL,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("kalam could not read the applied index of group \"%s\"", g->name),
+				 errdetail("RocksDB: %s", errbuf)));
+	}
+
+	dir = kalam_data_path(psprintf("raft/%s", g->name));
+	if (MakePGDirectory(dir) < 0 && errno != EEXIST)
+	{
+		pthread_sigmask(SIG_SETMASK, mask, NULL);
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", dir)));
+	}
+
+	g->fsm.version = 2;
+	g->fsm.data = g;
+	g->fsm.apply = fsm_apply;
+	g->fsm.snapshot = fsm_snapshot;
+	g->fsm.snapshot_finalize = fsm_snapshot_finalize;
+	g->fsm.restore = fsm_restore;
+
+	raft_configuration_init(&conf);
+	if (npeers == 0)
+	{
+		char		host[KALAM_ADDRESS_LEN] = "127.0.0.1";
+		int			port = 0;
+
+		if (kalam_raft_address[0] != '\0')
+			(void) parse_address(kalam_raft_address, host, &port);
+		group_address(g->id, host, port, g->address);
+		rv = raft_configuration_add(&conf, kalam_node_id, g->address, RAFT_VOTER);
+	}
+	else
+	{
+		rv = 0;
+		for (i = 0; i < npeers && rv == 0; i++)
+		{
+			char		address[KALAM_ADDRESS_LEN];
+
+			group_address(g->id, peers[i].host, peers[i].port, address);
+			if (peers[i].id == (raft_id) kalam_node_id)
+				strlcpy(g->address, address, sizeof(g->address));
+			rv = raft_configuration_add(&conf, peers[i].id, address, RAFT_VOTER);
+		}
+	}
+	if (rv != 0)
+		start_failed(mask, g, "configure", rv);
+
+	if ((rv = raft_uv_tcp_init(&g->transport, node_loop)) != 0)
+		start_failed(mask, g, "create the transport of", rv);
+	if ((rv = raft_uv_init(&g->io, node_loop, dir, &g->transport)) != 0)
+		start_failed(mask, g, "open the log of", rv);
+	if ((rv = raft_init(&g->raft, &g->io, &g->fsm, kalam_node_id, g->address)) != 0)
+		start_failed(mask, g, "initialize", rv);
+	rv = raft_bootstrap(&g->raft, &conf);
+	raft_configuration_close(&conf);
+	if (rv != 0 && rv != RAFT_CANTBOOTSTRAP)
+		start_failed(mask, g, "bootstrap", rv);
+
+	raft_set_election_timeout(&g->raft, kalam_election_timeout);
+	raft_set_heartbeat_timeout(&g->raft, Max(kalam_election_timeout / 10, 10));
+	raft_set_snapshot_threshold(&g->raft, kalam_snapshot_threshold);
+	raft_set_snapshot_trailing(&g->raft, kalam_snapshot_threshold * 2);
+	if ((rv = raft_start(&g->raft)) != 0)
+		start_failed(mask, g, "start", rv);
+	g->started = true;
+}
+
+/*
+ * Start every group on the loop.  libraft's disk writes run on libuv's
+ * thread pool: all signals stay blocked until its threads exist, so that
+ * they never run PostgreSQL's signal handlers.
+ */
+void
+kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
+{
+	sigset_t	all;
+	sigset_t	mask;
+	uv_work_t	work;
+	bool		pool_ready = false;
+	int			i;
+
+	node_loop = loop;
+	ngroups = kalam_group_count();
+	groups = MemoryContextAllocZero(TopMemoryContext, sizeof(KalamGroup) * ngroups);
+	if (MakePGDirectory(kalam_data_path("raft")) < 0 && errno != EEXIST)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", kalam_data_path("raft"))));
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &mask);
+	work.data = &pool_ready;
+	uv_queue_work(loop, &work, noop_work, noop_after_work);
+	while (!pool_ready)
+		uv_run(loop, UV_RUN_ONCE);
+	for (i = 0; i < ngroups; i++)
+	{
+		groups[i].id = i;
+		start_group(&groups[i], db, &mask);
+	}
+	pthread_sigmask(SIG_SETMASK, &mask, NULL);
+}
+
+static void
+finish_proposal(KalamProposal *p)
+{
+	p->next = finished;
+	finished = p;
+}
+
+static void
+proposal_applied(struct raft_apply *req, int status, void *result)
+{
+	KalamProposal *p = (KalamProposal *) req->data;
+
+	if (status == 0)
+		p->result = *(KalamApplyResult *) result;
+	else
+	{
+		memset(&p->result, 0, sizeof(KalamApplyResult));
+		p->result.status = (status == RAFT_LEADERSHIPLOST) ?
+			KALAM_APPLY_OUTCOME_UNKNOWN : KALAM_APPLY_LOST;
+		strlcpy(p->result.message, raft_strerror(status), sizeof(p->result.message));
+	}
+	finish_proposal(p);
+}
+
+/* Propose a backend's command to its group. */
+void
+kalam_node_propose(const KalamPendingCommand *command)
+{
+	KalamProposal *p = calloc(1, sizeof(KalamProposal));
+	KalamGroup *g;
+	struct raft_buffer buf;
+	dsm_segment *seg = NULL;
+	const char *data = command->inline_data;
+	int			rv;
+
+	if (p == NULL)
+		elog(FATAL, "out of memory");
+	p->command = *command;
+	p->req.data = p;
+	if (command->group < 0 || command->group >= ngroups)
+	{
+		p->result.status = KALAM_APPLY_BAD_COMMAND;
+		snprintf(p->result.message, sizeof(p->result.message),
+				 "no Raft group %d on this node", command->group);
+		finish_proposal(p);
+		return;
+	}
+	g = &groups[command->group];
+
+	if (data == NULL)
+	{
+		seg = dsm_attach(command->handle);
+		if (seg == NULL)
+		{
+			/* the owner gave up and its segment is gone */
+			p->result.status = KALAM_APPLY_LOST;
+			finish_proposal(p);
+			return;
+		}
+		data = dsm_segment_address(seg);
+	}
+	/*
+	 * libraft 0.15 drops entries whose length is not a multiple of 8 from an
+	 * open segment when it reloads it after a crash: pad with zeros (the
+	 * command's operation count marks its end).
+	 */
+	buf.len = TYPEALIGN(8, command->length);
+	buf.base = raft_malloc(buf.len);
+	if (buf.base == NULL)
+		elog(FATAL, "out of memory");
+	memcpy(buf.base, data, command->length);
+	memset((char *) buf.base + command->length, 0, buf.len - command->length);
+	if (seg != NULL)
+		dsm_detach(seg);
+
+	rv = raft_apply(&g->raft, &p->req, &buf, 1, proposal_applied);
+	if (rv == 0)
+		return;
+	raft_free(buf.base);
+	if (rv == RAFT_NOTLEADER)
+	{
+		raft_id		leader;
+		const char *address;
+
+		raft_leader(&g->raft, &leader, &address);
+		p->result.status = KALAM_APPLY_NOT_LEADER;
+		p->result.leader_id = (int) leader;
+		if (leader != 0)
+			snprintf(p->result.message, sizeof(p->result.message),
+					 "group \"%s\" is led by node %llu at %s", g->name,
+					 (unsigned long long) leader, address);
+		else
+			snprintf(p->result.message, sizeof(p->result.message),
+					 "group \"%s\" has no known leader", g->name);
+	}
+	else
+	{
+		p->result.status = KALAM_APPLY_LOST;
+		strlcpy(p->result.message, raft_strerror(rv), sizeof(p->result.message));
+	}
+	finish_proposal(p);
+}
+
+static void
+publish_status(KalamGroup *g)
+{
+	KalamGroupStatus status;
+	raft_id		leader;
+	const char *address;
+
+	memset(&status, 0, sizeof(status));
+	raft_leader(&g->raft, &leader, &address);
+	status.term = g->raft.current_term;
+	status.commit_index = g->raft.commit_index;
+	status.applied_index = g->applier.durable_index;
+	status.leader_id = (int) leader;
+	if (address != NULL)
+		strlcpy(status.leader_address, address, sizeof(status.leader_address));
+	status.is_leader = (raft_state(&g->raft) == RAFT_LEADER);
+	kalam_channel_publish_group(g->id, &status);
+}
+
+/*
+ * After a turn of the loop: write what the appliers staged, publish the
+ * applied positions, then report the proposals that finished.
+ */
+void
+kalam_node_finish_iteration(void)
+{
+	KalamStats *stats = kalam_channel_stats();
+	uint64		total = 0;
+	uint64		rows = 0;
+	uint64		failed = 0;
+	int			i;
+
+	for (i = 0; i < ngroups; i++)
+	{
+		KalamGroup *g = &groups[i];
+		char		errbuf[256];
+		uint64		staged = g->applier.staged_index;
+
+		if (staged != g->applier.durable_index)
+		{
+			if (kalam_apply_flush(&g->applier, errbuf, sizeof(errbuf)))
+				pg_atomic_fetch_add_u64(&stats->batches_written, 1);
+			else
+				ereport(LOG,
+						(errcode(ERRCODE_IO_ERROR),
+						 errmsg("kalam could not write the applied entries of group \"%s\"", g->name),
+						 errdetail("RocksDB: %s", errbuf)));
+		}
+		if (g->error[0] != '\0')
+		{
+			ereport(LOG,
+					(errmsg("kalam Raft group \"%s\": %s", g->name, g->error)));
+			g->error[0] = '\0';
+		}
+		publish_status(g);
+		total += g->applier.durable_index;
+	}
+	kalam_channel_publish_applied(total);
+
+	while (finished != NULL)
+	{
+		KalamProposal *p = finished;
+		KalamGroup *g = (p->command.group >= 0 && p->command.group < ngroups) ?
+			&groups[p->command.group] : NULL;
+
+		finished = p->next;
+		if (p->result.status == KALAM_APPLY_OK && g != NULL &&
+			p->result.applied_index > g->applier.durable_index)
+		{
+			p->result.status = KALAM_APPLY_STORAGE_ERROR;
+			strlcpy(p->result.message, "the applied entry could not be written",
+					sizeof(p->result.message));
+		}
+		if (p->result.status == KALAM_APPLY_OK)
+			rows += p->result.rows_written;
+		else
+			failed++;
+		kalam_channel_complete(&p->command, &p->result);
+		free(p);
+	}
+
+	pg_atomic_fetch_add_u64(&stats->commands_applied, applied_in_turn);
+	pg_atomic_fetch_add_u64(&stats->commands_failed, failed);
+	pg_atomic_fetch_add_u64(&stats->rows_written, rows);
+	pg_atomic_fetch_add_u64(&stats->apply_time_us, INSTR_TIME_GET_MICROSEC(apply_time));
+	applied_in_turn = 0;
+	INSTR_TIME_SET_ZERO(apply_time);
+}
+
+static void
+group_closed(struct raft *r)
+{
+	KalamGroup *g = (KalamGroup *) r->data;
+
+	raft_uv_close(&g->io);
+	raft_uv_tcp_close(&g->transport);
+	g->closed = true;
+}
+
+/* Close the groups and let the loop finish their I/O. */
+void
+kalam_node_stop(void)
+{
+	int			i;
+	bool		all_closed;
+
+	for (i = 0; i < ngroups; i++)
+	{
+		if (!groups[i].started)
+		{
+			groups[i].closed = true;
+			continue;
+		}
+		groups[i].raft.data = &groups[i];
+		raft_close(&groups[i].raft, group_closed);
+	}
+	do
+	{
+		uv_run(node_loop, UV_RUN_ONCE);
+		all_closed = true;
+		for (i = 0; i < ngroups; i++)
+			all_closed &= groups[i].closed;
+	} while (!all_closed);
+	for (i = 0; i < ngroups; i++)
+		kalam_apply_destroy(&groups[i].applier);
+}

@@ -1,0 +1,31 @@
+/*-------------------------------------------------------------------------
+ *
+ * node.h
+ *	  This node's Raft groups, run by the kalam worker on its libuv loop.
+ *
+ * src/raft/node.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef KALAM_NODE_H
+#define KALAM_NODE_H
+
+#include <rocksdb/c.h>
+#include <uv.h>
+
+#include "worker/channel.h"
+
+/* settings (kalam.c) */
+extern int	kalam_node_id;
+extern char *kalam_raft_address;
+extern char *kalam_peers;
+extern int	kalam_election_timeout;
+extern int	kalam_snapshot_threshold;
+
+extern void kalam_node_check_settings(void);
+extern void kalam_node_start(uv_loop_t *loop, rocksdb_t *db);
+extern void kalam_node_propose(const KalamPendingCommand *command);
+extern void kalam_node_finish_iteration(void);
+extern void kalam_node_stop(void);
+
+#endif							/* KALAM_NODE_H */
