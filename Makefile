@@ -8,6 +8,7 @@ OBJS = \
 	src/worker/kalam_worker.o \
 	src/raft/group.o \
 	src/raft/node.o \
+	src/raft/status.o \
 	src/storage/keys.o \
 	src/storage/row.o \
 	src/storage/command.o \
@@ -30,7 +31,7 @@ PGFILEDESC = "kalam - replicated per-user tables in RocksDB"
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter
 SHLIB_LINK = -lrocksdb -lraft -luv
 
-REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream
+REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/kalam.conf
 ISOLATION = kalam_conflict
 ISOLATION_OPTS = --temp-instance=./tmp_check_isolation --temp-config=$(srcdir)/test/kalam.conf

@@ -53,6 +53,43 @@ LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW stats AS SELECT * FROM stats();
 
+-- the Raft groups and nodes, as this node sees them
+CREATE FUNCTION groups(
+    OUT group_name text,
+    OUT leader_id integer,
+    OUT leader_address text,
+    OUT term bigint,
+    OUT commit_index bigint,
+    OUT applied_index bigint,
+    OUT is_leader boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'kalam_groups'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW groups AS SELECT * FROM groups();
+
+CREATE FUNCTION nodes(
+    OUT node_id integer,
+    OUT raft_address text,
+    OUT client_address text,
+    OUT reachable boolean)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'kalam_nodes'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW nodes AS SELECT * FROM nodes();
+
+-- node id of the leader of the user's shard, NULL if none is known
+CREATE FUNCTION leader_for_user(text)
+RETURNS integer
+AS 'MODULE_PATHNAME', 'kalam_leader_for_user'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION is_leader_for_user(text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'kalam_is_leader_for_user'
+LANGUAGE C STRICT VOLATILE;
+
 GRANT USAGE ON SCHEMA kalam TO PUBLIC;
-GRANT SELECT ON tables, stats TO PUBLIC;
+GRANT SELECT ON tables, stats, groups, nodes TO PUBLIC;
 GRANT USAGE ON FOREIGN SERVER kalam TO PUBLIC;

@@ -167,6 +167,14 @@ define_gucs(void)
 							   PGC_POSTMASTER,
 							   0,
 							   NULL, NULL, NULL);
+	DefineCustomStringVariable("kalam.client_address",
+							   "host:port where clients reach this node's PostgreSQL, as kalam.groups shows it.",
+							   "Empty: the first of listen_addresses and port.",
+							   &kalam_client_address,
+							   "",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
 	DefineCustomIntVariable("kalam.election_timeout",
 							"Raft election timeout; heartbeats go out at a tenth of it.",
 							NULL,

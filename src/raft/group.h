@@ -21,6 +21,7 @@
 #define KALAM_MAX_USER_SHARDS	64
 #define KALAM_MAX_GROUPS		(KALAM_GROUP_FIRST_USER + KALAM_MAX_USER_SHARDS)
 #define KALAM_GROUP_NAME_LEN	16
+#define KALAM_MAX_NODES			16
 
 extern int	kalam_user_shards;
 

@@ -31,6 +31,7 @@
 #include <raft/uv.h>
 
 #include "miscadmin.h"
+#include "postmaster/postmaster.h"
 #include "portability/instr_time.h"
 #include "storage/fd.h"
 #include "utils/memutils.h"
@@ -45,8 +46,9 @@ char	   *kalam_raft_address = NULL;
 char	   *kalam_peers = NULL;
 int			kalam_election_timeout = 1000;
 int			kalam_snapshot_threshold = 8192;
+char	   *kalam_client_address = NULL;
 
-#define KALAM_MAX_PEERS		16
+#define KALAM_MAX_PEERS		KALAM_MAX_NODES
 #define KALAM_ADDRESS_LEN	64
 
 typedef struct KalamPeer
@@ -168,6 +170,50 @@ kalam_node_check_settings(void)
 				 errmsg("kalam.peers does not list this node (kalam.node_id = %d)", kalam_node_id),
 				 errhint("List every initial voter in kalam.peers, this node included.")));
 	pfree(list);
+}
+
+int
+kalam_node_count(void)
+{
+	return npeers == 0 ? 1 : npeers;
+}
+
+void
+kalam_node_info(int i, KalamNodeInfo *info)
+{
+	if (npeers == 0)
+	{
+		info->id = kalam_node_id;
+		strlcpy(info->raft_address, kalam_raft_address, sizeof(info->raft_address));
+		return;
+	}
+	info->id = (int) peers[i].id;
+	snprintf(info->raft_address, sizeof(info->raft_address), "%s:%d",
+			 peers[i].host, peers[i].port);
+}
+
+/*
+ * How clients reach a node's PostgreSQL: kalam.client_address for this
+ * node, or its first listen address and port.  Other nodes' addresses are
+ * not known yet: empty.
+ */
+const char *
+kalam_node_client_address(int node_id)
+{
+	static char derived[KALAM_ADDRESS_LEN];
+	char	   *first;
+
+	if (node_id != kalam_node_id)
+		return "";
+	if (kalam_client_address[0] != '\0')
+		return kalam_client_address;
+	first = pstrdup(ListenAddresses);
+	first[strcspn(first, ", ")] = '\0';
+	snprintf(derived, sizeof(derived), "%s:%d",
+			 (first[0] == '\0' || strcmp(first, "*") == 0) ? "localhost" : first,
+			 PostPortNumber);
+	pfree(first);
+	return derived;
 }
 
 static KalamGroup *
@@ -507,6 +553,23 @@ publish_status(KalamGroup *g)
 		strlcpy(status.leader_address, address, sizeof(status.leader_address));
 	status.is_leader = (raft_state(&g->raft) == RAFT_LEADER);
 	kalam_channel_publish_group(g->id, &status);
+
+	/* the meta group's leader knows which nodes answer */
+	if (g->id == KALAM_GROUP_META)
+	{
+		unsigned	i;
+
+		for (i = 0; i < g->raft.configuration.n; i++)
+		{
+			int			id = (int) g->raft.configuration.servers[i].id;
+
+			if (id == kalam_node_id)
+				continue;
+			kalam_channel_publish_reachable(id, status.is_leader ?
+											g->raft.leader_state.progress[i].recent_recv :
+											id == status.leader_id);
+		}
+	}
 }
 
 /*

@@ -21,6 +21,18 @@ extern char *kalam_raft_address;
 extern char *kalam_peers;
 extern int	kalam_election_timeout;
 extern int	kalam_snapshot_threshold;
+extern char *kalam_client_address;
+
+/* a node of kalam.peers (or this node alone) */
+typedef struct KalamNodeInfo
+{
+	int			id;
+	char		raft_address[64];
+} KalamNodeInfo;
+
+extern int	kalam_node_count(void);
+extern void kalam_node_info(int i, KalamNodeInfo *info);
+extern const char *kalam_node_client_address(int node_id);
 
 extern void kalam_node_check_settings(void);
 extern void kalam_node_start(uv_loop_t *loop, rocksdb_t *db);

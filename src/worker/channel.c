@@ -64,6 +64,8 @@ typedef struct KalamChannel
 	pg_atomic_uint64 applied_index; /* sum over the groups: moves on any apply */
 	bool		group_known[KALAM_MAX_GROUPS];
 	KalamGroupStatus groups[KALAM_MAX_GROUPS];
+	int			reachable_ids[KALAM_MAX_NODES];	/* 0: unused entry */
+	bool		reachable[KALAM_MAX_NODES];
 	KalamStats	stats;
 	int			nslots;
 	int			queue_head;
@@ -514,4 +516,38 @@ kalam_channel_group_status(int group, KalamGroupStatus *status)
 		*status = channel->groups[group];
 	LWLockRelease(channel->lock);
 	return known;
+}
+
+/* Remember whether another node answers, as the meta group sees it. */
+void
+kalam_channel_publish_reachable(int node_id, bool reachable)
+{
+	int			i;
+
+	LWLockAcquire(channel->lock, LW_EXCLUSIVE);
+	for (i = 0; i < KALAM_MAX_NODES; i++)
+	{
+		if (channel->reachable_ids[i] == node_id || channel->reachable_ids[i] == 0)
+		{
+			channel->reachable_ids[i] = node_id;
+			channel->reachable[i] = reachable;
+			break;
+		}
+	}
+	LWLockRelease(channel->lock);
+}
+
+bool
+kalam_channel_node_reachable(int node_id)
+{
+	bool		reachable = false;
+	int			i;
+
+	get_channel();
+	LWLockAcquire(channel->lock, LW_SHARED);
+	for (i = 0; i < KALAM_MAX_NODES; i++)
+		if (channel->reachable_ids[i] == node_id)
+			reachable = channel->reachable[i];
+	LWLockRelease(channel->lock);
+	return reachable;
 }

@@ -96,5 +96,7 @@ extern void kalam_channel_complete(const KalamPendingCommand *command,
 								   const KalamApplyResult *result);
 extern void kalam_channel_publish_applied(uint64 applied_index);
 extern void kalam_channel_publish_group(int group, const KalamGroupStatus *status);
+extern void kalam_channel_publish_reachable(int node_id, bool reachable);
+extern bool kalam_channel_node_reachable(int node_id);
 
 #endif							/* KALAM_CHANNEL_H */

@@ -1,0 +1,107 @@
+/*-------------------------------------------------------------------------
+ *
+ * status.c
+ *	  SQL functions behind kalam.groups and kalam.nodes, and the leader of
+ *	  a user's shard, as this node sees them.
+ *
+ * src/raft/status.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+
+#include "raft/group.h"
+#include "raft/node.h"
+#include "worker/channel.h"
+
+PG_FUNCTION_INFO_V1(kalam_groups);
+PG_FUNCTION_INFO_V1(kalam_nodes);
+PG_FUNCTION_INFO_V1(kalam_leader_for_user);
+PG_FUNCTION_INFO_V1(kalam_is_leader_for_user);
+
+Datum
+kalam_groups(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			group;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (group = 0; group < kalam_group_count(); group++)
+	{
+		KalamGroupStatus status;
+		char		name[KALAM_GROUP_NAME_LEN];
+		Datum		values[7];
+		bool		nulls[7] = {false};
+
+		kalam_group_name(group, name);
+		values[0] = CStringGetTextDatum(name);
+		if (!kalam_channel_group_status(group, &status))
+		{
+			memset(nulls + 1, true, sizeof(bool) * 6);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			continue;
+		}
+		values[1] = Int32GetDatum(status.leader_id);
+		nulls[1] = (status.leader_id == 0);
+		values[2] = CStringGetTextDatum(kalam_node_client_address(status.leader_id));
+		nulls[2] = (kalam_node_client_address(status.leader_id)[0] == '\0');
+		values[3] = Int64GetDatum((int64) status.term);
+		values[4] = Int64GetDatum((int64) status.commit_index);
+		values[5] = Int64GetDatum((int64) status.applied_index);
+		values[6] = BoolGetDatum(status.is_leader);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+Datum
+kalam_nodes(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < kalam_node_count(); i++)
+	{
+		KalamNodeInfo node;
+		Datum		values[4];
+		bool		nulls[4] = {false};
+
+		kalam_node_info(i, &node);
+		values[0] = Int32GetDatum(node.id);
+		values[1] = CStringGetTextDatum(node.raft_address);
+		values[2] = CStringGetTextDatum(kalam_node_client_address(node.id));
+		nulls[2] = (kalam_node_client_address(node.id)[0] == '\0');
+		values[3] = BoolGetDatum(node.id == kalam_node_id ||
+								 kalam_channel_node_reachable(node.id));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* node id of the leader of the user's shard; NULL if none is known */
+Datum
+kalam_leader_for_user(PG_FUNCTION_ARGS)
+{
+	KalamGroupStatus status;
+	char	   *user = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (!kalam_channel_group_status(kalam_user_group(user), &status) ||
+		status.leader_id == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(status.leader_id);
+}
+
+Datum
+kalam_is_leader_for_user(PG_FUNCTION_ARGS)
+{
+	KalamGroupStatus status;
+	char	   *user = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	PG_RETURN_BOOL(kalam_channel_group_status(kalam_user_group(user), &status) &&
+				   status.is_leader);
+}
