@@ -70,6 +70,7 @@ typedef struct KalamGroup
 	KalamApplier applier;
 	KalamApplyResult last_result;	/* of the last FSM apply */
 	char		error[256];		/* set by callbacks, logged later */
+	bool		initialized;	/* raft_init succeeded */
 	bool		started;
 	bool		closed;
 } KalamGroup;
@@ -301,7 +302,7 @@ start_failed(const sigset_t *mask, KalamGroup *g, const char *what, int rv)
 			(errcode(ERRCODE_INTERNAL_ERROR),
 			 errmsg("kalam could not %s Raft group \"%s\": %s", what, g->name,
 					raft_strerror(rv)),
-			 g->started ? 0 : errdetail("%s", raft_errmsg(&g->raft))));
+			 g->initialized ? errdetail("%s", raft_errmsg(&g->raft)) : 0));
 }
 
 static void
@@ -383,6 +384,7 @@ start_group(KalamGroup *g, rocksdb_t *db, const sigset_t *mask)
 		start_failed(mask, g, "open the log of", rv);
 	if ((rv = raft_init(&g->raft, &g->io, &g->fsm, kalam_node_id, g->address)) != 0)
 		start_failed(mask, g, "initialize", rv);
+	g->initialized = true;
 	rv = raft_bootstrap(&g->raft, &conf);
 	raft_configuration_close(&conf);
 	if (rv != 0 && rv != RAFT_CANTBOOTSTRAP)

@@ -1,0 +1,161 @@
+# A three-node cluster: the nodes form one cluster from kalam.peers on first
+# start, every group elects a leader, a write committed on a group's leader
+# is applied on every node, a follower refuses writes with KL002 naming the
+# leader, and after the leader is killed the others elect a new one and a
+# restarted node catches up.
+#
+# DDL is not replicated yet: every node creates the table itself, with the
+# same table id.
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use IO::Socket::INET;
+
+my $shards = 2;
+my $ngroups = 2 + $shards;
+my @nodes;
+my @raft_ports;
+
+# each node needs $ngroups consecutive free ports for its groups
+sub can_bind
+{
+	my ($port) = @_;
+	my $sock = IO::Socket::INET->new(
+		LocalAddr => '127.0.0.1',
+		LocalPort => $port,
+		Proto => 'tcp',
+		ReuseAddr => 1,
+		Listen => 1);
+	return 0 unless $sock;
+	close($sock);
+	return 1;
+}
+
+for my $i (1 .. 3)
+{
+	my $base;
+	do
+	{
+		$base = PostgreSQL::Test::Cluster::get_free_port();
+	  } while (grep { !can_bind($_) } $base .. $base + $ngroups - 1
+		or grep { abs($_ - $base) < $ngroups } @raft_ports);
+	push @raft_ports, $base;
+}
+my $peers = join(',', map { ($_ + 1) . "\@127.0.0.1:$raft_ports[$_]" } 0 .. 2);
+
+for my $i (1 .. 3)
+{
+	my $node = PostgreSQL::Test::Cluster->new("node$i");
+	$node->init;
+	$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'kalam'
+kalam.node_id = $i
+kalam.raft_address = '127.0.0.1:$raft_ports[$i - 1]'
+kalam.peers = '$peers'
+kalam.user_shards = $shards
+kalam.election_timeout = 300
+});
+	push @nodes, $node;
+}
+$_->start for @nodes;
+
+sub leaders
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT string_agg(group_name || '=' || coalesce(leader_id::text, '?'), ',' ORDER BY group_name) FROM kalam.groups");
+}
+
+for my $node (@nodes)
+{
+	$node->safe_psql('postgres', 'CREATE EXTENSION kalam');
+	$node->poll_query_until('postgres',
+		'SELECT count(*) = 0 FROM kalam.groups WHERE leader_id IS NULL')
+	  or die 'no leader for every group on ' . $node->name;
+}
+$nodes[0]->poll_query_until('postgres',
+	"SELECT count(*) = $ngroups FROM kalam.groups")
+  or die 'groups missing';
+
+# all nodes agree on the leaders, once the elections settle
+my $agreed = 0;
+for (1 .. 50)
+{
+	my @seen = map { leaders($_) } @nodes;
+	if ($seen[0] eq $seen[1] && $seen[1] eq $seen[2] && $seen[0] !~ /\?/)
+	{
+		$agreed = 1;
+		last;
+	}
+	sleep 0.2;
+}
+ok($agreed, 'the three nodes agree on a leader for every group');
+is($nodes[0]->safe_psql('postgres', 'SELECT count(*) FROM kalam.nodes'), 3,
+	'kalam.nodes lists the three nodes');
+
+for my $node (@nodes)
+{
+	$node->safe_psql('postgres', q{
+		CREATE FOREIGN TABLE shared_t (k int, v text)
+		  SERVER kalam OPTIONS (type 'shared', primary_key 'k', table_id '100')});
+}
+
+# the leader of the shared group, as the given node sees it
+sub shared_leader
+{
+	my ($asked) = @_;
+	my $id = $asked->safe_psql('postgres',
+		"SELECT leader_id FROM kalam.groups WHERE group_name = 'shared'");
+	return $nodes[ $id - 1 ];
+}
+
+my $leader = shared_leader($nodes[0]);
+$leader->safe_psql('postgres',
+	"INSERT INTO shared_t SELECT g, 'row ' || g FROM generate_series(1, 100) g");
+for my $node (@nodes)
+{
+	$node->poll_query_until('postgres', 'SELECT count(*) = 100 FROM shared_t')
+	  or die 'rows did not reach ' . $node->name;
+}
+pass('a write on the leader is applied on every node');
+
+my ($follower) = grep { $_ != $leader } @nodes;
+my ($ret, $out, $err) = $follower->psql('postgres',
+	"INSERT INTO shared_t VALUES (1000, 'from a follower')");
+isnt($ret, 0, 'a follower refuses the write');
+like($err, qr/does not lead the Raft group/, 'it says it is not the leader');
+like($err, qr/group "shared" is led by node \d+/, 'and names the leader');
+
+# kill the leader: the other two elect a new one and go on
+$leader->stop('immediate');
+my @alive = grep { $_ != $leader } @nodes;
+$alive[0]->poll_query_until('postgres',
+	"SELECT leader_id IS NOT NULL AND leader_id <> " . ($leader->name =~ s/node//r)
+	  . " FROM kalam.groups WHERE group_name = 'shared'")
+  or die 'no new leader';
+my $new_leader = shared_leader($alive[0]);
+$new_leader->safe_psql('postgres',
+	"INSERT INTO shared_t SELECT g, 'after' FROM generate_series(101, 150) g");
+for my $node (@alive)
+{
+	$node->poll_query_until('postgres', 'SELECT count(*) = 150 FROM shared_t')
+	  or die 'rows did not reach ' . $node->name;
+}
+pass('after the leader was killed a new leader commits on the remaining nodes');
+
+# the killed node comes back and catches up from the log
+$leader->start;
+$leader->poll_query_until('postgres', 'SELECT count(*) = 150 FROM shared_t')
+  or die 'the restarted node did not catch up';
+pass('the restarted node caught up');
+
+my @digests = map {
+	$_->safe_psql('postgres', "SELECT md5(string_agg(k || ':' || v, ',' ORDER BY k)) FROM shared_t")
+} @nodes;
+is(scalar(grep { $_ eq $digests[0] } @digests), 3, 'all nodes hold identical rows');
+
+$_->stop for @nodes;
+done_testing();
