@@ -7,6 +7,7 @@ OBJS = \
 	src/worker/channel.o \
 	src/worker/kalam_worker.o \
 	src/raft/group.o \
+	src/raft/forward.o \
 	src/raft/node.o \
 	src/raft/status.o \
 	src/storage/keys.o \

@@ -185,6 +185,16 @@ define_gucs(void)
 							PGC_POSTMASTER,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.leader_wait_timeout",
+							"How long a commit waits for its Raft group to have a leader.",
+							NULL,
+							&kalam_leader_wait_timeout,
+							5000,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	DefineCustomIntVariable("kalam.snapshot_threshold",
 							"Raft log entries of a group between two snapshots of its rows.",
 							NULL,

@@ -1,8 +1,9 @@
 # A three-node cluster: the nodes form one cluster from kalam.peers on first
 # start, every group elects a leader, a write committed on a group's leader
-# is applied on every node, a follower refuses writes with KL002 naming the
-# leader, and after the leader is killed the others elect a new one and a
-# restarted node catches up.
+# is applied on every node, a write on a follower is forwarded to the leader
+# and readable on the follower as soon as COMMIT returns, after the leader is
+# killed the others elect a new one and a restarted node catches up, and
+# without a quorum a commit fails with KL002 once no leader appears.
 #
 # DDL is not replicated yet: every node creates the table itself, with the
 # same table id.
@@ -19,7 +20,7 @@ my $ngroups = 2 + $shards;
 my @nodes;
 my @raft_ports;
 
-# each node needs $ngroups consecutive free ports for its groups
+# each node needs consecutive free ports: one per group, one for forwarding
 sub can_bind
 {
 	my ($port) = @_;
@@ -40,8 +41,8 @@ for my $i (1 .. 3)
 	do
 	{
 		$base = PostgreSQL::Test::Cluster::get_free_port();
-	  } while (grep { !can_bind($_) } $base .. $base + $ngroups - 1
-		or grep { abs($_ - $base) < $ngroups } @raft_ports);
+	  } while (grep { !can_bind($_) } $base .. $base + $ngroups
+		or grep { abs($_ - $base) <= $ngroups } @raft_ports);
 	push @raft_ports, $base;
 }
 my $peers = join(',', map { ($_ + 1) . "\@127.0.0.1:$raft_ports[$_]" } 0 .. 2);
@@ -123,11 +124,18 @@ for my $node (@nodes)
 pass('a write on the leader is applied on every node');
 
 my ($follower) = grep { $_ != $leader } @nodes;
-my ($ret, $out, $err) = $follower->psql('postgres',
-	"INSERT INTO shared_t VALUES (1000, 'from a follower')");
-isnt($ret, 0, 'a follower refuses the write');
-like($err, qr/does not lead the Raft group/, 'it says it is not the leader');
-like($err, qr/group "shared" is led by node \d+/, 'and names the leader');
+is( $follower->safe_psql(
+		'postgres', q{
+	INSERT INTO shared_t VALUES (1000, 'from a follower');
+	SELECT v FROM shared_t WHERE k = 1000}),
+	'from a follower',
+	'a write on a follower is forwarded and readable there after COMMIT');
+for my $node (@nodes)
+{
+	$node->poll_query_until('postgres', 'SELECT count(*) = 1 FROM shared_t WHERE k = 1000')
+	  or die 'the forwarded row did not reach ' . $node->name;
+}
+$follower->safe_psql('postgres', 'DELETE FROM shared_t WHERE k = 1000');
 
 # kill the leader: the other two elect a new one and go on
 $leader->stop('immediate');
@@ -157,5 +165,18 @@ my @digests = map {
 } @nodes;
 is(scalar(grep { $_ eq $digests[0] } @digests), 3, 'all nodes hold identical rows');
 
-$_->stop for @nodes;
+# without a quorum nothing commits: a commit gives up with KL002 (no leader
+# appeared), or, when it had reached a leader that then lost its place,
+# with KL003 (the outcome is unknown); never with success
+my $last = $nodes[2];
+$_->stop('immediate') for @nodes[0, 1];
+my ($ret, $out, $err) = $last->psql('postgres',
+	"INSERT INTO shared_t VALUES (2000, 'no quorum')", extra_params => ['-v', 'VERBOSITY=verbose']);
+isnt($ret, 0, 'a commit without a quorum fails');
+like($err,
+	qr/KL002: no leader could take .*group "shared" has had no leader for \d+ ms|KL003: the outcome of this commit is unknown.*may or may not have been applied/s,
+	'with KL002 naming the group, or KL003');
+$last->stop('immediate');
+@nodes = ($last);
+
 done_testing();

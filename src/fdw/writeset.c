@@ -426,18 +426,18 @@ report_apply_failure(const KalamApplyResult *result, KalamWriteEntry **ops,
 			ereport(ERROR,
 					(errcode(ERRCODE_KALAM_OUTCOME_UNKNOWN),
 					 errmsg("the outcome of this commit is unknown"),
-					 result->status == KALAM_APPLY_LOST ?
-					 errdetail("The kalam worker stopped while applying the transaction's writes (%s); they may or may not have been applied.",
+					 result->message[0] != '\0' ?
+					 errdetail("The transaction's writes may or may not have been applied: %s.",
 							   result->message) :
-					 errdetail("The Raft leader lost its leadership while the transaction's writes waited to commit; they may or may not have been applied."),
+					 errdetail("The kalam worker stopped while applying the transaction's writes; they may or may not have been applied."),
 					 errhint("Read the rows again to learn whether the writes are there.")));
 			break;
 		case KALAM_APPLY_NOT_LEADER:
 			ereport(ERROR,
 					(errcode(ERRCODE_KALAM_NOT_LEADER),
-					 errmsg("this node does not lead the Raft group of the transaction's writes"),
-					 errdetail("%s; nothing of the transaction was applied there.", result->message),
-					 errhint("Retry on the leader's node.")));
+					 errmsg("no leader could take the transaction's writes"),
+					 errdetail("%s; nothing of the transaction was applied in that group.", result->message),
+					 errhint("Retry: a group elects a leader while a majority of its nodes is up.")));
 			break;
 		case KALAM_APPLY_STORAGE_ERROR:
 			ereport(ERROR,

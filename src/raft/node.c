@@ -37,6 +37,7 @@
 #include "utils/memutils.h"
 
 #include "kalam.h"
+#include "raft/forward.h"
 #include "raft/group.h"
 #include "raft/node.h"
 #include "storage/apply.h"
@@ -46,6 +47,7 @@ char	   *kalam_raft_address = NULL;
 char	   *kalam_peers = NULL;
 int			kalam_election_timeout = 1000;
 int			kalam_snapshot_threshold = 8192;
+int			kalam_leader_wait_timeout = 5000;
 char	   *kalam_client_address = NULL;
 
 #define KALAM_MAX_PEERS		KALAM_MAX_NODES
@@ -75,11 +77,22 @@ typedef struct KalamGroup
 	bool		closed;
 } KalamGroup;
 
-/* A backend's command on its way through a group's log */
+/*
+ * A command on its way through a group's log: a local backend's, or one
+ * that a follower's worker forwarded to this node.
+ */
 typedef struct KalamProposal
 {
 	struct raft_apply req;
-	KalamPendingCommand command;
+	int			group;
+	KalamPendingCommand command;	/* local origin */
+	int			origin_conn;	/* forwarded to us: its connection, else 0 */
+	uint64		origin_request;
+	char	   *data;			/* the command, padded, kept for forwarding */
+	size_t		len;
+	uint64		request_id;		/* while we forward it */
+	int			forwarded_to;
+	uint64		deadline;		/* loop time (ms) to stop waiting for a leader */
 	KalamApplyResult result;
 	struct KalamProposal *next;
 } KalamProposal;
@@ -89,7 +102,18 @@ static int	npeers = 0;
 static KalamGroup *groups = NULL;
 static int	ngroups = 0;
 static uv_loop_t *node_loop = NULL;
-static KalamProposal *finished = NULL;
+static KalamProposal *finished = NULL;	/* outcome known, to report */
+static KalamProposal *retrying = NULL;	/* waiting for a leader */
+static KalamProposal *forwarded = NULL; /* sent to the leader */
+static KalamProposal *awaiting_apply = NULL;	/* committed, not applied here */
+static uint64 next_request_id = 0;
+static uv_timer_t retry_timer;
+
+static KalamPeer *find_peer(raft_id id);
+static void forwarded_request(int conn_id, uint64 request_id, int group,
+							  const char *command, size_t length);
+static void forwarded_reply(uint64 request_id, const KalamApplyResult *result);
+static void forward_lost(int node_id, bool was_connected);
 static uint64 applied_in_turn = 0;
 static instr_time apply_time;
 
@@ -433,13 +457,71 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 		start_group(&groups[i], db, &mask);
 	}
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
+
+	uv_timer_init(loop, &retry_timer);
+	if (npeers > 0)
+	{
+		KalamPeer  *self = find_peer(kalam_node_id);
+
+		if (!kalam_forward_start(loop, self->host, self->port + ngroups,
+								 forwarded_request, forwarded_reply, forward_lost))
+			ereport(FATAL,
+					(errcode(ERRCODE_CONFIG_FILE_ERROR),
+					 errmsg("kalam could not listen for forwarded commands on %s:%d",
+							self->host, self->port + ngroups),
+					 errhint("Ports from kalam.raft_address's to %d above it must be free.",
+							 ngroups)));
+	}
+}
+
+static void
+push(KalamProposal **list, KalamProposal *p)
+{
+	p->next = *list;
+	*list = p;
+}
+
+/* Take the proposal matching a predicate off a list; NULL if none. */
+static KalamProposal *
+take_forwarded(uint64 request_id, int node_id)
+{
+	KalamProposal **pp;
+
+	for (pp = &forwarded; *pp != NULL; pp = &(*pp)->next)
+	{
+		KalamProposal *p = *pp;
+
+		if ((request_id != 0 && p->request_id == request_id) ||
+			(request_id == 0 && p->forwarded_to == node_id))
+		{
+			*pp = p->next;
+			return p;
+		}
+	}
+	return NULL;
 }
 
 static void
 finish_proposal(KalamProposal *p)
 {
-	p->next = finished;
-	finished = p;
+	push(&finished, p);
+}
+
+static void
+fail_proposal(KalamProposal *p, KalamApplyStatus status, const char *fmt,...)
+	pg_attribute_printf(3, 4);
+
+static void
+fail_proposal(KalamProposal *p, KalamApplyStatus status, const char *fmt,...)
+{
+	va_list		args;
+
+	memset(&p->result, 0, sizeof(KalamApplyResult));
+	p->result.status = status;
+	va_start(args, fmt);
+	vsnprintf(p->result.message, sizeof(p->result.message), fmt, args);
+	va_end(args);
+	finish_proposal(p);
 }
 
 static void
@@ -448,94 +530,218 @@ proposal_applied(struct raft_apply *req, int status, void *result)
 	KalamProposal *p = (KalamProposal *) req->data;
 
 	if (status == 0)
-		p->result = *(KalamApplyResult *) result;
-	else
 	{
-		memset(&p->result, 0, sizeof(KalamApplyResult));
-		p->result.status = (status == RAFT_LEADERSHIPLOST) ?
-			KALAM_APPLY_OUTCOME_UNKNOWN : KALAM_APPLY_LOST;
-		strlcpy(p->result.message, raft_strerror(status), sizeof(p->result.message));
+		p->result = *(KalamApplyResult *) result;
+		finish_proposal(p);
 	}
-	finish_proposal(p);
+	else if (status == RAFT_LEADERSHIPLOST)
+		fail_proposal(p, KALAM_APPLY_OUTCOME_UNKNOWN,
+					  "node %d lost the leadership of group \"%s\" while the writes waited to commit",
+					  kalam_node_id, groups[p->group].name);
+	else
+		fail_proposal(p, KALAM_APPLY_LOST, "%s", raft_strerror(status));
+}
+
+static KalamPeer *
+find_peer(raft_id id)
+{
+	int			i;
+
+	for (i = 0; i < npeers; i++)
+		if (peers[i].id == id)
+			return &peers[i];
+	return NULL;
+}
+
+/*
+ * Propose to the group if this node leads it; otherwise forward a local
+ * command to the leader, or wait for one to be elected until the deadline.
+ */
+static void
+try_propose(KalamProposal *p)
+{
+	KalamGroup *g = &groups[p->group];
+	struct raft_buffer buf;
+	raft_id		leader;
+	const char *address;
+	KalamPeer  *peer;
+	int			rv;
+
+	buf.len = p->len;
+	buf.base = raft_malloc(buf.len);
+	if (buf.base == NULL)
+	{
+		fail_proposal(p, KALAM_APPLY_LOST, "out of memory");
+		return;
+	}
+	memcpy(buf.base, p->data, buf.len);
+	rv = raft_apply(&g->raft, &p->req, &buf, 1, proposal_applied);
+	if (rv == 0)
+		return;
+	raft_free(buf.base);
+	if (rv != RAFT_NOTLEADER)
+	{
+		fail_proposal(p, KALAM_APPLY_LOST, "%s", raft_strerror(rv));
+		return;
+	}
+
+	raft_leader(&g->raft, &leader, &address);
+	if (p->origin_conn == 0 && leader != 0 && leader != (raft_id) kalam_node_id &&
+		(peer = find_peer(leader)) != NULL)
+	{
+		p->request_id = ++next_request_id;
+		p->forwarded_to = (int) leader;
+		push(&forwarded, p);
+		kalam_forward_request((int) leader, peer->host, peer->port + ngroups,
+							  p->request_id, p->group, p->data, p->len);
+		return;
+	}
+	if (p->origin_conn == 0 && leader == 0 && uv_now(node_loop) < p->deadline)
+	{
+		push(&retrying, p);
+		return;
+	}
+	p->result.leader_id = (int) leader;
+	if (leader != 0)
+		fail_proposal(p, KALAM_APPLY_NOT_LEADER,
+					  "group \"%s\" is led by node %llu at %s", g->name,
+					  (unsigned long long) leader, address);
+	else
+		fail_proposal(p, KALAM_APPLY_NOT_LEADER,
+					  "group \"%s\" has had no leader for %d ms", g->name,
+					  kalam_leader_wait_timeout);
+}
+
+static KalamProposal *
+new_proposal(int group, const char *data, size_t length)
+{
+	KalamProposal *p = calloc(1, sizeof(KalamProposal));
+
+	if (p == NULL)
+		return NULL;
+	p->req.data = p;
+	p->group = group;
+	p->deadline = uv_now(node_loop) + kalam_leader_wait_timeout;
+
+	/*
+	 * libraft 0.15 drops entries whose length is not a multiple of 8 from an
+	 * open segment when it reloads it after a crash: pad with zeros (the
+	 * command's operation count marks its end).
+	 */
+	p->len = TYPEALIGN(8, length);
+	p->data = calloc(1, p->len);
+	if (p->data == NULL)
+	{
+		free(p);
+		return NULL;
+	}
+	memcpy(p->data, data, length);
+	return p;
 }
 
 /* Propose a backend's command to its group. */
 void
 kalam_node_propose(const KalamPendingCommand *command)
 {
-	KalamProposal *p = calloc(1, sizeof(KalamProposal));
-	KalamGroup *g;
-	struct raft_buffer buf;
+	KalamProposal *p;
 	dsm_segment *seg = NULL;
 	const char *data = command->inline_data;
-	int			rv;
-
-	if (p == NULL)
-		elog(FATAL, "out of memory");
-	p->command = *command;
-	p->req.data = p;
-	if (command->group < 0 || command->group >= ngroups)
-	{
-		p->result.status = KALAM_APPLY_BAD_COMMAND;
-		snprintf(p->result.message, sizeof(p->result.message),
-				 "no Raft group %d on this node", command->group);
-		finish_proposal(p);
-		return;
-	}
-	g = &groups[command->group];
 
 	if (data == NULL)
 	{
 		seg = dsm_attach(command->handle);
-		if (seg == NULL)
-		{
-			/* the owner gave up and its segment is gone */
-			p->result.status = KALAM_APPLY_LOST;
-			finish_proposal(p);
-			return;
-		}
-		data = dsm_segment_address(seg);
+		if (seg != NULL)
+			data = dsm_segment_address(seg);
 	}
-	/*
-	 * libraft 0.15 drops entries whose length is not a multiple of 8 from an
-	 * open segment when it reloads it after a crash: pad with zeros (the
-	 * command's operation count marks its end).
-	 */
-	buf.len = TYPEALIGN(8, command->length);
-	buf.base = raft_malloc(buf.len);
-	if (buf.base == NULL)
-		elog(FATAL, "out of memory");
-	memcpy(buf.base, data, command->length);
-	memset((char *) buf.base + command->length, 0, buf.len - command->length);
+	p = data ? new_proposal(command->group, data, command->length) : NULL;
 	if (seg != NULL)
 		dsm_detach(seg);
+	if (p == NULL)
+	{
+		KalamApplyResult result;
 
-	rv = raft_apply(&g->raft, &p->req, &buf, 1, proposal_applied);
-	if (rv == 0)
+		/* the owner gave up and its segment is gone, or no memory */
+		memset(&result, 0, sizeof(result));
+		result.status = KALAM_APPLY_LOST;
+		kalam_channel_complete(command, &result);
 		return;
-	raft_free(buf.base);
-	if (rv == RAFT_NOTLEADER)
-	{
-		raft_id		leader;
-		const char *address;
-
-		raft_leader(&g->raft, &leader, &address);
-		p->result.status = KALAM_APPLY_NOT_LEADER;
-		p->result.leader_id = (int) leader;
-		if (leader != 0)
-			snprintf(p->result.message, sizeof(p->result.message),
-					 "group \"%s\" is led by node %llu at %s", g->name,
-					 (unsigned long long) leader, address);
-		else
-			snprintf(p->result.message, sizeof(p->result.message),
-					 "group \"%s\" has no known leader", g->name);
 	}
+	p->command = *command;
+	if (command->group < 0 || command->group >= ngroups)
+		fail_proposal(p, KALAM_APPLY_BAD_COMMAND, "no Raft group %d on this node",
+					  command->group);
 	else
+		try_propose(p);
+}
+
+/* A follower's worker forwarded a command: propose it here. */
+static void
+forwarded_request(int conn_id, uint64 request_id, int group,
+				  const char *command, size_t length)
+{
+	KalamProposal *p = new_proposal(group, command, length);
+
+	if (p == NULL)
+		return;					/* the follower hears nothing: in doubt */
+	p->origin_conn = conn_id;
+	p->origin_request = request_id;
+	if (group < 0 || group >= ngroups)
+		fail_proposal(p, KALAM_APPLY_BAD_COMMAND, "no Raft group %d on node %d",
+					  group, kalam_node_id);
+	else
+		try_propose(p);
+}
+
+/*
+ * The leader answered: a committed command still has to be applied here
+ * before the backend may read it; a leader that lost its place is looked
+ * for again.
+ */
+static void
+forwarded_reply(uint64 request_id, const KalamApplyResult *result)
+{
+	KalamProposal *p = take_forwarded(request_id, 0);
+
+	if (p == NULL)
+		return;
+	p->result = *result;
+	if (result->status == KALAM_APPLY_OK)
+		push(&awaiting_apply, p);
+	else if (result->status == KALAM_APPLY_NOT_LEADER &&
+			 uv_now(node_loop) < p->deadline)
+		push(&retrying, p);
+	else
+		finish_proposal(p);
+}
+
+/*
+ * The connection to a leader failed.  Commands that never left look for a
+ * leader again; those sent on a connection that broke may or may not
+ * commit.
+ */
+static void
+forward_lost(int node_id, bool was_connected)
+{
+	KalamProposal *p;
+
+	while ((p = take_forwarded(0, node_id)) != NULL)
 	{
-		p->result.status = KALAM_APPLY_LOST;
-		strlcpy(p->result.message, raft_strerror(rv), sizeof(p->result.message));
+		if (!was_connected && uv_now(node_loop) < p->deadline)
+			push(&retrying, p);
+		else if (!was_connected)
+			fail_proposal(p, KALAM_APPLY_NOT_LEADER,
+						  "node %d, leader of group \"%s\", cannot be reached",
+						  node_id, groups[p->group].name);
+		else
+			fail_proposal(p, KALAM_APPLY_OUTCOME_UNKNOWN,
+						  "the connection to node %d, leader of group \"%s\", broke",
+						  node_id, groups[p->group].name);
 	}
-	finish_proposal(p);
+}
+
+static void
+retry_tick(uv_timer_t *timer)
+{
 }
 
 static void
@@ -582,10 +788,25 @@ void
 kalam_node_finish_iteration(void)
 {
 	KalamStats *stats = kalam_channel_stats();
+	KalamProposal *p;
+	KalamProposal **pp;
 	uint64		total = 0;
 	uint64		rows = 0;
 	uint64		failed = 0;
 	int			i;
+
+	/* commands still looking for a leader */
+	p = retrying;
+	retrying = NULL;
+	while (p != NULL)
+	{
+		KalamProposal *next = p->next;
+
+		try_propose(p);
+		p = next;
+	}
+	if (retrying != NULL)
+		uv_timer_start(&retry_timer, retry_tick, 20, 0);
 
 	for (i = 0; i < ngroups; i++)
 	{
@@ -614,12 +835,25 @@ kalam_node_finish_iteration(void)
 	}
 	kalam_channel_publish_applied(total);
 
+	/* forwarded commands that this node has now applied too */
+	pp = &awaiting_apply;
+	while ((p = *pp) != NULL)
+	{
+		if (groups[p->group].applier.durable_index >= p->result.applied_index)
+		{
+			*pp = p->next;
+			finish_proposal(p);
+		}
+		else
+			pp = &p->next;
+	}
+
 	while (finished != NULL)
 	{
-		KalamProposal *p = finished;
-		KalamGroup *g = (p->command.group >= 0 && p->command.group < ngroups) ?
-			&groups[p->command.group] : NULL;
+		KalamGroup *g;
 
+		p = finished;
+		g = (p->group >= 0 && p->group < ngroups) ? &groups[p->group] : NULL;
 		finished = p->next;
 		if (p->result.status == KALAM_APPLY_OK && g != NULL &&
 			p->result.applied_index > g->applier.durable_index)
@@ -632,7 +866,11 @@ kalam_node_finish_iteration(void)
 			rows += p->result.rows_written;
 		else
 			failed++;
-		kalam_channel_complete(&p->command, &p->result);
+		if (p->origin_conn != 0)
+			kalam_forward_reply(p->origin_conn, p->origin_request, &p->result);
+		else
+			kalam_channel_complete(&p->command, &p->result);
+		free(p->data);
 		free(p);
 	}
 
@@ -661,6 +899,8 @@ kalam_node_stop(void)
 	int			i;
 	bool		all_closed;
 
+	kalam_forward_stop();
+	uv_close((uv_handle_t *) &retry_timer, NULL);
 	for (i = 0; i < ngroups; i++)
 	{
 		if (!groups[i].started)

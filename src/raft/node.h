@@ -22,6 +22,7 @@ extern char *kalam_peers;
 extern int	kalam_election_timeout;
 extern int	kalam_snapshot_threshold;
 extern char *kalam_client_address;
+extern int	kalam_leader_wait_timeout;
 
 /* a node of kalam.peers (or this node alone) */
 typedef struct KalamNodeInfo
