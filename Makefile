@@ -22,7 +22,8 @@ OBJS = \
 	src/fdw/modify.o \
 	src/fdw/writeset.o \
 	src/fdw/ddl.o \
-	src/jobs/jobs_worker.o
+	src/jobs/jobs_worker.o \
+	src/jobs/ddl_replay.o
 
 EXTENSION = kalam
 DATA = kalam--1.0.sql

@@ -19,8 +19,12 @@ CREATE FOREIGN DATA WRAPPER kalam
 
 CREATE SERVER kalam FOREIGN DATA WRAPPER kalam;
 
--- ids of kalam tables: the first bytes of every key of the table's rows
+-- ids of kalam tables, shifted left by 8 bits and or'ed with the node id
 CREATE SEQUENCE table_id_seq;
+
+-- how far the kalam jobs worker has run the DDL of other nodes
+CREATE TABLE replay_state (ddl_index bigint NOT NULL);
+INSERT INTO replay_state VALUES (0);
 
 CREATE VIEW tables AS
 SELECT c.oid::regclass AS "table",

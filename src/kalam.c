@@ -147,7 +147,7 @@ define_gucs(void)
 							&kalam_node_id,
 							1,
 							1,
-							INT_MAX,
+							255,
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);

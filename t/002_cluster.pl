@@ -4,9 +4,8 @@
 # and readable on the follower as soon as COMMIT returns, after the leader is
 # killed the others elect a new one and a restarted node catches up, and
 # without a quorum a commit fails with KL002 once no leader appears.
-#
-# DDL is not replicated yet: every node creates the table itself, with the
-# same table id.
+# DDL on a kalam table, on any node, appears on every node with the same
+# table id.
 use strict;
 use warnings;
 
@@ -97,12 +96,23 @@ ok($agreed, 'the three nodes agree on a leader for every group');
 is($nodes[0]->safe_psql('postgres', 'SELECT count(*) FROM kalam.nodes'), 3,
 	'kalam.nodes lists the three nodes');
 
+# DDL on a follower of the meta group is forwarded and replayed everywhere
+my $meta_leader = $nodes[0]->safe_psql('postgres',
+	"SELECT leader_id FROM kalam.groups WHERE group_name = 'meta'");
+my ($ddl_node) = grep { $_->name ne "node$meta_leader" } @nodes;
+$ddl_node->safe_psql('postgres', q{
+	CREATE SCHEMA app;
+	CREATE FOREIGN TABLE app.shared_t (k int, v text)
+	  SERVER kalam OPTIONS (type 'shared', primary_key 'k')});
+my $table_id = $ddl_node->safe_psql('postgres',
+	"SELECT id FROM kalam.tables WHERE \"table\" = 'app.shared_t'::regclass");
 for my $node (@nodes)
 {
-	$node->safe_psql('postgres', q{
-		CREATE FOREIGN TABLE shared_t (k int, v text)
-		  SERVER kalam OPTIONS (type 'shared', primary_key 'k', table_id '100')});
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM kalam.tables WHERE \"table\"::text = 'app.shared_t' AND id = $table_id")
+	  or die 'the CREATE did not reach ' . $node->name;
 }
+pass('a CREATE FOREIGN TABLE on a follower appears on every node with the same table id');
 
 # the leader of the shared group, as the given node sees it
 sub shared_leader
@@ -115,10 +125,10 @@ sub shared_leader
 
 my $leader = shared_leader($nodes[0]);
 $leader->safe_psql('postgres',
-	"INSERT INTO shared_t SELECT g, 'row ' || g FROM generate_series(1, 100) g");
+	"INSERT INTO app.shared_t SELECT g, 'row ' || g FROM generate_series(1, 100) g");
 for my $node (@nodes)
 {
-	$node->poll_query_until('postgres', 'SELECT count(*) = 100 FROM shared_t')
+	$node->poll_query_until('postgres', 'SELECT count(*) = 100 FROM app.shared_t')
 	  or die 'rows did not reach ' . $node->name;
 }
 pass('a write on the leader is applied on every node');
@@ -126,16 +136,16 @@ pass('a write on the leader is applied on every node');
 my ($follower) = grep { $_ != $leader } @nodes;
 is( $follower->safe_psql(
 		'postgres', q{
-	INSERT INTO shared_t VALUES (1000, 'from a follower');
-	SELECT v FROM shared_t WHERE k = 1000}),
+	INSERT INTO app.shared_t VALUES (1000, 'from a follower');
+	SELECT v FROM app.shared_t WHERE k = 1000}),
 	'from a follower',
 	'a write on a follower is forwarded and readable there after COMMIT');
 for my $node (@nodes)
 {
-	$node->poll_query_until('postgres', 'SELECT count(*) = 1 FROM shared_t WHERE k = 1000')
+	$node->poll_query_until('postgres', 'SELECT count(*) = 1 FROM app.shared_t WHERE k = 1000')
 	  or die 'the forwarded row did not reach ' . $node->name;
 }
-$follower->safe_psql('postgres', 'DELETE FROM shared_t WHERE k = 1000');
+$follower->safe_psql('postgres', 'DELETE FROM app.shared_t WHERE k = 1000');
 
 # kill the leader: the other two elect a new one and go on
 $leader->stop('immediate');
@@ -146,24 +156,31 @@ $alive[0]->poll_query_until('postgres',
   or die 'no new leader';
 my $new_leader = shared_leader($alive[0]);
 $new_leader->safe_psql('postgres',
-	"INSERT INTO shared_t SELECT g, 'after' FROM generate_series(101, 150) g");
+	"INSERT INTO app.shared_t SELECT g, 'after' FROM generate_series(101, 150) g");
 for my $node (@alive)
 {
-	$node->poll_query_until('postgres', 'SELECT count(*) = 150 FROM shared_t')
+	$node->poll_query_until('postgres', 'SELECT count(*) = 150 FROM app.shared_t')
 	  or die 'rows did not reach ' . $node->name;
 }
 pass('after the leader was killed a new leader commits on the remaining nodes');
 
 # the killed node comes back and catches up from the log
 $leader->start;
-$leader->poll_query_until('postgres', 'SELECT count(*) = 150 FROM shared_t')
+$leader->poll_query_until('postgres', 'SELECT count(*) = 150 FROM app.shared_t')
   or die 'the restarted node did not catch up';
 pass('the restarted node caught up');
 
 my @digests = map {
-	$_->safe_psql('postgres', "SELECT md5(string_agg(k || ':' || v, ',' ORDER BY k)) FROM shared_t")
+	$_->safe_psql('postgres', "SELECT md5(string_agg(k || ':' || v, ',' ORDER BY k)) FROM app.shared_t")
 } @nodes;
 is(scalar(grep { $_ eq $digests[0] } @digests), 3, 'all nodes hold identical rows');
+
+# ALTER and DROP travel the same way
+$nodes[2]->safe_psql('postgres', 'ALTER FOREIGN TABLE app.shared_t ADD COLUMN note text');
+$nodes[0]->poll_query_until('postgres',
+	"SELECT count(*) = 1 FROM information_schema.columns WHERE table_name = 'shared_t' AND column_name = 'note'")
+  or die 'the ALTER did not reach node1';
+pass('an ALTER on one node reaches the others');
 
 # without a quorum nothing commits: a commit gives up with KL002 (no leader
 # appeared), or, when it had reached a leader that then lost its place,
@@ -171,7 +188,7 @@ is(scalar(grep { $_ eq $digests[0] } @digests), 3, 'all nodes hold identical row
 my $last = $nodes[2];
 $_->stop('immediate') for @nodes[0, 1];
 my ($ret, $out, $err) = $last->psql('postgres',
-	"INSERT INTO shared_t VALUES (2000, 'no quorum')", extra_params => ['-v', 'VERBOSITY=verbose']);
+	"INSERT INTO app.shared_t VALUES (2000, 'no quorum')", extra_params => ['-v', 'VERBOSITY=verbose']);
 isnt($ret, 0, 'a commit without a quorum fails');
 like($err,
 	qr/KL002: no leader could take .*group "shared" has had no leader for \d+ ms|KL003: the outcome of this commit is unknown.*may or may not have been applied/s,

@@ -4,12 +4,19 @@
  *	  DDL on kalam tables: table ids, checks of what may change, and the
  *	  removal of a dropped table's rows.
  *
- * CREATE FOREIGN TABLE ... SERVER kalam gets a table id from the sequence
- * kalam.table_id_seq, stored as the table's option "table_id"; every key of
- * the table's rows starts with it.  Options that decide where rows are
- * stored (type, primary_key, table_id) and column types cannot change
- * afterwards.  DROP deletes the table's rows when the dropping transaction
- * commits, as part of its command.
+ * CREATE FOREIGN TABLE ... SERVER kalam gets a table id, stored as the
+ * table's option "table_id": the next value of kalam.table_id_seq shifted
+ * left by 8 bits, with this node's id in the low bits, so that nodes never
+ * hand out the same id.  Every key of the table's rows contains it.
+ * Options that decide where rows are stored (type, primary_key, table_id)
+ * and column types cannot change afterwards.  DROP deletes the table's rows
+ * when the dropping transaction commits, as part of its command.
+ *
+ * Every DDL statement on a kalam table is also written, with the
+ * search_path it ran under, into the meta group's log as part of the
+ * transaction; the kalam jobs worker of every other node runs it again
+ * (jobs/ddl_replay.c).  While it does, kalam_ddl_replaying is set: the table
+ * id comes from the log and nothing is written back to it.
  *
  * src/fdw/ddl.c
  *
@@ -19,6 +26,7 @@
 
 #include "access/table.h"
 #include "catalog/namespace.h"
+#include "utils/timestamp.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
 #include "commands/defrem.h"
@@ -32,8 +40,16 @@
 
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
+#include "port/pg_bswap.h"
+#include "raft/group.h"
+#include "raft/node.h"
+#include "storage/keys.h"
+
+bool		kalam_ddl_replaying = false;
+uint32		kalam_ddl_replay_table_id = 0;
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static uint32 ddl_counter = 0;
 static object_access_hook_type prev_object_access_hook = NULL;
 
 static bool
@@ -45,7 +61,7 @@ server_is_kalam(const char *servername)
 		strcmp(GetForeignDataWrapper(server->fdwid)->fdwname, "kalam") == 0;
 }
 
-static void
+static uint32
 assign_table_id(CreateForeignTableStmt *stmt)
 {
 	ListCell   *lc;
@@ -63,15 +79,98 @@ assign_table_id(CreateForeignTableStmt *stmt)
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("option \"table_id\" is assigned by kalam"),
 					 errhint("Remove the option; only superusers may set it, to re-create a table over its stored rows.")));
-		return;
+		return (uint32) strtoul(defGetString(def), NULL, 10);
 	}
 
-	seqid = get_relname_relid("table_id_seq", get_namespace_oid("kalam", false));
-	id = nextval_internal(seqid, false);
+	if (kalam_ddl_replaying)
+		id = kalam_ddl_replay_table_id;
+	else
+	{
+		seqid = get_relname_relid("table_id_seq", get_namespace_oid("kalam", false));
+		id = (nextval_internal(seqid, false) << 8) | kalam_node_id;
+		if (id > PG_INT32_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("kalam has run out of table ids")));
+	}
 	stmt->options = lappend(stmt->options,
 							makeDefElem("table_id",
 										(Node *) makeString(psprintf(INT64_FORMAT, id)),
 										-1));
+	return (uint32) id;
+}
+
+/*
+ * Write the statement into the meta group's log, as part of the
+ * transaction, for the other nodes to run.  The record: table id (4, for a
+ * CREATE), then search_path, the schema to create if missing, and the
+ * statement, each NUL-terminated.  The key orders nothing: replay follows
+ * the log positions stored with the rows.
+ */
+static void
+record_ddl(PlannedStmt *pstmt, const char *queryString, uint32 table_id,
+		   const char *schema)
+{
+	StringInfoData key;
+	StringInfoData value;
+	int			location = Max(pstmt->stmt_location, 0);
+	int			len = pstmt->stmt_len > 0 ? pstmt->stmt_len : (int) strlen(queryString + location);
+	uint32		be;
+	int64		now_be;
+
+	initStringInfo(&key);
+	kalam_key_append_group(&key, KALAM_GROUP_META);
+	kalam_key_append_table(&key, 0);
+	appendStringInfoString(&key, KALAM_DDL_KEY_PREFIX);
+	be = pg_hton32((uint32) kalam_node_id);
+	appendBinaryStringInfo(&key, (char *) &be, 4);
+	now_be = pg_hton64((uint64) GetCurrentTimestamp());
+	appendBinaryStringInfo(&key, (char *) &now_be, 8);
+	be = pg_hton32((uint32) MyProcPid);
+	appendBinaryStringInfo(&key, (char *) &be, 4);
+	be = pg_hton32(++ddl_counter);
+	appendBinaryStringInfo(&key, (char *) &be, 4);
+
+	initStringInfo(&value);
+	appendBinaryStringInfo(&value, (char *) &table_id, 4);
+	appendStringInfoString(&value, namespace_search_path);
+	appendStringInfoChar(&value, '\0');
+	appendStringInfoString(&value, schema ? schema : "");
+	appendStringInfoChar(&value, '\0');
+	appendBinaryStringInfo(&value, queryString + location, len);
+	appendStringInfoChar(&value, '\0');
+
+	kalam_writeset_put(InvalidOid, key.data, key.len, false, 0, false,
+					   value.data, value.len);
+}
+
+static Oid
+kalam_relation(RangeVar *rv)
+{
+	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE &&
+		kalam_is_kalam_table(relid))
+		return relid;
+	return InvalidOid;
+}
+
+/* Does a DROP name a kalam table? */
+static bool
+drops_kalam_table(DropStmt *stmt)
+{
+	ListCell   *lc;
+
+	if (stmt->removeType != OBJECT_FOREIGN_TABLE)
+		return false;
+	foreach(lc, stmt->objects)
+	{
+		RangeVar   *rv = makeRangeVarFromNameList((List *) lfirst(lc));
+
+		if (OidIsValid(kalam_relation(rv)))
+			return true;
+	}
+	return false;
 }
 
 static const char *const fixed_options[] = {"type", "primary_key", "table_id", NULL};
@@ -146,17 +245,6 @@ validate_table(Oid relid)
 	table_close(rel, AccessShareLock);
 }
 
-static Oid
-kalam_relation(RangeVar *rv)
-{
-	Oid			relid = RangeVarGetRelid(rv, NoLock, true);
-
-	if (OidIsValid(relid) && get_rel_relkind(relid) == RELKIND_FOREIGN_TABLE &&
-		kalam_is_kalam_table(relid))
-		return relid;
-	return InvalidOid;
-}
-
 static void
 kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 					  bool readOnlyTree, ProcessUtilityContext context,
@@ -165,6 +253,9 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	RangeVar   *validate = NULL;
+	bool		replicate = false;
+	uint32		table_id = 0;
+	const char *schema = NULL;
 
 	if (IsA(parsetree, CreateForeignTableStmt) &&
 		server_is_kalam(((CreateForeignTableStmt *) parsetree)->servername))
@@ -175,19 +266,27 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 			parsetree = pstmt->utilityStmt;
 			readOnlyTree = false;
 		}
-		assign_table_id((CreateForeignTableStmt *) parsetree);
+		table_id = assign_table_id((CreateForeignTableStmt *) parsetree);
 		validate = ((CreateForeignTableStmt *) parsetree)->base.relation;
+		schema = validate->schemaname;
+		replicate = true;
 	}
 	else if (IsA(parsetree, AlterTableStmt) &&
 			 OidIsValid(kalam_relation(((AlterTableStmt *) parsetree)->relation)))
 	{
 		check_alter_table((AlterTableStmt *) parsetree);
 		validate = ((AlterTableStmt *) parsetree)->relation;
+		replicate = true;
 	}
 	else if (IsA(parsetree, RenameStmt) && ((RenameStmt *) parsetree)->relation &&
 			 OidIsValid(kalam_relation(((RenameStmt *) parsetree)->relation)))
+	{
 		check_rename((RenameStmt *) parsetree,
 					 kalam_relation(((RenameStmt *) parsetree)->relation));
+		replicate = true;
+	}
+	else if (IsA(parsetree, DropStmt) && drops_kalam_table((DropStmt *) parsetree))
+		replicate = true;
 	else if (IsA(parsetree, CreateExtensionStmt) &&
 			 strcmp(((CreateExtensionStmt *) parsetree)->extname, "kalam") == 0 &&
 			 strcmp(get_database_name(MyDatabaseId), kalam_database) != 0)
@@ -207,6 +306,8 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 
 	if (validate != NULL)
 		validate_table(RangeVarGetRelid(validate, NoLock, false));
+	if (replicate && !kalam_ddl_replaying)
+		record_ddl(pstmt, queryString, table_id, schema);
 }
 
 /*
@@ -247,7 +348,8 @@ kalam_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		KalamTableType type;
 		uint32		table_id = stored_identity(objectId, &type);
 
-		if (table_id != 0)
+		/* on replay, the dropping node's command deletes the rows */
+		if (table_id != 0 && !kalam_ddl_replaying)
 			kalam_delete_table_rows(type, table_id);
 	}
 }

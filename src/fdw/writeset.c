@@ -384,7 +384,7 @@ report_apply_failure(const KalamApplyResult *result, KalamWriteEntry **ops,
 
 	if (result->op_index >= (uint32) nprefixes)
 		entry = ops[result->op_index - nprefixes];
-	if (entry != NULL)
+	if (entry != NULL && OidIsValid(entry->relid))
 	{
 		Relation	rel = table_open(entry->relid, AccessShareLock);
 

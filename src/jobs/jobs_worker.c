@@ -3,11 +3,13 @@
  * jobs_worker.c
  *	  The kalam jobs worker: background work that needs the catalog.
  *
- * Connected to kalam.database, it wakes every kalam.ttl_purge_interval and
- * deletes the expired rows of every stream table.  The deletion is an
- * ordinary command handed to the kalam worker, carrying the cut-off time,
- * so that it is applied like any write (and, with replication, identically
- * on every node).  Readers never depend on it: they skip expired rows.
+ * Connected to kalam.database, it runs the DDL that other nodes wrote into
+ * the meta group's log (ddl_replay.c) when the kalam worker says the meta
+ * group moved, and every kalam.ttl_purge_interval deletes the expired rows
+ * of every stream table.  The deletion is an ordinary command per user
+ * shard, carrying the cut-off time, so that it is applied like any write,
+ * identically on every node.  Readers never depend on it: they skip
+ * expired rows.
  *
  * src/jobs/jobs_worker.c
  *
@@ -142,15 +144,23 @@ purge_expired_rows(void)
 void
 kalam_jobs_worker_main(Datum main_arg)
 {
+	TimestampTz next_purge;
+
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(kalam_database, NULL, 0);
+	kalam_channel_attach_jobs(MyLatch);
+	next_purge = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+											 kalam_ttl_purge_interval * 1000L);
 
 	for (;;)
 	{
+		long		wait = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
+														   next_purge);
+
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 kalam_ttl_purge_interval * 1000L, PG_WAIT_EXTENSION);
+						 wait, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -158,6 +168,12 @@ kalam_jobs_worker_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		purge_expired_rows();
+		kalam_replay_ddl();
+		if (GetCurrentTimestamp() >= next_purge)
+		{
+			purge_expired_rows();
+			next_purge = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+													 kalam_ttl_purge_interval * 1000L);
+		}
 	}
 }

@@ -11,6 +11,7 @@
 #define KALAM_JOBS_WORKER_H
 
 extern void kalam_jobs_worker_register(void);
+extern void kalam_replay_ddl(void);
 extern PGDLLEXPORT void kalam_jobs_worker_main(Datum main_arg);
 
 #endif							/* KALAM_JOBS_WORKER_H */

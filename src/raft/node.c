@@ -107,6 +107,7 @@ static KalamProposal *retrying = NULL;	/* waiting for a leader */
 static KalamProposal *forwarded = NULL; /* sent to the leader */
 static KalamProposal *awaiting_apply = NULL;	/* committed, not applied here */
 static uint64 next_request_id = 0;
+static uint64 meta_index_seen = 0;	/* meta group's applied index, last turn */
 static uv_timer_t retry_timer;
 
 static KalamPeer *find_peer(raft_id id);
@@ -832,6 +833,11 @@ kalam_node_finish_iteration(void)
 		}
 		publish_status(g);
 		total += g->applier.durable_index;
+	}
+	if (groups[KALAM_GROUP_META].applier.durable_index != meta_index_seen)
+	{
+		meta_index_seen = groups[KALAM_GROUP_META].applier.durable_index;
+		kalam_channel_wake_jobs();
 	}
 	kalam_channel_publish_applied(total);
 

@@ -59,6 +59,7 @@ typedef struct KalamChannel
 {
 	LWLock	   *lock;			/* protects everything but the atomics */
 	Latch	   *worker_latch;	/* NULL while no worker runs */
+	Latch	   *jobs_latch;		/* the kalam jobs worker's, once it runs */
 	pid_t		worker_pid;		/* 0 while no worker runs */
 	bool		storage_ready;
 	pg_atomic_uint64 applied_index; /* sum over the groups: moves on any apply */
@@ -550,4 +551,26 @@ kalam_channel_node_reachable(int node_id)
 			reachable = channel->reachable[i];
 	LWLockRelease(channel->lock);
 	return reachable;
+}
+
+void
+kalam_channel_attach_jobs(Latch *latch)
+{
+	get_channel();
+	LWLockAcquire(channel->lock, LW_EXCLUSIVE);
+	channel->jobs_latch = latch;
+	LWLockRelease(channel->lock);
+}
+
+/* Wake the kalam jobs worker: the meta group applied more. */
+void
+kalam_channel_wake_jobs(void)
+{
+	Latch	   *latch;
+
+	LWLockAcquire(channel->lock, LW_SHARED);
+	latch = channel->jobs_latch;
+	LWLockRelease(channel->lock);
+	if (latch != NULL)
+		SetLatch(latch);
 }

@@ -97,6 +97,8 @@ extern void kalam_channel_complete(const KalamPendingCommand *command,
 extern void kalam_channel_publish_applied(uint64 applied_index);
 extern void kalam_channel_publish_group(int group, const KalamGroupStatus *status);
 extern void kalam_channel_publish_reachable(int node_id, bool reachable);
+extern void kalam_channel_attach_jobs(Latch *latch);
+extern void kalam_channel_wake_jobs(void);
 extern bool kalam_channel_node_reachable(int node_id);
 
 #endif							/* KALAM_CHANNEL_H */
