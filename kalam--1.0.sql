@@ -83,6 +83,13 @@ LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW nodes AS SELECT * FROM nodes();
 
+-- MD5 of every stored row of a kalam table, all users, from local storage:
+-- equal on nodes that hold the same contents
+CREATE FUNCTION table_digest(regclass)
+RETURNS text
+AS 'MODULE_PATHNAME', 'kalam_table_digest'
+LANGUAGE C STRICT VOLATILE;
+
 -- node id of the leader of the user's shard, NULL if none is known
 CREATE FUNCTION leader_for_user(text)
 RETURNS integer
