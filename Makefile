@@ -15,6 +15,7 @@ OBJS = \
 	src/storage/command.o \
 	src/storage/apply.o \
 	src/storage/rocks.o \
+	src/storage/prefix_scan.o \
 	src/storage/digest.o \
 	src/fdw/kalam_fdw.o \
 	src/fdw/option.o \

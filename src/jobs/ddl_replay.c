@@ -29,6 +29,7 @@
 #include "raft/group.h"
 #include "raft/node.h"
 #include "storage/keys.h"
+#include "storage/prefix_scan.h"
 #include "storage/rocks.h"
 #include "storage/row.h"
 #include "worker/channel.h"
@@ -52,68 +53,81 @@ compare_records(const void *a, const void *b)
 	return (x->position > y->position) - (x->position < y->position);
 }
 
+/* The DDL records being collected */
+typedef struct RecordList
+{
+	uint64		after;			/* only those past this log position */
+	size_t		origin_offset;	/* where the origin node id is in a key */
+	DdlRecord  *records;
+	int			n;
+	int			cap;
+} RecordList;
+
+static bool
+collect_record(const char *key, size_t keylen, const char *value,
+			   size_t vallen, void *arg)
+{
+	RecordList *list = (RecordList *) arg;
+	const char *payload = value + KALAM_ROW_HEADER_SIZE;
+	size_t		paylen = vallen - KALAM_ROW_HEADER_SIZE;
+	KalamRowHeader header;
+	DdlRecord  *r;
+	uint32		origin;
+
+	if (keylen < list->origin_offset + 4 || vallen < KALAM_ROW_HEADER_SIZE + 4)
+		return true;
+	kalam_row_read_header(value, &header);
+	if (header.version <= list->after)
+		return true;
+	if (list->n == list->cap)
+	{
+		list->cap = list->cap ? list->cap * 2 : 16;
+		list->records = list->records ?
+			repalloc(list->records, sizeof(DdlRecord) * list->cap) :
+			palloc(sizeof(DdlRecord) * list->cap);
+	}
+	r = &list->records[list->n++];
+	r->position = header.version;
+	memcpy(&origin, key + list->origin_offset, 4);
+	r->origin = (int) pg_ntoh32(origin);
+	memcpy(&r->table_id, payload, 4);
+
+	/* three NUL-terminated strings: copy them whole */
+	r->search_path = palloc(paylen - 4 + 1);
+	memcpy(r->search_path, payload + 4, paylen - 4);
+	r->search_path[paylen - 4] = '\0';
+	r->schema = r->search_path + strlen(r->search_path) + 1;
+	r->statement = r->schema + strlen(r->schema) + 1;
+	return true;
+}
+
 /* The DDL records stored past a position, in log order. */
 static DdlRecord *
 read_records(uint64 after, int *count)
 {
 	StringInfoData prefix;
-	rocksdb_t  *db;
-	rocksdb_iterator_t *it;
-	DdlRecord  *records = NULL;
-	int			n = 0;
-	int			cap = 0;
+	RecordList	list;
+	rocksdb_t  *db = kalam_rocks_reader();
+	char		errbuf[256];
 
 	initStringInfo(&prefix);
 	kalam_key_append_group(&prefix, KALAM_GROUP_META);
 	kalam_key_append_table(&prefix, 0);
 	appendStringInfoString(&prefix, KALAM_DDL_KEY_PREFIX);
 
-	db = kalam_rocks_reader();
-	it = rocksdb_create_iterator(db, kalam_rocks_read_options());
-	for (rocksdb_iter_seek(it, prefix.data, prefix.len);
-		 rocksdb_iter_valid(it);
-		 rocksdb_iter_next(it))
-	{
-		size_t		keylen;
-		size_t		vallen;
-		const char *key = rocksdb_iter_key(it, &keylen);
-		const char *value = rocksdb_iter_value(it, &vallen);
-		const char *payload;
-		KalamRowHeader header;
-		DdlRecord  *r;
-		uint32		origin;
-
-		if (!kalam_key_has_prefix(key, keylen, prefix.data, prefix.len))
-			break;
-		if (keylen < (size_t) prefix.len + 4 || vallen < KALAM_ROW_HEADER_SIZE + 4)
-			continue;
-		kalam_row_read_header(value, &header);
-		if (header.version <= after)
-			continue;
-		if (n == cap)
-		{
-			cap = cap ? cap * 2 : 16;
-			records = records ? repalloc(records, sizeof(DdlRecord) * cap) :
-				palloc(sizeof(DdlRecord) * cap);
-		}
-		r = &records[n++];
-		r->position = header.version;
-		memcpy(&origin, key + prefix.len, 4);
-		r->origin = (int) pg_ntoh32(origin);
-		payload = value + KALAM_ROW_HEADER_SIZE;
-		memcpy(&r->table_id, payload, 4);
-		/* three NUL-terminated strings: copy them whole */
-		r->search_path = palloc(vallen - KALAM_ROW_HEADER_SIZE - 4 + 1);
-		memcpy(r->search_path, payload + 4, vallen - KALAM_ROW_HEADER_SIZE - 4);
-		r->search_path[vallen - KALAM_ROW_HEADER_SIZE - 4] = '\0';
-		r->schema = r->search_path + strlen(r->search_path) + 1;
-		r->statement = r->schema + strlen(r->schema) + 1;
-	}
-	rocksdb_iter_destroy(it);
-	if (n > 1)
-		qsort(records, n, sizeof(DdlRecord), compare_records);
-	*count = n;
-	return records;
+	memset(&list, 0, sizeof(list));
+	list.after = after;
+	list.origin_offset = prefix.len;
+	if (!kalam_scan_prefix(db, kalam_rocks_read_options(), prefix.data,
+						   prefix.len, collect_record, &list, errbuf,
+						   sizeof(errbuf)))
+		ereport(ERROR,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("could not read the replicated DDL: %s", errbuf)));
+	if (list.n > 1)
+		qsort(list.records, list.n, sizeof(DdlRecord), compare_records);
+	*count = list.n;
+	return list.records;
 }
 
 static void

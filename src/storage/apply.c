@@ -27,6 +27,7 @@
 #include "storage/apply.h"
 #include "storage/command.h"
 #include "storage/keys.h"
+#include "storage/prefix_scan.h"
 #include "storage/row.h"
 
 static void
@@ -133,19 +134,49 @@ put_row(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 	applier->staged_rows++;
 }
 
+/* What delete_range's visitor needs */
+typedef struct RangeDelete
+{
+	KalamApplier *applier;
+	bool		expire;
+	TimestampTz expire_before;
+} RangeDelete;
+
+static bool
+delete_row(const char *key, size_t keylen, const char *value, size_t vallen,
+		   void *arg)
+{
+	RangeDelete *rd = (RangeDelete *) arg;
+
+	if (rd->expire)
+	{
+		KalamRowHeader header;
+
+		if (vallen < KALAM_ROW_HEADER_SIZE)
+			return true;
+		kalam_row_read_header(value, &header);
+		if (header.write_time >= rd->expire_before)
+			return true;
+	}
+	rocksdb_writebatch_wi_delete(rd->applier->batch, key, keylen);
+	rd->applier->staged_rows++;
+	return true;
+}
+
 /*
- * Delete the rows under a prefix; with expire_before set, only those written
- * before it.  The range is read from the database alone: the caller wrote
- * the staged batch first.
+ * Delete the rows under a prefix; with expire set, only those written
+ * before the timestamp in the operation's value.  The range is read from
+ * the database alone: the caller wrote the staged batch first.
  */
 static bool
 delete_range(KalamApplier *applier, const KalamOp *op, bool expire,
 			 KalamApplyResult *result)
 {
-	rocksdb_iterator_t *it;
-	TimestampTz expire_before = 0;
-	char	   *err = NULL;
+	RangeDelete rd;
 
+	rd.applier = applier;
+	rd.expire = expire;
+	rd.expire_before = 0;
 	if (expire)
 	{
 		if (op->vallen != sizeof(TimestampTz))
@@ -153,40 +184,13 @@ delete_range(KalamApplier *applier, const KalamOp *op, bool expire,
 			set_error(result, KALAM_APPLY_BAD_COMMAND, "expire operation without a timestamp");
 			return false;
 		}
-		memcpy(&expire_before, op->value, sizeof(TimestampTz));
+		memcpy(&rd.expire_before, op->value, sizeof(TimestampTz));
 	}
-
-	it = rocksdb_create_iterator(applier->db, applier->read_options);
-	for (rocksdb_iter_seek(it, op->key, op->keylen);
-		 rocksdb_iter_valid(it);
-		 rocksdb_iter_next(it))
+	if (!kalam_scan_prefix(applier->db, applier->read_options, op->key,
+						   op->keylen, delete_row, &rd, result->message,
+						   sizeof(result->message)))
 	{
-		size_t		keylen;
-		const char *key = rocksdb_iter_key(it, &keylen);
-
-		if (!kalam_key_has_prefix(key, keylen, op->key, op->keylen))
-			break;
-		if (expire)
-		{
-			size_t		vallen;
-			const char *value = rocksdb_iter_value(it, &vallen);
-			KalamRowHeader header;
-
-			if (vallen < KALAM_ROW_HEADER_SIZE)
-				continue;
-			kalam_row_read_header(value, &header);
-			if (header.write_time >= expire_before)
-				continue;
-		}
-		rocksdb_writebatch_wi_delete(applier->batch, key, keylen);
-		applier->staged_rows++;
-	}
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (err != NULL)
-	{
-		set_error(result, KALAM_APPLY_STORAGE_ERROR, err);
-		rocksdb_free(err);
+		result->status = KALAM_APPLY_STORAGE_ERROR;
 		return false;
 	}
 	return true;
@@ -387,6 +391,44 @@ group_prefix(int group, char *prefix)
 	memcpy(prefix, &be, KALAM_GROUP_PREFIX_LEN);
 }
 
+/* A snapshot being built, in a buffer that grows */
+typedef struct SnapshotBuffer
+{
+	char	   *data;
+	size_t		used;
+	size_t		cap;
+	uint64		count;
+} SnapshotBuffer;
+
+static bool
+append_row(const char *key, size_t keylen, const char *value, size_t vallen,
+		   void *arg)
+{
+	SnapshotBuffer *sb = (SnapshotBuffer *) arg;
+	uint32		klen32 = keylen;
+	uint32		vlen32 = vallen;
+	size_t		need = sb->used + 8 + keylen + vallen;
+
+	if (need > sb->cap)
+	{
+		char	   *bigger;
+
+		while (need > sb->cap)
+			sb->cap *= 2;
+		bigger = realloc(sb->data, sb->cap);
+		if (bigger == NULL)
+			return false;
+		sb->data = bigger;
+	}
+	memcpy(sb->data + sb->used, &klen32, 4);
+	memcpy(sb->data + sb->used + 4, key, keylen);
+	memcpy(sb->data + sb->used + 4 + keylen, &vlen32, 4);
+	memcpy(sb->data + sb->used + 8 + keylen, value, vallen);
+	sb->used = need;
+	sb->count++;
+	return true;
+}
+
 /*
  * Serialize the group's rows into a malloc'd buffer, after writing what is
  * staged so that the snapshot is the state at the last applied entry.
@@ -396,78 +438,33 @@ kalam_apply_snapshot(KalamApplier *applier, char **data, size_t *len,
 					 char *errbuf, size_t errlen)
 {
 	char		prefix[KALAM_GROUP_PREFIX_LEN];
-	rocksdb_iterator_t *it;
-	size_t		cap = 1024 * 1024;
-	size_t		used = KALAM_SNAPSHOT_HEADER;
-	uint64		count = 0;
-	char	   *buf;
-	char	   *err = NULL;
+	SnapshotBuffer sb;
 
 	if (!kalam_apply_flush(applier, errbuf, errlen))
 		return false;
-	buf = malloc(cap);
-	if (buf == NULL)
-	{
-		strlcpy(errbuf, "out of memory", errlen);
-		return false;
-	}
-
+	sb.cap = 1024 * 1024;
+	sb.used = KALAM_SNAPSHOT_HEADER;
+	sb.count = 0;
+	sb.data = malloc(sb.cap);
+	errbuf[0] = '\0';
 	group_prefix(applier->group, prefix);
-	it = rocksdb_create_iterator(applier->db, applier->read_options);
-	for (rocksdb_iter_seek(it, prefix, sizeof(prefix));
-		 rocksdb_iter_valid(it);
-		 rocksdb_iter_next(it))
+	if (sb.data == NULL ||
+		!kalam_scan_prefix(applier->db, applier->read_options, prefix,
+						   sizeof(prefix), append_row, &sb, errbuf, errlen))
 	{
-		size_t		keylen;
-		size_t		vallen;
-		const char *key = rocksdb_iter_key(it, &keylen);
-		const char *value = rocksdb_iter_value(it, &vallen);
-		uint32		klen32 = keylen;
-		uint32		vlen32 = vallen;
-		size_t		need = used + 8 + keylen + vallen;
-
-		if (!kalam_key_has_prefix(key, keylen, prefix, sizeof(prefix)))
-			break;
-		if (need > cap)
-		{
-			char	   *bigger;
-
-			while (need > cap)
-				cap *= 2;
-			bigger = realloc(buf, cap);
-			if (bigger == NULL)
-			{
-				free(buf);
-				rocksdb_iter_destroy(it);
-				strlcpy(errbuf, "out of memory", errlen);
-				return false;
-			}
-			buf = bigger;
-		}
-		memcpy(buf + used, &klen32, 4);
-		memcpy(buf + used + 4, key, keylen);
-		memcpy(buf + used + 4 + keylen, &vlen32, 4);
-		memcpy(buf + used + 8 + keylen, value, vallen);
-		used = need;
-		count++;
-	}
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (err != NULL)
-	{
-		strlcpy(errbuf, err, errlen);
-		rocksdb_free(err);
-		free(buf);
+		if (errbuf[0] == '\0')
+			strlcpy(errbuf, "out of memory", errlen);
+		free(sb.data);
 		return false;
 	}
 
-	memset(buf, 0, KALAM_SNAPSHOT_HEADER);
-	buf[0] = KALAM_SNAPSHOT_MAGIC;
-	buf[1] = KALAM_SNAPSHOT_VERSION;
-	memcpy(buf + 8, &applier->durable_index, 8);
-	memcpy(buf + 16, &count, 8);
-	*data = buf;
-	*len = used;
+	memset(sb.data, 0, KALAM_SNAPSHOT_HEADER);
+	sb.data[0] = KALAM_SNAPSHOT_MAGIC;
+	sb.data[1] = KALAM_SNAPSHOT_VERSION;
+	memcpy(sb.data + 8, &applier->durable_index, 8);
+	memcpy(sb.data + 16, &sb.count, 8);
+	*data = sb.data;
+	*len = sb.used;
 	return true;
 }
 

@@ -26,40 +26,36 @@
 #include "fdw/kalam_fdw.h"
 #include "raft/group.h"
 #include "storage/keys.h"
+#include "storage/prefix_scan.h"
 #include "storage/rocks.h"
 
 PG_FUNCTION_INFO_V1(kalam_table_digest);
+
+static bool
+digest_row(const char *key, size_t keylen, const char *value, size_t vallen,
+		   void *arg)
+{
+	pg_cryptohash_ctx *ctx = (pg_cryptohash_ctx *) arg;
+
+	return pg_cryptohash_update(ctx, (const uint8 *) key, keylen) == 0 &&
+		pg_cryptohash_update(ctx, (const uint8 *) value, vallen) == 0;
+}
 
 static void
 digest_range(pg_cryptohash_ctx *ctx, int group, uint32 table_id)
 {
 	StringInfoData prefix;
 	rocksdb_t  *db = kalam_rocks_reader();
-	rocksdb_iterator_t *it;
+	char		errbuf[256] = "could not compute the MD5 of kalam rows";
 
 	initStringInfo(&prefix);
 	kalam_key_append_group(&prefix, group);
 	kalam_key_append_table(&prefix, table_id);
-	it = rocksdb_create_iterator(db, kalam_rocks_read_options());
-	for (rocksdb_iter_seek(it, prefix.data, prefix.len);
-		 rocksdb_iter_valid(it);
-		 rocksdb_iter_next(it))
-	{
-		size_t		keylen;
-		size_t		vallen;
-		const char *key = rocksdb_iter_key(it, &keylen);
-		const char *value = rocksdb_iter_value(it, &vallen);
-
-		if (!kalam_key_has_prefix(key, keylen, prefix.data, prefix.len))
-			break;
-		if (pg_cryptohash_update(ctx, (const uint8 *) key, keylen) < 0 ||
-			pg_cryptohash_update(ctx, (const uint8 *) value, vallen) < 0)
-		{
-			rocksdb_iter_destroy(it);
-			elog(ERROR, "could not compute the MD5 of kalam rows");
-		}
-	}
-	rocksdb_iter_destroy(it);
+	if (!kalam_scan_prefix(db, kalam_rocks_read_options(), prefix.data,
+						   prefix.len, digest_row, ctx, errbuf, sizeof(errbuf)))
+		ereport(ERROR,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("could not read kalam table rows: %s", errbuf)));
 }
 
 Datum

@@ -1,0 +1,60 @@
+/*-------------------------------------------------------------------------
+ *
+ * prefix_scan.c
+ *	  Visiting every key of RocksDB under a prefix.
+ *
+ * Used by the apply function (range deletes, snapshots), so it neither
+ * allocates with palloc nor raises errors: a RocksDB error comes back in
+ * errbuf.
+ *
+ * src/storage/prefix_scan.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "storage/keys.h"
+#include "storage/prefix_scan.h"
+
+/*
+ * Visit the keys under prefix in key order.  Returns false when the visitor
+ * stopped the scan or RocksDB failed (then errbuf says why).
+ */
+bool
+kalam_scan_prefix(rocksdb_t *db, rocksdb_readoptions_t *options,
+				  const char *prefix, size_t prefixlen,
+				  KalamPrefixVisitor visit, void *arg,
+				  char *errbuf, size_t errlen)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator(db, options);
+	bool		completed = true;
+	char	   *err = NULL;
+
+	for (rocksdb_iter_seek(it, prefix, prefixlen);
+		 rocksdb_iter_valid(it);
+		 rocksdb_iter_next(it))
+	{
+		size_t		keylen;
+		size_t		vallen;
+		const char *key = rocksdb_iter_key(it, &keylen);
+		const char *value;
+
+		if (!kalam_key_has_prefix(key, keylen, prefix, prefixlen))
+			break;
+		value = rocksdb_iter_value(it, &vallen);
+		if (!visit(key, keylen, value, vallen, arg))
+		{
+			completed = false;
+			break;
+		}
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err != NULL)
+	{
+		strlcpy(errbuf, err, errlen);
+		rocksdb_free(err);
+		return false;
+	}
+	return completed;
+}
