@@ -73,6 +73,7 @@ typedef struct KalamGroup
 	KalamApplyResult last_result;	/* of the last FSM apply */
 	char		error[256];		/* set by callbacks, logged later */
 	bool		initialized;	/* raft_init succeeded */
+	bool		push_commit;	/* followers wait to learn a commit */
 	bool		started;
 	bool		closed;
 } KalamGroup;
@@ -746,6 +747,31 @@ retry_tick(uv_timer_t *timer)
 }
 
 static void
+barrier_done(struct raft_barrier *req, int status)
+{
+	free(req);
+}
+
+/*
+ * A follower that forwarded a command waits until it has applied the
+ * entry, and it learns that the entry is committed only from the leader's
+ * next message: a heartbeat, up to a tenth of the election timeout later.
+ * A barrier entry goes out at once and carries the new commit index.
+ */
+static void
+push_commit_index(KalamGroup *g)
+{
+	struct raft_barrier *req;
+
+	g->push_commit = false;
+	if (raft_state(&g->raft) != RAFT_LEADER ||
+		(req = calloc(1, sizeof(struct raft_barrier))) == NULL)
+		return;
+	if (raft_barrier(&g->raft, req, barrier_done) != 0)
+		free(req);
+}
+
+static void
 publish_status(KalamGroup *g)
 {
 	KalamGroupStatus status;
@@ -873,12 +899,19 @@ kalam_node_finish_iteration(void)
 		else
 			failed++;
 		if (p->origin_conn != 0)
+		{
 			kalam_forward_reply(p->origin_conn, p->origin_request, &p->result);
+			if (g != NULL && p->result.status == KALAM_APPLY_OK)
+				g->push_commit = true;
+		}
 		else
 			kalam_channel_complete(&p->command, &p->result);
 		free(p->data);
 		free(p);
 	}
+	for (i = 0; i < ngroups; i++)
+		if (groups[i].push_commit)
+			push_commit_index(&groups[i]);
 
 	pg_atomic_fetch_add_u64(&stats->commands_applied, applied_in_turn);
 	pg_atomic_fetch_add_u64(&stats->commands_failed, failed);
