@@ -21,131 +21,15 @@ if ! [[ $BENCH_SECONDS =~ ^[1-9][0-9]*$ ]]; then
 	echo "cluster_bench.sh: BENCH_SECONDS must be a positive integer" >&2
 	exit 1
 fi
-# seconds to wait for leaders, replicated DDL, standbys and replicated rows
-WAIT_SECONDS=30
 # pgbench and printf format numbers by locale; the parsing below expects C.
 export LC_ALL=C
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$repo/scripts/setup.sh"
-# shellcheck source=scripts/lib/temp-server.sh
-. "$repo/scripts/lib/temp-server.sh"
+# shellcheck source=scripts/lib/temp-cluster.sh
+. "$repo/scripts/lib/temp-cluster.sh"
 
-# Every server's data directory is $TEMP_BASE/NAME, its log $TEMP_BASE/NAME.log
-# and its unix socket is in $TEMP_BASE.  Under /tmp: postgres must reach it.
-TEMP_BASE=$(mktemp -d /tmp/kalam-cluster-bench.XXXXXX)
-chown postgres:postgres "$TEMP_BASE"
-# Commands run as postgres need a cwd they can enter (not e.g. /root).
-cd "$TEMP_BASE"
-export PGHOST=$TEMP_BASE PGUSER=postgres PGDATABASE=postgres
-
-stop_node() {
-	as_pg "$PG_BIN/pg_ctl" -D "$1" -m fast -w -t 60 stop >/dev/null ||
-		as_pg "$PG_BIN/pg_ctl" -D "$1" -m immediate -w stop >/dev/null ||
-		echo "warning: could not stop the server in $1" >&2
-}
-
-cleanup() {
-	local status=$? pid_file log
-	cd /
-	if [ "$status" -ne 0 ]; then
-		for log in "$TEMP_BASE"/*.log; do
-			[ -f "$log" ] || continue
-			echo "--- last lines of $(basename "$log"):" >&2
-			tail -n 20 "$log" >&2
-		done
-	fi
-	for pid_file in "$TEMP_BASE"/*/postmaster.pid; do
-		[ -f "$pid_file" ] || continue
-		stop_node "$(dirname "$pid_file")"
-	done
-	rm -rf "$TEMP_BASE"
-	exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-# alloc_ports COUNT: sets PORTS to the first of COUNT consecutive ports on
-# which nothing accepts connections on 127.0.0.1, above all ports allocated
-# before and below Linux's ephemeral range (32768-60999).
-next_port=$((20000 + RANDOM % 8000))
-alloc_ports() {
-	local count=$1 port
-	while ((next_port + count <= 32768)); do
-		for ((port = next_port; port < next_port + count; port++)); do
-			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-				break
-			fi
-		done
-		if ((port == next_port + count)); then
-			PORTS=$next_port
-			next_port=$port
-			return 0
-		fi
-		next_port=$((port + 1))
-	done
-	echo "no $count consecutive free ports on 127.0.0.1" >&2
-	return 1
-}
-
-init_node() {
-	if ! as_pg "$PG_BIN/initdb" -D "$TEMP_BASE/$1" -U postgres -A trust -E UTF8 --no-locale \
-		>"$TEMP_BASE/initdb.out" 2>&1; then
-		cat "$TEMP_BASE/initdb.out" >&2
-		return 1
-	fi
-	{
-		echo "listen_addresses = '127.0.0.1'"
-		echo "unix_socket_directories = '$TEMP_BASE'"
-	} >>"$TEMP_BASE/$1/postgresql.conf"
-}
-
-# start_node NAME PORT [LINE...]: appends LINEs to postgresql.conf, starts
-start_node() {
-	local name=$1 port=$2 line
-	shift 2
-	for line in "$@"; do
-		echo "$line"
-	done >>"$TEMP_BASE/$name/postgresql.conf"
-	if ! as_pg "$PG_BIN/pg_ctl" -D "$TEMP_BASE/$name" -l "$TEMP_BASE/$name.log" -w -t 120 \
-		-o "-p $port" start >/dev/null; then
-		echo "server $name did not start on port $port" >&2
-		return 1
-	fi
-}
-
-# sql PORT PSQL-ARGS...
-sql() {
-	local port=$1
-	shift
-	as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -p "$port" "$@"
-}
-
-# poll PORT QUERY: waits up to WAIT_SECONDS for QUERY to return true
-poll() {
-	local port=$1 query=$2 answer deadline=$((SECONDS + WAIT_SECONDS))
-	while ((SECONDS < deadline)); do
-		answer=$(sql "$port" -At -c "$query" 2>&1) || true
-		[ "$answer" = t ] && return 0
-		sleep 0.2
-	done
-	echo "port $port: no true within ${WAIT_SECONDS}s from: $query" >&2
-	echo "last answer: $answer" >&2
-	return 1
-}
-
-# poll_same_count TABLE PORT OTHER-PORT...: warns unless every other server
-# shows as many rows of TABLE as the one at PORT within WAIT_SECONDS
-poll_same_count() {
-	local table=$1 port=$2 count other
-	shift 2
-	count=$(sql "$port" -At -c "SELECT count(*) FROM $table")
-	for other in "$@"; do
-		poll "$other" "SELECT count(*) = $count FROM $table" ||
-			echo "warning: the $count rows of $table on port $port did not all reach port $other" >&2
-	done
-}
+temp_cluster_init kalam-cluster-bench
 
 # pgbench scripts.  An inserted id is (run * 1000 + client) * 10^12 + n, where
 # n counts the client's transactions (pgbench keeps a client's variables from
@@ -217,56 +101,31 @@ bench() {
 	done
 }
 
-# A: the kalam cluster.  Node i: PostgreSQL on pg_port[i], Raft groups on
-# raft_port[i] + 0..5 (meta, shared, 4 user shards), forwarding on + 6.
-declare -a pg_port raft_port
-for i in 1 2 3; do
-	alloc_ports 8
-	pg_port[i]=$PORTS
-	raft_port[i]=$((PORTS + 1))
-done
-peers="1@127.0.0.1:${raft_port[1]},2@127.0.0.1:${raft_port[2]},3@127.0.0.1:${raft_port[3]}"
-echo "Starting a kalam cluster (PostgreSQL ports ${pg_port[*]}, Raft ports ${raft_port[*]} + 0..6)..."
-for i in 1 2 3; do
-	init_node "kalam$i"
-	start_node "kalam$i" "${pg_port[i]}" \
-		"shared_preload_libraries = 'kalam'" \
-		"kalam.node_id = $i" \
-		"kalam.raft_address = '127.0.0.1:${raft_port[i]}'" \
-		"kalam.peers = '$peers'" \
-		"kalam.user_shards = 4"
-done
-for i in 1 2 3; do
-	sql "${pg_port[i]}" -c 'CREATE EXTENSION kalam'
-done
-for i in 1 2 3; do
-	poll "${pg_port[i]}" 'SELECT count(*) = 0 FROM kalam.groups WHERE leader_id IS NULL'
-done
-sql "${pg_port[1]}" <<SQL
+# A: the kalam cluster: nodes 1, 2, 3 on PostgreSQL ports NODE_PORTS[1..3].
+start_kalam_cluster 3 4
+sql "${NODE_PORTS[1]}" <<SQL
 CREATE SCHEMA bench;
 CREATE FOREIGN TABLE bench.kalam_ins (id bigint NOT NULL, $columns)
     SERVER kalam OPTIONS (type 'user', primary_key 'id');
 SQL
 for i in 1 2 3; do
-	poll "${pg_port[i]}" 'SELECT count(*) = 1 FROM kalam.tables'
+	poll "${NODE_PORTS[i]}" 'SELECT count(*) = 1 FROM kalam.tables'
 done
-leader=$(sql "${pg_port[1]}" -At -c "SELECT kalam.leader_for_user('postgres')")
+leader=$(sql "${NODE_PORTS[1]}" -At -c "SELECT kalam.leader_for_user('postgres')")
 if ! [[ $leader =~ ^[123]$ ]]; then
 	echo "kalam.leader_for_user('postgres') on node 1 is '$leader'" >&2
 	exit 1
 fi
-poll "${pg_port[leader]}" "SELECT kalam.is_leader_for_user('postgres')"
+poll "${NODE_PORTS[leader]}" "SELECT kalam.is_leader_for_user('postgres')"
 follower=$((leader % 3 + 1))
-bench "kalam leader" "${pg_port[leader]}" kalam
-if [ "$(sql "${pg_port[leader]}" -At -c "SELECT kalam.is_leader_for_user('postgres')")" != t ]; then
+bench "kalam leader" "${NODE_PORTS[leader]}" kalam
+if [ "$(sql "${NODE_PORTS[leader]}" -At -c "SELECT kalam.is_leader_for_user('postgres')")" != t ]; then
 	echo "warning: node $leader lost the leadership of the shard of postgres during the runs" >&2
 fi
-bench "kalam follower" "${pg_port[follower]}" kalam
-poll_same_count bench.kalam_ins "${pg_port[leader]}" "${pg_port[follower]}" \
-	"${pg_port[follower % 3 + 1]}"
-for i in 1 2 3; do
-	stop_node "$TEMP_BASE/kalam$i"
-done
+bench "kalam follower" "${NODE_PORTS[follower]}" kalam
+poll_same_count bench.kalam_ins "${NODE_PORTS[leader]}" "${NODE_PORTS[follower]}" \
+	"${NODE_PORTS[follower % 3 + 1]}"
+stop_kalam_cluster
 
 # B: synchronous streaming replication
 alloc_ports 3

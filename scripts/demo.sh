@@ -1,28 +1,42 @@
 #!/usr/bin/env bash
 # A short demo of kalam: sets up the machine and installs kalam (setup.sh),
-# starts a throwaway server with kalam preloaded, creates a 'user' table and
-# shows that two roles each see only their own rows, then the kalam.tables
-# catalog and a query plan.  The server and its files are removed on exit.
-# Run as root.
+# starts a throwaway 3-node kalam cluster on 127.0.0.1 (2 user shards),
+# shows its Raft groups and nodes, creates a 'user' table on node 2 (kalam
+# replicates it to the other nodes), has alice write on node 3 and bob on
+# node 1, then shows on every node that each role sees only its own rows,
+# the same on every node, the groups as each node sees them, and a query
+# plan.  The servers and their files are removed on exit.  Run as root.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$repo/scripts/setup.sh"
-# shellcheck source=scripts/lib/temp-server.sh
-. "$repo/scripts/lib/temp-server.sh"
+# shellcheck source=scripts/lib/temp-cluster.sh
+. "$repo/scripts/lib/temp-cluster.sh"
 
-temp_server_init kalam-demo
-# shellcheck disable=SC2119 # no extra settings
-temp_server_start
-echo "Server running on 127.0.0.1:$PGPORT (data directory $TEMP_BASE/data)."
+temp_cluster_init kalam-demo
 
-as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 --echo-queries <<'SQL'
+# psql on node NODE (1, 2 or 3), showing each statement before its result
+demo_sql() {
+	sql "${NODE_PORTS[$1]}" --echo-queries
+}
+
+echo
+echo '==== 1. Start three kalam nodes: one PostgreSQL server each, on this machine'
+start_kalam_cluster 3 2
+echo "The kalam settings of node 1 (nodes 2 and 3 differ in node_id and raft_address):"
+grep '^kalam\.' "$TEMP_BASE/kalam1/postgresql.conf" | sed 's/^/    /'
+echo "CREATE EXTENSION kalam has run on every node and every Raft group has a leader."
+
+demo_sql 1 <<'SQL'
 \echo
-\echo '==== 1. Create the extension: it brings FOREIGN DATA WRAPPER kalam and SERVER kalam'
-CREATE EXTENSION kalam;
+\echo '==== 2. On node 1: the Raft groups (meta: DDL, shared: shared tables, user_0 and user_1: the user shards) and the nodes'
+SELECT * FROM kalam.groups;
+SELECT * FROM kalam.nodes;
+SQL
 
+demo_sql 2 <<'SQL'
 \echo
-\echo '==== 2. A user table (type ''user''): every role sees only its own rows'
+\echo '==== 3. On node 2: a user table (type ''user''): every role sees only its own rows'
 CREATE SCHEMA app;
 CREATE FOREIGN TABLE app.messages (
     id      bigint NOT NULL,
@@ -32,50 +46,88 @@ CREATE FOREIGN TABLE app.messages (
 ) SERVER kalam OPTIONS (type 'user', primary_key 'id');
 
 \echo
-\echo '==== 3. Two ordinary roles, alice and bob, with ordinary privileges'
+\echo '==== 4. On node 2: two ordinary roles, alice and bob, with ordinary privileges'
 CREATE ROLE alice LOGIN;
 CREATE ROLE bob LOGIN;
 GRANT USAGE ON SCHEMA app TO alice, bob;
 GRANT SELECT, INSERT, UPDATE, DELETE ON app.messages TO alice, bob;
+SQL
 
+echo
+echo '==== 5. kalam replicates the table (and creates schema app) on nodes 1 and 3;'
+echo '====    roles and GRANTs are not replicated: create them there too'
+for node in 1 3; do
+	poll "${NODE_PORTS[node]}" 'SELECT count(*) = 1 FROM kalam.tables'
+	echo
+	echo "-- node $node:"
+	demo_sql "$node" <<'SQL'
+SELECT "table", type, primary_key FROM kalam.tables;
+CREATE ROLE alice LOGIN;
+CREATE ROLE bob LOGIN;
+GRANT USAGE ON SCHEMA app TO alice, bob;
+GRANT SELECT, INSERT, UPDATE, DELETE ON app.messages TO alice, bob;
+SQL
+done
+
+demo_sql 3 <<'SQL'
 \echo
-\echo '==== 4. alice inserts ids 1 and 2'
+\echo '==== 6. On node 3, alice inserts ids 1 and 2 (if node 3 does not lead her shard, the COMMIT is forwarded to the node that does)'
+SELECT kalam.leader_for_user('alice') AS leader_of_alices_shard;
 SET ROLE alice;
 INSERT INTO app.messages (id, room, body) VALUES
     (1, 'general', 'hi, alice here'),
     (2, 'random', 'alice again');
 RESET ROLE;
+SQL
 
+demo_sql 1 <<'SQL'
 \echo
-\echo '==== 5. bob inserts ids 1 and 3: his id 1 does not clash with alice''s id 1'
+\echo '==== 7. On node 1, bob inserts ids 1 and 3: his id 1 does not clash with alice''s id 1'
+SELECT kalam.leader_for_user('bob') AS leader_of_bobs_shard;
 SET ROLE bob;
 INSERT INTO app.messages (id, room, body) VALUES
     (1, 'general', 'hello from bob'),
     (3, 'general', 'bob, second message');
 RESET ROLE;
+SQL
 
-\echo
-\echo '==== 6. alice sees only her own rows (ids 1 and 2)'
+echo
+echo '==== 8. On every node, alice sees only her rows (ids 1 and 2), bob only his (ids 1 and 3)'
+for node in 1 2 3; do
+	# Replicated rows reach the other nodes within milliseconds: wait for them.
+	for user in alice bob; do
+		poll "${NODE_PORTS[node]}" "SET ROLE $user; SELECT count(*) = 2 FROM app.messages"
+	done
+	echo
+	echo "-- node $node:"
+	demo_sql "$node" <<'SQL'
 SET ROLE alice;
 SELECT current_user, id, room, body FROM app.messages ORDER BY id;
-RESET ROLE;
-
-\echo
-\echo '==== 7. bob sees only his own rows (ids 1 and 3)'
 SET ROLE bob;
 SELECT current_user, id, room, body FROM app.messages ORDER BY id;
 RESET ROLE;
+SQL
+done
 
-\echo
-\echo '==== 8. The kalam catalog: tables kalam manages'
-SELECT * FROM kalam.tables;
+echo
+echo '==== 9. The Raft groups as each node sees them: one leader per group, the same on every node'
+for node in 1 2 3; do
+	echo
+	echo "-- node $node:"
+	demo_sql "$node" <<'SQL'
+SELECT group_name, leader_id, term, commit_index, applied_index, is_leader FROM kalam.groups;
+SQL
+done
 
+demo_sql 1 <<'SQL'
 \echo
-\echo '==== 9. The plan of a key lookup, as alice'
+\echo '==== 10. On node 1: the plan of a key lookup, as alice'
 SET ROLE alice;
 EXPLAIN (VERBOSE) SELECT * FROM app.messages WHERE id = 1;
 RESET ROLE;
 SQL
 
 echo
-echo "Demo done; stopping the server and removing $TEMP_BASE."
+echo '==== 11. Stop the three nodes'
+stop_kalam_cluster
+echo "Demo done; removing $TEMP_BASE."

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by scripts/demo.sh and bench/bench.sh (source it, do not run it):
+# Used by bench/bench.sh and scripts/lib/temp-cluster.sh (source it, do not run it):
 # a throwaway PostgreSQL 15 server with kalam preloaded, run as the postgres
 # OS user, listening only on 127.0.0.1 at a free port, with its data
 # directory, log and unix socket all inside one temp directory.

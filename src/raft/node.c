@@ -74,6 +74,8 @@ typedef struct KalamGroup
 	char		error[256];		/* set by callbacks, logged later */
 	bool		initialized;	/* raft_init succeeded */
 	bool		push_commit;	/* followers wait to learn a commit */
+	KalamGroupStatus published; /* what kalam.groups shows now */
+	uint64		reachable_published_at; /* loop time (ms), meta group */
 	bool		started;
 	bool		closed;
 } KalamGroup;
@@ -110,14 +112,14 @@ static KalamProposal *awaiting_apply = NULL;	/* committed, not applied here */
 static uint64 next_request_id = 0;
 static uint64 meta_index_seen = 0;	/* meta group's applied index, last turn */
 static uv_timer_t retry_timer;
+static uint64 applied_in_turn = 0;	/* FSM applies since the last turn */
+static instr_time apply_time;	/* and the time they took */
 
 static KalamPeer *find_peer(raft_id id);
 static void forwarded_request(int conn_id, uint64 request_id, int group,
 							  const char *command, size_t length);
 static void forwarded_reply(uint64 request_id, const KalamApplyResult *result);
 static void forward_lost(int node_id, bool was_connected);
-static uint64 applied_in_turn = 0;
-static instr_time apply_time;
 
 /* "host:port" into its parts; false if it is not that */
 static bool
@@ -782,15 +784,20 @@ publish_status(KalamGroup *g)
 	raft_leader(&g->raft, &leader, &address);
 	status.term = g->raft.current_term;
 	status.commit_index = g->raft.commit_index;
-	status.applied_index = g->applier.durable_index;
+	status.applied_index = raft_last_applied(&g->raft);
 	status.leader_id = (int) leader;
 	if (address != NULL)
 		strlcpy(status.leader_address, address, sizeof(status.leader_address));
 	status.is_leader = (raft_state(&g->raft) == RAFT_LEADER);
-	kalam_channel_publish_group(g->id, &status);
+	if (memcmp(&status, &g->published, sizeof(status)) != 0)
+	{
+		kalam_channel_publish_group(g->id, &status);
+		g->published = status;
+	}
 
-	/* the meta group's leader knows which nodes answer */
-	if (g->id == KALAM_GROUP_META)
+	/* the meta group's leader knows which nodes answer; a few times a second */
+	if (g->id == KALAM_GROUP_META &&
+		uv_now(node_loop) >= g->reachable_published_at + 100)
 	{
 		unsigned	i;
 
@@ -804,6 +811,7 @@ publish_status(KalamGroup *g)
 											g->raft.leader_state.progress[i].recent_recv :
 											id == status.leader_id);
 		}
+		g->reachable_published_at = uv_now(node_loop);
 	}
 }
 

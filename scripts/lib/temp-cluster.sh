@@ -1,0 +1,201 @@
+# shellcheck shell=bash
+# Shared by scripts/demo.sh and bench/cluster_bench.sh (source it, do not run
+# it): throwaway PostgreSQL 15 servers, run as the postgres OS user,
+# listening only on 127.0.0.1, all in one temp directory: server NAME has
+# its data directory in $TEMP_BASE/NAME, its log in $TEMP_BASE/NAME.log and
+# its unix socket in $TEMP_BASE.  Sources temp-server.sh (PG_BIN, as_pg).
+#
+#   temp_cluster_init NAME   create the temp directory (TEMP_BASE), cd into it,
+#                            export PGHOST, PGUSER, PGDATABASE, and arrange
+#                            for every server in it to be stopped (with the
+#                            tails of the logs printed on failure) and the
+#                            directory removed when the calling script exits
+#   alloc_ports COUNT        set PORTS to the first of COUNT consecutive free
+#                            ports, above every port allocated before
+#   init_node NAME           initdb server NAME (listen on 127.0.0.1, socket
+#                            in TEMP_BASE)
+#   start_node NAME PORT [LINE...]
+#                            append LINEs to its postgresql.conf and start it
+#   stop_node NAME           stop server NAME
+#   sql PORT PSQL-ARGS...    psql -X -q -v ON_ERROR_STOP=1 as postgres
+#   poll PORT QUERY          wait up to WAIT_SECONDS (default 30; set it after
+#                            sourcing) for QUERY to return true
+#   poll_same_count TABLE PORT OTHER-PORT...
+#                            warn unless every other server shows as many
+#                            rows of TABLE as the one at PORT
+#   start_kalam_cluster N_NODES USER_SHARDS
+#                            start a kalam cluster of servers kalam1 ..
+#                            kalamN (node ids 1 .. N), CREATE EXTENSION kalam
+#                            on each, wait for a leader of every group on
+#                            every node; sets NODE_PORTS[i] and RAFT_PORTS[i]
+#                            (i = 1 .. N) to node i's PostgreSQL port and the
+#                            first of its Raft ports
+#   stop_kalam_cluster       stop the servers of start_kalam_cluster
+
+# shellcheck source=scripts/lib/temp-server.sh
+. "$(dirname "${BASH_SOURCE[0]}")/temp-server.sh"
+
+# seconds poll waits: for leaders, replicated DDL, standbys, replicated rows
+WAIT_SECONDS=30
+# alloc_ports hands out ports upwards from here
+TEMP_CLUSTER_NEXT_PORT=$((20000 + RANDOM % 8000))
+PORTS=""
+NODE_PORTS=()
+RAFT_PORTS=()
+
+temp_cluster_init() {
+	# Under /tmp rather than $TMPDIR: the postgres user must be able to reach it.
+	TEMP_BASE=$(mktemp -d "/tmp/$1.XXXXXX")
+	chown postgres:postgres "$TEMP_BASE"
+	# Commands run as postgres need a cwd they can enter (not e.g. /root).
+	cd "$TEMP_BASE" || return
+	export PGHOST=$TEMP_BASE PGUSER=postgres PGDATABASE=postgres
+	trap temp_cluster_cleanup EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+}
+
+temp_cluster_cleanup() {
+	local status=$? pid_file log
+	cd /
+	if [ "$status" -ne 0 ]; then
+		for log in "$TEMP_BASE"/*.log; do
+			[ -f "$log" ] || continue
+			echo "--- last lines of $(basename "$log"):" >&2
+			tail -n 20 "$log" >&2
+		done
+	fi
+	for pid_file in "$TEMP_BASE"/*/postmaster.pid; do
+		[ -f "$pid_file" ] || continue
+		stop_node "$(basename "$(dirname "$pid_file")")"
+	done
+	rm -rf "$TEMP_BASE"
+	exit "$status"
+}
+
+stop_node() {
+	as_pg "$PG_BIN/pg_ctl" -D "$TEMP_BASE/$1" -m fast -w -t 60 stop >/dev/null ||
+		as_pg "$PG_BIN/pg_ctl" -D "$TEMP_BASE/$1" -m immediate -w stop >/dev/null ||
+		echo "warning: could not stop the server in $TEMP_BASE/$1" >&2
+}
+
+# alloc_ports COUNT: sets PORTS to the first of COUNT consecutive ports on
+# which nothing accepts connections on 127.0.0.1, above all ports allocated
+# before and below Linux's ephemeral range (32768-60999).
+alloc_ports() {
+	local count=$1 port
+	while ((TEMP_CLUSTER_NEXT_PORT + count <= 32768)); do
+		for ((port = TEMP_CLUSTER_NEXT_PORT; port < TEMP_CLUSTER_NEXT_PORT + count; port++)); do
+			if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+				break
+			fi
+		done
+		if ((port == TEMP_CLUSTER_NEXT_PORT + count)); then
+			PORTS=$TEMP_CLUSTER_NEXT_PORT
+			TEMP_CLUSTER_NEXT_PORT=$port
+			return 0
+		fi
+		TEMP_CLUSTER_NEXT_PORT=$((port + 1))
+	done
+	echo "no $count consecutive free ports on 127.0.0.1" >&2
+	return 1
+}
+
+init_node() {
+	if ! as_pg "$PG_BIN/initdb" -D "$TEMP_BASE/$1" -U postgres -A trust -E UTF8 --no-locale \
+		>"$TEMP_BASE/initdb.out" 2>&1; then
+		cat "$TEMP_BASE/initdb.out" >&2
+		return 1
+	fi
+	{
+		echo "listen_addresses = '127.0.0.1'"
+		echo "unix_socket_directories = '$TEMP_BASE'"
+	} >>"$TEMP_BASE/$1/postgresql.conf"
+}
+
+# start_node NAME PORT [LINE...]: appends LINEs to postgresql.conf, starts
+start_node() {
+	local name=$1 port=$2 line
+	shift 2
+	for line in "$@"; do
+		echo "$line"
+	done >>"$TEMP_BASE/$name/postgresql.conf"
+	if ! as_pg "$PG_BIN/pg_ctl" -D "$TEMP_BASE/$name" -l "$TEMP_BASE/$name.log" -w -t 120 \
+		-o "-p $port" start >/dev/null; then
+		echo "server $name did not start on port $port" >&2
+		return 1
+	fi
+}
+
+# sql PORT PSQL-ARGS...
+sql() {
+	local port=$1
+	shift
+	as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -p "$port" "$@"
+}
+
+# poll PORT QUERY: waits up to WAIT_SECONDS for QUERY to return true
+poll() {
+	local port=$1 query=$2 answer deadline=$((SECONDS + WAIT_SECONDS))
+	while ((SECONDS < deadline)); do
+		answer=$(sql "$port" -At -c "$query" 2>&1) || true
+		[ "$answer" = t ] && return 0
+		sleep 0.2
+	done
+	echo "port $port: no true within ${WAIT_SECONDS}s from: $query" >&2
+	echo "last answer: $answer" >&2
+	return 1
+}
+
+# poll_same_count TABLE PORT OTHER-PORT...: warns unless every other server
+# shows as many rows of TABLE as the one at PORT within WAIT_SECONDS
+poll_same_count() {
+	local table=$1 port=$2 count other
+	shift 2
+	count=$(sql "$port" -At -c "SELECT count(*) FROM $table")
+	for other in "$@"; do
+		poll "$other" "SELECT count(*) = $count FROM $table" ||
+			echo "warning: the $count rows of $table on port $port did not all reach port $other" >&2
+	done
+}
+
+# start_kalam_cluster N_NODES USER_SHARDS: node i is server kalam<i> with
+# kalam.node_id i, PostgreSQL on NODE_PORTS[i], its Raft groups (meta,
+# shared, then the user shards) on RAFT_PORTS[i] + 0 .. USER_SHARDS + 1 and
+# forwarding on RAFT_PORTS[i] + USER_SHARDS + 2: consecutive ports.
+start_kalam_cluster() {
+	local n_nodes=$1 user_shards=$2 i peers=""
+	NODE_PORTS=()
+	RAFT_PORTS=()
+	for ((i = 1; i <= n_nodes; i++)); do
+		alloc_ports $((1 + 2 + user_shards + 1)) || return
+		NODE_PORTS[i]=$PORTS
+		RAFT_PORTS[i]=$((PORTS + 1))
+		peers+="${peers:+,}$i@127.0.0.1:${RAFT_PORTS[i]}"
+	done
+	echo "Starting a kalam cluster (PostgreSQL ports ${NODE_PORTS[*]}," \
+		"Raft ports ${RAFT_PORTS[*]} + 0..$((2 + user_shards)))..."
+	for ((i = 1; i <= n_nodes; i++)); do
+		init_node "kalam$i" || return
+		start_node "kalam$i" "${NODE_PORTS[i]}" \
+			"shared_preload_libraries = 'kalam'" \
+			"kalam.node_id = $i" \
+			"kalam.raft_address = '127.0.0.1:${RAFT_PORTS[i]}'" \
+			"kalam.peers = '$peers'" \
+			"kalam.user_shards = $user_shards" || return
+	done
+	for ((i = 1; i <= n_nodes; i++)); do
+		sql "${NODE_PORTS[i]}" -c 'CREATE EXTENSION kalam' || return
+	done
+	for ((i = 1; i <= n_nodes; i++)); do
+		poll "${NODE_PORTS[i]}" 'SELECT count(*) = 0 FROM kalam.groups WHERE leader_id IS NULL' ||
+			return
+	done
+}
+
+stop_kalam_cluster() {
+	local i
+	for ((i = 1; i <= ${#NODE_PORTS[@]}; i++)); do
+		stop_node "kalam$i"
+	done
+}
