@@ -99,6 +99,19 @@ ok($agreed, 'the three nodes agree on a leader for every group');
 is($nodes[0]->safe_psql('postgres', 'SELECT count(*) FROM kalam.nodes'), 3,
 	'kalam.nodes lists the three nodes');
 
+# every node writes its client address into meta: any leader can be named
+for my $node (@nodes)
+{
+	$node->poll_query_until('postgres',
+		'SELECT count(*) = 3 FROM kalam.nodes WHERE client_address IS NOT NULL')
+	  or die 'client addresses missing on ' . $node->name;
+}
+my $port2 = $nodes[1]->port;
+like($nodes[0]->safe_psql('postgres', 'SELECT client_address FROM kalam.nodes WHERE node_id = 2'),
+	qr/:$port2$/, "node 1 knows node 2's client address");
+is($nodes[2]->safe_psql('postgres', 'SELECT count(*) FROM kalam.groups WHERE leader_address IS NULL'),
+	0, 'kalam.groups names every leader\'s client address');
+
 # DDL on a follower of the meta group is forwarded and replayed everywhere
 my $meta_leader = $nodes[0]->safe_psql('postgres',
 	"SELECT leader_id FROM kalam.groups WHERE group_name = 'meta'");

@@ -18,6 +18,10 @@
  * With kalam.peers empty, every group is a one-voter cluster listening on a
  * loopback port chosen by the kernel.
  *
+ * Each node writes its client address into the meta group once per start
+ * (a row under "node/<id>"), so that every node can name any leader's
+ * client address.
+ *
  * src/raft/node.c
  *
  *-------------------------------------------------------------------------
@@ -31,16 +35,22 @@
 #include <raft/uv.h>
 
 #include "miscadmin.h"
+#include "port/pg_bswap.h"
 #include "postmaster/postmaster.h"
 #include "portability/instr_time.h"
 #include "storage/fd.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
 #include "kalam.h"
 #include "raft/forward.h"
 #include "raft/group.h"
 #include "raft/node.h"
 #include "storage/apply.h"
+#include "storage/command.h"
+#include "storage/keys.h"
+#include "storage/rocks.h"
+#include "storage/row.h"
 
 int			kalam_node_id = 1;
 char	   *kalam_raft_address = NULL;
@@ -112,6 +122,8 @@ static KalamProposal *awaiting_apply = NULL;	/* committed, not applied here */
 static uint64 next_request_id = 0;
 static uint64 meta_index_seen = 0;	/* meta group's applied index, last turn */
 static uv_timer_t retry_timer;
+static bool address_registered = false;
+static uint64 address_tried_at = 0; /* loop time (ms) of the last attempt */
 static uint64 applied_in_turn = 0;	/* FSM applies since the last turn */
 static instr_time apply_time;	/* and the time they took */
 
@@ -221,19 +233,25 @@ kalam_node_info(int i, KalamNodeInfo *info)
 			 peers[i].host, peers[i].port);
 }
 
-/*
- * How clients reach a node's PostgreSQL: kalam.client_address for this
- * node, or its first listen address and port.  Other nodes' addresses are
- * not known yet: empty.
- */
-const char *
-kalam_node_client_address(int node_id)
+/* Where a node's client address is kept in the meta group. */
+static void
+client_address_key(StringInfo key, int node_id)
+{
+	uint32		be = pg_hton32((uint32) node_id);
+
+	kalam_key_append_group(key, KALAM_GROUP_META);
+	kalam_key_append_table(key, 0);
+	appendStringInfoString(key, "node/");
+	appendBinaryStringInfo(key, (char *) &be, sizeof(be));
+}
+
+/* This node's client address: kalam.client_address, or listen address and port */
+static const char *
+own_client_address(void)
 {
 	static char derived[KALAM_ADDRESS_LEN];
 	char	   *first;
 
-	if (node_id != kalam_node_id)
-		return "";
 	if (kalam_client_address[0] != '\0')
 		return kalam_client_address;
 	first = pstrdup(ListenAddresses);
@@ -244,6 +262,33 @@ kalam_node_client_address(int node_id)
 	pfree(first);
 	return derived;
 }
+
+/*
+ * How clients reach a node's PostgreSQL, as the node wrote it into the
+ * meta group; empty if unknown.  Backends only.
+ */
+const char *
+kalam_node_client_address(int node_id)
+{
+	StringInfoData key;
+	size_t		len;
+	char	   *value;
+	char	   *address;
+
+	if (node_id == kalam_node_id)
+		return own_client_address();
+	if (node_id <= 0)
+		return "";
+	initStringInfo(&key);
+	client_address_key(&key, node_id);
+	value = kalam_rocks_get(key.data, key.len, &len);
+	if (value == NULL || len <= KALAM_ROW_HEADER_SIZE)
+		return "";
+	address = pnstrdup(value + KALAM_ROW_HEADER_SIZE, len - KALAM_ROW_HEADER_SIZE);
+	pfree(value);
+	return address;
+}
+
 
 static KalamGroup *
 group_of_fsm(struct raft_fsm *fsm)
@@ -643,6 +688,36 @@ new_proposal(int group, const char *data, size_t length)
 	return p;
 }
 
+/*
+ * Write this node's client address into the meta group, through its leader
+ * wherever it is; tried again each second until it succeeds.
+ */
+static void
+register_client_address(void)
+{
+	StringInfoData key;
+	StringInfoData command;
+	const char *address = own_client_address();
+	KalamProposal *p;
+
+	if (address_registered || uv_now(node_loop) < address_tried_at + 1000)
+		return;
+	address_tried_at = uv_now(node_loop);
+	initStringInfo(&key);
+	client_address_key(&key, kalam_node_id);
+	initStringInfo(&command);
+	kalam_command_begin(&command, GetCurrentTimestamp());
+	kalam_command_add(&command, KALAM_OP_PUT, 0, key.data, key.len, address,
+					  strlen(address));
+	p = new_proposal(KALAM_GROUP_META, command.data, command.len);
+	pfree(key.data);
+	pfree(command.data);
+	if (p == NULL)
+		return;
+	p->command.slot = -1;		/* the worker's own: no backend waits */
+	try_propose(p);
+}
+
 /* Propose a backend's command to its group. */
 void
 kalam_node_propose(const KalamPendingCommand *command)
@@ -830,6 +905,8 @@ kalam_node_finish_iteration(void)
 	uint64		failed = 0;
 	int			i;
 
+	register_client_address();
+
 	/* commands still looking for a leader */
 	p = retrying;
 	retrying = NULL;
@@ -912,6 +989,8 @@ kalam_node_finish_iteration(void)
 			if (g != NULL && p->result.status == KALAM_APPLY_OK)
 				g->push_commit = true;
 		}
+		else if (p->command.slot < 0)
+			address_registered = (p->result.status == KALAM_APPLY_OK);
 		else
 			kalam_channel_complete(&p->command, &p->result);
 		free(p->data);

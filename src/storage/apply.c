@@ -256,6 +256,10 @@ apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 			}
 			return true;
 
+		case KALAM_OP_PUT:
+			put_row(applier, index, timestamp, op);
+			return true;
+
 		case KALAM_OP_DELETE_PREFIX:
 			return delete_range(applier, op, false, result);
 

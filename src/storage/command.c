@@ -89,7 +89,7 @@ kalam_command_next(KalamCommandReader *reader, KalamOp *op, bool *corrupt)
 	memcpy(&header, reader->pos, sizeof(header));
 	reader->pos += sizeof(header);
 	if ((size_t) (reader->end - reader->pos) < (size_t) header.keylen + header.vallen ||
-		header.kind < KALAM_OP_INSERT || header.kind > KALAM_OP_EXPIRE)
+		header.kind < KALAM_OP_INSERT || header.kind > KALAM_OP_PUT)
 	{
 		*corrupt = true;
 		return false;

@@ -34,8 +34,9 @@ typedef enum KalamOpKind
 	KALAM_OP_UPDATE,			/* fails unless the row has expected_version */
 	KALAM_OP_DELETE,			/* fails unless the row has expected_version */
 	KALAM_OP_DELETE_PREFIX,		/* deletes every row whose key starts with key */
-	KALAM_OP_EXPIRE				/* deletes rows under key written before the
+	KALAM_OP_EXPIRE,			/* deletes rows under key written before the
 								 * timestamp held in the value */
+	KALAM_OP_PUT				/* writes the key whatever it holds */
 } KalamOpKind;
 
 typedef struct KalamCommandHeader
