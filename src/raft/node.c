@@ -645,12 +645,13 @@ try_propose(KalamProposal *p)
 							  p->request_id, p->group, p->data, p->len);
 		return;
 	}
-	if (p->origin_conn == 0 && leader == 0 && uv_now(node_loop) < p->deadline)
+	/* no leader, or this node on its way out of leading: wait for one */
+	if (p->origin_conn == 0 && (leader == 0 || leader == (raft_id) kalam_node_id) &&
+		uv_now(node_loop) < p->deadline)
 	{
 		push(&retrying, p);
 		return;
 	}
-	p->result.leader_id = (int) leader;
 	if (leader != 0)
 		fail_proposal(p, KALAM_APPLY_NOT_LEADER,
 					  "group \"%s\" is led by node %llu at %s", g->name,

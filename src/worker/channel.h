@@ -34,7 +34,6 @@ typedef struct KalamApplyResult
 	uint32		op_index;		/* the operation that decided a failure */
 	uint64		applied_index;	/* position of the command when applied */
 	uint64		rows_written;
-	int			leader_id;		/* with KALAM_APPLY_NOT_LEADER; 0 if unknown */
 	char		message[256];	/* error text, if any */
 } KalamApplyResult;
 
