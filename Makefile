@@ -45,6 +45,8 @@ EXTRA_CLEAN = tmp_check_regress tmp_check_isolation output_iso
 
 # no LLVM bitcode: a fresh machine has no clang
 override with_llvm = no
+# rebuild what includes a changed header
+override autodepend = yes
 # one database for regression and isolation tests: kalam.database in
 # test/kalam.conf names it
 override ISOLATION_TESTDB = contrib_regression
