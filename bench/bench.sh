@@ -62,17 +62,11 @@ for table in heap_read kalam_read; do
 done
 sql -c 'VACUUM ANALYZE bench.heap_read'
 
-# pgbench scripts.  An inserted id is (run * 1000 + client) * 10^12 + n, where
-# n counts the client's transactions (pgbench keeps a client's variables from
-# one transaction to the next; -D n=0 starts it): no two inserts collide.
+# pgbench scripts
 scripts=$TEMP_BASE/scripts
 mkdir "$scripts"
+write_insert_scripts "$scripts"
 for kind in heap kalam; do
-	cat >"$scripts/insert-$kind.sql" <<SQL
-\set n :n + 1
-\set id (:run * 1000 + :client_id) * 1000000000000 + :n
-INSERT INTO bench.${kind}_ins (id, room, body) VALUES (:id, 'room 1', 'a benchmark message');
-SQL
 	cat >"$scripts/point-$kind.sql" <<SQL
 \set id random(1, $ROWS)
 SELECT id, room, body, sent_at FROM bench.${kind}_read WHERE id = :id;

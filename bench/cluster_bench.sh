@@ -31,19 +31,11 @@ bash "$repo/scripts/setup.sh"
 
 temp_cluster_init kalam-cluster-bench
 
-# pgbench scripts.  An inserted id is (run * 1000 + client) * 10^12 + n, where
-# n counts the client's transactions (pgbench keeps a client's variables from
-# one transaction to the next; -D n=0 starts it): no two inserts collide.
+# pgbench scripts (write_insert_scripts: no two inserts collide)
 scripts=$TEMP_BASE/scripts
 logs=$TEMP_BASE/pgbench-logs
 mkdir "$scripts" "$logs"
-for kind in heap kalam; do
-	cat >"$scripts/insert-$kind.sql" <<SQL
-\set n :n + 1
-\set id (:run * 1000 + :client_id) * 1000000000000 + :n
-INSERT INTO bench.${kind}_ins (id, room, body) VALUES (:id, 'room 1', 'a benchmark message');
-SQL
-done
+write_insert_scripts "$scripts"
 chown -R postgres:postgres "$scripts" "$logs"
 columns='room text, body text, sent_at timestamptz DEFAULT now()'
 

@@ -102,15 +102,7 @@ alloc_ports() {
 }
 
 init_node() {
-	if ! as_pg "$PG_BIN/initdb" -D "$TEMP_BASE/$1" -U postgres -A trust -E UTF8 --no-locale \
-		>"$TEMP_BASE/initdb.out" 2>&1; then
-		cat "$TEMP_BASE/initdb.out" >&2
-		return 1
-	fi
-	{
-		echo "listen_addresses = '127.0.0.1'"
-		echo "unix_socket_directories = '$TEMP_BASE'"
-	} >>"$TEMP_BASE/$1/postgresql.conf"
+	init_data_dir "$TEMP_BASE/$1"
 }
 
 # start_node NAME PORT [LINE...]: appends LINEs to postgresql.conf, starts

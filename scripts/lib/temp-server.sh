@@ -11,6 +11,10 @@
 #                            initdb, append LINEs to postgresql.conf, start;
 #                            exports PGHOST, PGPORT, PGUSER, PGDATABASE
 #   as_pg CMD...             run CMD as the postgres OS user
+#   init_data_dir DIR        initdb DIR, listening on 127.0.0.1 with its
+#                            unix socket in TEMP_BASE
+#   write_insert_scripts DIR write DIR/insert-heap.sql and insert-kalam.sql,
+#                            pgbench scripts of single-row INSERTs
 
 PG_BIN=/usr/lib/postgresql/15/bin
 TEMP_BASE=""
@@ -57,9 +61,8 @@ free_port() {
 	return 1
 }
 
-temp_server_start() {
-	local data=$TEMP_BASE/data log=$TEMP_BASE/server.log port _ line
-	if ! as_pg "$PG_BIN/initdb" -D "$data" -U postgres -A trust -E UTF8 --no-locale \
+init_data_dir() {
+	if ! as_pg "$PG_BIN/initdb" -D "$1" -U postgres -A trust -E UTF8 --no-locale \
 		>"$TEMP_BASE/initdb.log" 2>&1; then
 		cat "$TEMP_BASE/initdb.log" >&2
 		return 1
@@ -67,6 +70,27 @@ temp_server_start() {
 	{
 		echo "listen_addresses = '127.0.0.1'"
 		echo "unix_socket_directories = '$TEMP_BASE'"
+	} >>"$1/postgresql.conf"
+}
+
+# An inserted id is (run * 1000 + client) * 10^12 + n, where n counts the
+# client's transactions (pgbench keeps a client's variables from one
+# transaction to the next; -D n=0 starts it): no two inserts collide.
+write_insert_scripts() {
+	local kind
+	for kind in heap kalam; do
+		cat >"$1/insert-$kind.sql" <<SQL
+\set n :n + 1
+\set id (:run * 1000 + :client_id) * 1000000000000 + :n
+INSERT INTO bench.${kind}_ins (id, room, body) VALUES (:id, 'room 1', 'a benchmark message');
+SQL
+	done
+}
+
+temp_server_start() {
+	local data=$TEMP_BASE/data log=$TEMP_BASE/server.log port _ line
+	init_data_dir "$data" || return
+	{
 		echo "shared_preload_libraries = 'kalam'"
 		for line in "$@"; do
 			echo "$line"
