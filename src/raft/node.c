@@ -943,15 +943,22 @@ kalam_node_finish_iteration(void)
 					(errmsg("kalam Raft group \"%s\": %s", g->name, g->error)));
 			g->error[0] = '\0';
 		}
-		publish_status(g);
 		total += g->applier.durable_index;
 	}
+
+	/*
+	 * Readers catch up with storage when the applied counter moves: publish
+	 * it before the groups' positions, so that whoever sees a position can
+	 * read what was applied up to it.
+	 */
+	kalam_channel_publish_applied(total);
+	for (i = 0; i < ngroups; i++)
+		publish_status(&groups[i]);
 	if (groups[KALAM_GROUP_META].applier.durable_index != meta_index_seen)
 	{
 		meta_index_seen = groups[KALAM_GROUP_META].applier.durable_index;
 		kalam_channel_wake_jobs();
 	}
-	kalam_channel_publish_applied(total);
 
 	/* forwarded commands that this node has now applied too */
 	pp = &awaiting_apply;
