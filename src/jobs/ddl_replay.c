@@ -162,13 +162,14 @@ replay_record(const DdlRecord *r)
 }
 
 /*
- * Run the DDL of other nodes that the meta group applied since the last
- * round.  Called by the kalam jobs worker outside a transaction.
+ * Run the DDL of other nodes that the meta group applied past the position
+ * in kalam.replay_state.  Called by the kalam jobs worker, outside a
+ * transaction, when the meta group moved and on every purge round, so that
+ * a missed wake-up costs one round at most.
  */
 void
 kalam_replay_ddl(void)
 {
-	static uint64 seen_meta_index = 0;
 	KalamGroupStatus meta;
 	DdlRecord  *records;
 	uint64		position;
@@ -176,9 +177,8 @@ kalam_replay_ddl(void)
 	int			n;
 	int			i;
 
-	if (!kalam_channel_group_status(KALAM_GROUP_META, &meta) ||
-		meta.applied_index <= seen_meta_index)
-		return;
+	if (!kalam_channel_group_status(KALAM_GROUP_META, &meta))
+		return;				/* the kalam worker has not started the groups */
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -227,5 +227,4 @@ kalam_replay_ddl(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
-	seen_meta_index = meta.applied_index;
 }
