@@ -19,6 +19,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
@@ -142,8 +143,13 @@ run_sql(const char *sql)
 static void
 replay_record(const DdlRecord *r)
 {
-	run_sql(psprintf("SET LOCAL search_path TO %s",
-					 r->search_path[0] ? r->search_path : "DEFAULT"));
+	Oid			argtype = TEXTOID;
+	Datum		path = CStringGetTextDatum(r->search_path);
+
+	/* the value as the origin had it, passed as a value, not spliced into SQL */
+	if (SPI_execute_with_args("SELECT set_config('search_path', $1, true)",
+							  1, &argtype, &path, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "kalam DDL replay: could not set search_path");
 	if (r->schema[0] != '\0')
 		run_sql(psprintf("CREATE SCHEMA IF NOT EXISTS %s", quote_identifier(r->schema)));
 
