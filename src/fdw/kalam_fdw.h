@@ -123,6 +123,7 @@ extern void kalam_writeset_put(Oid relid, const char *key, size_t keylen,
 extern void kalam_writeset_delete(Oid relid, const char *key, size_t keylen,
 								  uint64 version);
 extern void kalam_writeset_delete_prefix(const char *prefix, size_t len);
+extern bool kalam_writeset_prefix_deleted(const char *key, size_t keylen);
 extern bool kalam_writeset_hides_store(const char *key, size_t keylen);
 extern List *kalam_writeset_range(const char *lower, size_t lowerlen,
 								  const char *upper, size_t upperlen);

@@ -321,7 +321,7 @@ kalam_fetch_row(const KalamTable *table, const char *key, size_t keylen,
 			kalam_row_decode(entry->value, entry->vallen, desc, values, isnull);
 		return true;
 	}
-	if (kalam_writeset_hides_store(key, keylen))
+	if (kalam_writeset_prefix_deleted(key, keylen))
 		return false;
 
 	stored = kalam_rocks_get(key, keylen, &len);

@@ -253,16 +253,12 @@ kalam_writeset_delete_prefix(const char *prefix, size_t len)
 	MemoryContextSwitchTo(old);
 }
 
-/* Is what the store holds under key replaced by this transaction? */
+/* Did the transaction delete every row under a prefix of key? */
 bool
-kalam_writeset_hides_store(const char *key, size_t keylen)
+kalam_writeset_prefix_deleted(const char *key, size_t keylen)
 {
 	ListCell   *lc;
 
-	if (ws_hash == NULL)
-		return false;
-	if (kalam_writeset_lookup(key, keylen) != NULL)
-		return true;
 	foreach(lc, ws_prefixes)
 	{
 		KalamPrefix *p = (KalamPrefix *) lfirst(lc);
@@ -271,6 +267,15 @@ kalam_writeset_hides_store(const char *key, size_t keylen)
 			return true;
 	}
 	return false;
+}
+
+/* Is what the store holds under key replaced by this transaction? */
+bool
+kalam_writeset_hides_store(const char *key, size_t keylen)
+{
+	return ws_hash != NULL &&
+		(kalam_writeset_lookup(key, keylen) != NULL ||
+		 kalam_writeset_prefix_deleted(key, keylen));
 }
 
 static int

@@ -20,6 +20,7 @@
 
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "port/pg_bswap.h"
 #include "utils/builtins.h"
@@ -192,9 +193,7 @@ kalam_replay_ddl(void)
 	PushActiveSnapshot(GetTransactionSnapshot());
 
 	position = 0;
-	if (SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'kalam'", true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "kalam DDL replay: could not look for the kalam extension");
-	if (SPI_processed == 1)
+	if (OidIsValid(get_extension_oid("kalam", true)))
 	{
 		if (SPI_execute("SELECT ddl_index FROM kalam.replay_state", true, 1) != SPI_OK_SELECT ||
 			SPI_processed != 1)

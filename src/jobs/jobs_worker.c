@@ -18,6 +18,7 @@
 #include "postgres.h"
 
 #include "access/xact.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -63,10 +64,7 @@ list_stream_tables(uint32 **ids, TimestampTz **cutoffs)
 {
 	uint64		i;
 
-	if (SPI_execute("SELECT 1 FROM pg_extension WHERE extname = 'kalam'",
-					true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "kalam jobs: could not look for the kalam extension");
-	if (SPI_processed == 0)
+	if (!OidIsValid(get_extension_oid("kalam", true)))
 		return 0;
 	if (SPI_execute("SELECT id, now() - ttl FROM kalam.tables WHERE type = 'stream'",
 					true, 0) != SPI_OK_SELECT)

@@ -431,9 +431,8 @@ kalam_channel_detach_worker(void)
 }
 
 void
-kalam_channel_set_storage_ready(uint64 applied_index)
+kalam_channel_set_storage_ready(void)
 {
-	pg_atomic_write_u64(&channel->applied_index, applied_index);
 	LWLockAcquire(channel->lock, LW_EXCLUSIVE);
 	channel->storage_ready = true;
 	LWLockRelease(channel->lock);

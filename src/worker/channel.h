@@ -89,7 +89,7 @@ extern KalamStats *kalam_channel_stats(void);
 /* worker side */
 extern void kalam_channel_attach_worker(Latch *latch);
 extern void kalam_channel_detach_worker(void);
-extern void kalam_channel_set_storage_ready(uint64 applied_index);
+extern void kalam_channel_set_storage_ready(void);
 extern int	kalam_channel_take(KalamPendingCommand *commands, int max);
 extern void kalam_channel_complete(const KalamPendingCommand *command,
 								   const KalamApplyResult *result);

@@ -98,7 +98,7 @@ kalam_worker_main(Datum main_arg)
 	kalam_node_finish_iteration();
 
 	kalam_channel_attach_worker(MyLatch);
-	kalam_channel_set_storage_ready(kalam_channel_applied_index());
+	kalam_channel_set_storage_ready();
 	ereport(LOG,
 			(errmsg("kalam worker started as node %d", kalam_node_id)));
 
