@@ -65,7 +65,8 @@ CREATE FUNCTION groups(
     OUT term bigint,
     OUT commit_index bigint,
     OUT applied_index bigint,
-    OUT is_leader boolean)
+    OUT is_leader boolean,
+    OUT parked_entries bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'kalam_groups'
 LANGUAGE C STRICT VOLATILE;
@@ -95,6 +96,12 @@ CREATE FUNCTION leader_for_user(text)
 RETURNS integer
 AS 'MODULE_PATHNAME', 'kalam_leader_for_user'
 LANGUAGE C STRICT VOLATILE;
+
+-- the Raft group that holds the user's rows of user and stream tables
+CREATE FUNCTION group_for_user(text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'kalam_group_for_user'
+LANGUAGE C STRICT STABLE;
 
 CREATE FUNCTION is_leader_for_user(text)
 RETURNS boolean

@@ -13,3 +13,6 @@ SELECT applied_index > :before AS shared_advanced FROM kalam.groups WHERE group_
 SELECT node_id, reachable FROM kalam.nodes;
 -- a user's shard is a fixed hash of the name: the same on every node
 SELECT kalam.leader_for_user('alice') AS leader, kalam.is_leader_for_user('alice') AS here;
+-- the group of a user's rows; nothing waits for the meta group here
+SELECT kalam.group_for_user('alice') AS alice, kalam.group_for_user('bob') AS bob;
+SELECT sum(parked_entries) AS parked FROM kalam.groups;

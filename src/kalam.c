@@ -25,6 +25,7 @@
 #include "jobs/jobs_worker.h"
 #include "kalam.h"
 #include "raft/group.h"
+#include "raft/meta_watermark.h"
 #include "raft/node.h"
 #include "worker/channel.h"
 #include "worker/kalam_worker.h"
@@ -72,7 +73,8 @@ kalam_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(kalam_channel_shmem_size());
+	RequestAddinShmemSpace(add_size(kalam_channel_shmem_size(),
+									kalam_watermark_shmem_size()));
 	RequestNamedLWLockTranche("kalam channel", 1);
 }
 
@@ -82,6 +84,7 @@ kalam_shmem_startup(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	kalam_channel_shmem_init();
+	kalam_watermark_shmem_init();
 }
 
 static void
@@ -205,6 +208,14 @@ define_gucs(void)
 							PGC_POSTMASTER,
 							0,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("kalam.debug_hold_meta_apply",
+							 "Holds back this node's applying of meta group entries.",
+							 "For tests of a node whose meta group is behind: data entries that need the held DDL wait too.",
+							 &kalam_debug_hold_meta_apply,
+							 false,
+							 PGC_SIGHUP,
+							 GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
 	MarkGUCPrefixReserved("kalam");
 }
 

@@ -3,99 +3,28 @@
 # is applied on every node, a write on a follower is forwarded to the leader
 # and readable on the follower as soon as COMMIT returns, DDL on a kalam
 # table on any node appears on every node with the same table id, after the
-# leader is killed (also under write load) the others elect a new one, no
-# acknowledged write is lost, a restarted node catches up (from a snapshot
+# leader is killed (also with kill -9 under write load) the others elect a
+# new one, no acknowledged write is lost, a follower killed under write load
+# catches up, a restarted node catches up (from a snapshot
 # of rows when the log it missed was compacted), a full restart keeps
 # everything, and without a quorum a commit fails with KL002 once no leader
 # appears.
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use IPC::Run;
+use KalamCluster;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
-use IO::Socket::INET;
 
-my $shards = 2;
-my $ngroups = 2 + $shards;
-my @nodes;
-my @raft_ports;
-
-# each node needs consecutive free ports: one per group, one for forwarding
-sub can_bind
-{
-	my ($port) = @_;
-	my $sock = IO::Socket::INET->new(
-		LocalAddr => '127.0.0.1',
-		LocalPort => $port,
-		Proto => 'tcp',
-		ReuseAddr => 1,
-		Listen => 1);
-	return 0 unless $sock;
-	close($sock);
-	return 1;
-}
-
-for my $i (1 .. 3)
-{
-	my $base;
-	do
-	{
-		$base = PostgreSQL::Test::Cluster::get_free_port();
-	  } while (grep { !can_bind($_) } $base .. $base + $ngroups
-		or grep { abs($_ - $base) <= $ngroups } @raft_ports);
-	push @raft_ports, $base;
-}
-my $peers = join(',', map { ($_ + 1) . "\@127.0.0.1:$raft_ports[$_]" } 0 .. 2);
-
-for my $i (1 .. 3)
-{
-	my $node = PostgreSQL::Test::Cluster->new("node$i");
-	$node->init;
-	$node->append_conf('postgresql.conf', qq{
-shared_preload_libraries = 'kalam'
-kalam.node_id = $i
-kalam.raft_address = '127.0.0.1:$raft_ports[$i - 1]'
-kalam.peers = '$peers'
-kalam.user_shards = $shards
-kalam.election_timeout = 300
-kalam.snapshot_threshold = 16
-});
-	push @nodes, $node;
-}
-$_->start for @nodes;
-
-sub leaders
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT string_agg(group_name || '=' || coalesce(leader_id::text, '?'), ',' ORDER BY group_name) FROM kalam.groups");
-}
-
-for my $node (@nodes)
-{
-	$node->safe_psql('postgres', 'CREATE EXTENSION kalam');
-	$node->poll_query_until('postgres',
-		'SELECT count(*) = 0 FROM kalam.groups WHERE leader_id IS NULL')
-	  or die 'no leader for every group on ' . $node->name;
-}
-$nodes[0]->poll_query_until('postgres',
-	"SELECT count(*) = $ngroups FROM kalam.groups")
-  or die 'groups missing';
-
-# all nodes agree on the leaders, once the elections settle
-my $agreed = 0;
-for (1 .. 50)
-{
-	my @seen = map { leaders($_) } @nodes;
-	if ($seen[0] eq $seen[1] && $seen[1] eq $seen[2] && $seen[0] !~ /\?/)
-	{
-		$agreed = 1;
-		last;
-	}
-	sleep 0.2;
-}
-ok($agreed, 'the three nodes agree on a leader for every group');
+my @nodes = start_kalam_cluster(
+	nodes => 3,
+	shards => 2,
+	conf => 'kalam.snapshot_threshold = 16');
+pass('three nodes formed one cluster and agree on a leader for every group');
 is($nodes[0]->safe_psql('postgres', 'SELECT count(*) FROM kalam.nodes'), 3,
 	'kalam.nodes lists the three nodes');
 
@@ -134,9 +63,7 @@ pass('a CREATE FOREIGN TABLE on a follower appears on every node with the same t
 sub shared_leader
 {
 	my ($asked) = @_;
-	my $id = $asked->safe_psql('postgres',
-		"SELECT leader_id FROM kalam.groups WHERE group_name = 'shared'");
-	return $nodes[ $id - 1 ];
+	return group_leader($asked, 'shared', @nodes);
 }
 
 my $leader = shared_leader($nodes[0]);
@@ -186,36 +113,79 @@ $leader->poll_query_until('postgres', 'SELECT count(*) = 150 FROM app.shared_t')
   or die 'the restarted node did not catch up';
 pass('the restarted node caught up');
 
-sub same_contents
-{
-	my @digests = map {
-		$_->safe_psql('postgres', "SELECT kalam.table_digest('app.shared_t')")
-	} @_;
-	return scalar(grep { $_ eq $digests[0] } @digests) == scalar(@_);
-}
-ok(same_contents(@nodes), 'all nodes hold identical rows');
+ok(same_contents('app.shared_t', @nodes), 'all nodes hold identical rows');
 
-# kill the leader while a follower's clients write: every acknowledged
-# write survives, on every node
+# Write through $writer while $victim is killed with kill -9 halfway: four
+# pgbench clients insert random keys in the background, and one client
+# inserts keys $first .. $first + 99 one by one.  The victim comes back.
+# Returns the keys whose COMMIT succeeded.
+sub write_while_killing
+{
+	my ($writer, $victim, $first) = @_;
+	my $script = "$PostgreSQL::Test::Utils::tmp_check/load.sql";
+	my @acked;
+
+	open(my $fh, '>', $script) or die "cannot write $script: $!";
+	print $fh "\\set k random(100000, 999999)\n"
+	  . "INSERT INTO app.shared_t VALUES (:k, 'background') ON CONFLICT DO NOTHING;\n";
+	close($fh);
+	my ($out, $err);
+	my $load = IPC::Run::start(
+		[
+			'pgbench', '-n', '-c', '4', '-T', '4', '-f', $script,
+			'-h', $writer->host, '-p', $writer->port, 'postgres'
+		],
+		'>', \$out, '2>', \$err);
+	for my $k ($first .. $first + 99)
+	{
+		kill9($victim) if $k == $first + 50;
+		my ($ret) = $writer->psql('postgres', "INSERT INTO app.shared_t VALUES ($k, 'load')");
+		push @acked, $k if $ret == 0;
+	}
+	$load->finish;
+	$victim->start;
+	my ($background) = $out =~ /number of transactions actually processed: (\d+)/;
+	cmp_ok($background // 0, '>', 0, 'the background clients wrote too');
+	return @acked;
+}
+
+# every acknowledged write reaches every node, and all end up identical
+sub check_acked
+{
+	my ($what, @acked) = @_;
+	my $acked_list = join(',', @acked);
+
+	cmp_ok(scalar(@acked), '>=', 50, "writes went on when $what");
+	for my $node (@nodes)
+	{
+		$node->poll_query_until('postgres',
+			"SELECT count(*) = " . scalar(@acked) . " FROM app.shared_t WHERE k IN ($acked_list)")
+		  or die 'acknowledged writes missing on ' . $node->name;
+	}
+	pass("every acknowledged write is on every node after $what");
+
+	# the restarted node has caught up once it applied what the leader did
+	my $leader = shared_leader($nodes[0]);
+	my $committed = $leader->safe_psql('postgres',
+		"SELECT commit_index FROM kalam.groups WHERE group_name = 'shared'");
+	for my $node (@nodes)
+	{
+		$node->poll_query_until('postgres',
+			"SELECT applied_index >= $committed FROM kalam.groups WHERE group_name = 'shared'")
+		  or die 'no catch-up on ' . $node->name;
+	}
+	ok(same_contents('app.shared_t', @nodes), "all nodes hold identical rows after $what");
+}
+
+# kill -9 of the leader while a follower's clients write
 $leader = shared_leader($nodes[0]);
 ($follower) = grep { $_ != $leader } @nodes;
-my @acked;
-for my $k (200 .. 299)
-{
-	$leader->stop('immediate') if $k == 250;
-	my ($ret) = $follower->psql('postgres', "INSERT INTO app.shared_t VALUES ($k, 'load')");
-	push @acked, $k if $ret == 0;
-}
-$leader->start;
-cmp_ok(scalar(@acked), '>=', 50, 'writes went on around the failover');
-my $acked_list = join(',', @acked);
-for my $node (@nodes)
-{
-	$node->poll_query_until('postgres',
-		"SELECT count(*) = " . scalar(@acked) . " FROM app.shared_t WHERE k IN ($acked_list)")
-	  or die 'acknowledged writes missing on ' . $node->name;
-}
-pass('every acknowledged write is on every node after the leader was killed');
+check_acked('the leader was killed under load', write_while_killing($follower, $leader, 200));
+
+# kill -9 of a follower while the leader's clients write
+$leader = shared_leader($nodes[0]);
+($follower) = grep { $_ != $leader } @nodes;
+check_acked('a follower was killed under load', write_while_killing($leader, $follower, 1000));
 
 # a node that misses more than the log keeps is rebuilt from a snapshot
 my $away = $nodes[2];
@@ -231,7 +201,7 @@ $away->poll_query_until('postgres', "SELECT count(*) = 100 FROM app.shared_t WHE
   or die 'the node that was away did not catch up';
 my @snapshots = glob($away->data_dir . '/kalam/raft/shared/snapshot-*');
 cmp_ok(scalar(@snapshots), '>', 0, 'the node that was away holds a snapshot');
-ok(same_contents(@nodes), 'and the same rows as the others');
+ok(same_contents('app.shared_t', @nodes), 'and the same rows as the others');
 
 # a full restart keeps everything and elects leaders again
 my $before = $nodes[0]->safe_psql('postgres', "SELECT kalam.table_digest('app.shared_t')");

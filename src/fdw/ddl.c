@@ -26,21 +26,21 @@
 
 #include "access/table.h"
 #include "catalog/namespace.h"
-#include "utils/timestamp.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
-#include "commands/defrem.h"
 #include "commands/dbcommands.h"
+#include "commands/defrem.h"
 #include "commands/sequence.h"
 #include "foreign/foreign.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "port/pg_bswap.h"
 #include "tcop/utility.h"
 #include "utils/lsyscache.h"
+#include "utils/timestamp.h"
 
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
-#include "port/pg_bswap.h"
 #include "raft/group.h"
 #include "raft/node.h"
 #include "storage/keys.h"
@@ -102,8 +102,8 @@ assign_table_id(CreateForeignTableStmt *stmt)
 
 /*
  * Write the statement into the meta group's log, as part of the
- * transaction, for the other nodes to run.  The record: table id (4, for a
- * CREATE), then search_path, the schema to create if missing, and the
+ * transaction, for the other nodes to run.  The record: the table's id (4;
+ * 0 for a DROP), then search_path, the schema to create if missing, and the
  * statement, each NUL-terminated.  The key orders nothing: replay follows
  * the log positions stored with the rows.
  */
@@ -119,9 +119,7 @@ record_ddl(PlannedStmt *pstmt, const char *queryString, uint32 table_id,
 	int64		now_be;
 
 	initStringInfo(&key);
-	kalam_key_append_group(&key, KALAM_GROUP_META);
-	kalam_key_append_table(&key, 0);
-	appendStringInfoString(&key, KALAM_DDL_KEY_PREFIX);
+	kalam_key_ddl_prefix(&key);
 	be = pg_hton32((uint32) kalam_node_id);
 	appendBinaryStringInfo(&key, (char *) &be, 4);
 	now_be = pg_hton64((uint64) GetCurrentTimestamp());
@@ -172,6 +170,8 @@ drops_kalam_table(DropStmt *stmt)
 	}
 	return false;
 }
+
+static uint32 stored_identity(Oid relid, KalamTableType *type);
 
 static const char *const fixed_options[] = {"type", "primary_key", "table_id", NULL};
 
@@ -256,6 +256,8 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 	bool		replicate = false;
 	uint32		table_id = 0;
 	const char *schema = NULL;
+	Oid			relid;
+	KalamTableType type;
 
 	if (IsA(parsetree, CreateForeignTableStmt) &&
 		server_is_kalam(((CreateForeignTableStmt *) parsetree)->servername))
@@ -272,17 +274,18 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 		replicate = true;
 	}
 	else if (IsA(parsetree, AlterTableStmt) &&
-			 OidIsValid(kalam_relation(((AlterTableStmt *) parsetree)->relation)))
+			 OidIsValid(relid = kalam_relation(((AlterTableStmt *) parsetree)->relation)))
 	{
 		check_alter_table((AlterTableStmt *) parsetree);
 		validate = ((AlterTableStmt *) parsetree)->relation;
+		table_id = stored_identity(relid, &type);
 		replicate = true;
 	}
 	else if (IsA(parsetree, RenameStmt) && ((RenameStmt *) parsetree)->relation &&
-			 OidIsValid(kalam_relation(((RenameStmt *) parsetree)->relation)))
+			 OidIsValid(relid = kalam_relation(((RenameStmt *) parsetree)->relation)))
 	{
-		check_rename((RenameStmt *) parsetree,
-					 kalam_relation(((RenameStmt *) parsetree)->relation));
+		check_rename((RenameStmt *) parsetree, relid);
+		table_id = stored_identity(relid, &type);
 		replicate = true;
 	}
 	else if (IsA(parsetree, DropStmt) && drops_kalam_table((DropStmt *) parsetree))

@@ -130,7 +130,6 @@ extern List *kalam_writeset_range(const char *lower, size_t lowerlen,
 extern void kalam_writeset_init(void);
 
 /* ddl.c */
-#define KALAM_DDL_KEY_PREFIX	"ddl/"
 extern bool kalam_ddl_replaying;
 extern uint32 kalam_ddl_replay_table_id;
 extern void kalam_ddl_install_hooks(void);

@@ -31,6 +31,7 @@
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
 #include "raft/group.h"
+#include "raft/meta_watermark.h"
 #include "storage/command.h"
 #include "storage/keys.h"
 #include "storage/row.h"
@@ -463,6 +464,18 @@ report_apply_failure(const KalamApplyResult *result, KalamWriteEntry **ops,
 }
 
 /*
+ * The meta group position that a command writing this key requires: that
+ * of the last DDL of its table (see raft/meta_watermark.c).
+ */
+static uint64
+required_meta_index(int group, const char *key, size_t keylen)
+{
+	if (group == KALAM_GROUP_META)
+		return 0;
+	return kalam_watermark_of(kalam_key_table(key, keylen));
+}
+
+/*
  * Build the command of one group from the transaction's prefix deletions
  * and entries that belong to it; ops[] gets the entries in command order.
  * Returns the number of operations.
@@ -472,6 +485,7 @@ build_group_command(StringInfo buf, int group, KalamWriteEntry **entries,
 					int nentries, KalamWriteEntry **ops, int *nprefixes)
 {
 	ListCell   *lc;
+	uint64		required = 0;
 	int			nops = 0;
 	int			i;
 
@@ -487,6 +501,7 @@ build_group_command(StringInfo buf, int group, KalamWriteEntry **entries,
 			continue;
 		kalam_command_add(buf, KALAM_OP_DELETE_PREFIX, 0, p->data, p->len,
 						  NULL, 0);
+		required = Max(required, required_meta_index(group, p->data, p->len));
 		(*nprefixes)++;
 	}
 	for (i = 0; i < nentries; i++)
@@ -500,8 +515,11 @@ build_group_command(StringInfo buf, int group, KalamWriteEntry **entries,
 		kalam_command_add(buf, kind, entry->expected_version,
 						  entry->key, entry->keylen,
 						  entry->value, entry->vallen);
+		required = Max(required, required_meta_index(group, entry->key,
+													 entry->keylen));
 		ops[nops++] = entry;
 	}
+	kalam_command_require_meta_index(buf, required);
 	return nops + *nprefixes;
 }
 

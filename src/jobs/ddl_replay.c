@@ -113,9 +113,7 @@ read_records(uint64 after, int *count)
 	char		errbuf[256];
 
 	initStringInfo(&prefix);
-	kalam_key_append_group(&prefix, KALAM_GROUP_META);
-	kalam_key_append_table(&prefix, 0);
-	appendStringInfoString(&prefix, KALAM_DDL_KEY_PREFIX);
+	kalam_key_ddl_prefix(&prefix);
 
 	memset(&list, 0, sizeof(list));
 	list.after = after;

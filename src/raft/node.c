@@ -45,6 +45,7 @@
 #include "kalam.h"
 #include "raft/forward.h"
 #include "raft/group.h"
+#include "raft/meta_watermark.h"
 #include "raft/node.h"
 #include "storage/apply.h"
 #include "storage/command.h"
@@ -58,6 +59,7 @@ char	   *kalam_peers = NULL;
 int			kalam_election_timeout = 1000;
 int			kalam_snapshot_threshold = 8192;
 int			kalam_leader_wait_timeout = 5000;
+bool		kalam_debug_hold_meta_apply = false;
 char	   *kalam_client_address = NULL;
 
 #define KALAM_MAX_PEERS		KALAM_MAX_NODES
@@ -70,6 +72,23 @@ typedef struct KalamPeer
 	int			port;
 } KalamPeer;
 
+struct KalamProposal;
+
+/*
+ * A committed entry that this node may not apply yet: the meta group here
+ * has not applied the DDL it requires (or is held back, for tests).  A
+ * group's entries park and leave in log order.
+ */
+typedef struct KalamParkedEntry
+{
+	uint64		index;
+	uint64		required_meta_index;
+	char	   *data;
+	size_t		len;
+	struct KalamProposal *waiter;	/* whose outcome it decides, if any */
+	struct KalamParkedEntry *next;
+} KalamParkedEntry;
+
 typedef struct KalamGroup
 {
 	int			id;
@@ -81,6 +100,9 @@ typedef struct KalamGroup
 	struct raft_fsm fsm;
 	KalamApplier applier;
 	KalamApplyResult last_result;	/* of the last FSM apply */
+	KalamParkedEntry *parked;	/* oldest parked entry */
+	KalamParkedEntry *parked_last;
+	uint64		nparked;
 	char		error[256];		/* set by callbacks, logged later */
 	bool		initialized;	/* raft_init succeeded */
 	bool		push_commit;	/* followers wait to learn a commit */
@@ -121,13 +143,18 @@ static KalamProposal *forwarded = NULL; /* sent to the leader */
 static KalamProposal *awaiting_apply = NULL;	/* committed, not applied here */
 static uint64 next_request_id = 0;
 static uint64 meta_index_seen = 0;	/* meta group's applied index, last turn */
+static bool meta_held = false;	/* kalam.debug_hold_meta_apply, last turn */
 static uv_timer_t retry_timer;
 static bool address_registered = false;
+static bool address_pending = false;	/* a registration is under way */
 static uint64 address_tried_at = 0; /* loop time (ms) of the last attempt */
 static uint64 applied_in_turn = 0;	/* FSM applies since the last turn */
 static instr_time apply_time;	/* and the time they took */
 
 static KalamPeer *find_peer(raft_id id);
+static void finish_proposal(KalamProposal *p);
+static void fail_proposal(KalamProposal *p, KalamApplyStatus status,
+						  const char *fmt,...) pg_attribute_printf(3, 4);
 static void forwarded_request(int conn_id, uint64 request_id, int group,
 							  const char *command, size_t length);
 static void forwarded_reply(uint64 request_id, const KalamApplyResult *result);
@@ -296,21 +323,118 @@ group_of_fsm(struct raft_fsm *fsm)
 	return (KalamGroup *) fsm->data;
 }
 
-static int
-fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+/* Stage an entry with the group's applier; the meta group notes its DDL. */
+static void
+apply_entry(KalamGroup *g, uint64 index, const char *data, size_t len,
+			KalamApplyResult *result)
 {
-	KalamGroup *g = group_of_fsm(fsm);
 	instr_time	start;
 	instr_time	end;
 
 	INSTR_TIME_SET_CURRENT(start);
-	kalam_apply_command(&g->applier, raft_last_applied(&g->raft) + 1,
-						buf->base, buf->len, &g->last_result);
+	kalam_apply_command(&g->applier, index, data, len, result);
+	if (g->id == KALAM_GROUP_META && result->status == KALAM_APPLY_OK)
+		kalam_watermark_note_command(data, len, index);
 	INSTR_TIME_SET_CURRENT(end);
 	INSTR_TIME_ACCUM_DIFF(apply_time, end, start);
 	applied_in_turn++;
-	*result = &g->last_result;
+}
+
+/* May an entry that requires this meta group position be applied now? */
+static bool
+may_apply(KalamGroup *g, uint64 required_meta_index)
+{
+	if (g->id == KALAM_GROUP_META)
+		return !kalam_debug_hold_meta_apply;
+	return required_meta_index <= groups[KALAM_GROUP_META].applier.staged_index;
+}
+
+/*
+ * Apply a committed entry, or park it when the DDL it requires is not
+ * applied here yet (or an older entry of the group is parked).  A parked
+ * entry's result is NULL: its proposal, if it is ours, learns the outcome
+ * when the entry is applied (release_parked).
+ */
+static int
+fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+	KalamGroup *g = group_of_fsm(fsm);
+	uint64		index = raft_last_applied(&g->raft) + 1;
+	KalamCommandReader reader;
+	uint64		required = 0;
+	KalamParkedEntry *e;
+
+	if (kalam_command_open(&reader, buf->base, buf->len))
+		required = reader.header.required_meta_index;
+	if (index <= g->applier.durable_index ||
+		(g->parked == NULL && may_apply(g, required)))
+	{
+		apply_entry(g, index, buf->base, buf->len, &g->last_result);
+		*result = &g->last_result;
+		return 0;
+	}
+
+	e = calloc(1, sizeof(KalamParkedEntry));
+	if (e == NULL || (e->data = malloc(buf->len)) == NULL)
+	{
+		free(e);
+		return RAFT_NOMEM;
+	}
+	memcpy(e->data, buf->base, buf->len);
+	e->len = buf->len;
+	e->index = index;
+	e->required_meta_index = required;
+	if (g->parked == NULL)
+		g->parked = e;
+	else
+		g->parked_last->next = e;
+	g->parked_last = e;
+	g->nparked++;
+	*result = NULL;
 	return 0;
+}
+
+/* Apply the parked entries of a group that may be applied now, in order. */
+static void
+release_parked(KalamGroup *g)
+{
+	KalamParkedEntry *e;
+
+	while ((e = g->parked) != NULL && may_apply(g, e->required_meta_index))
+	{
+		g->parked = e->next;
+		g->nparked--;
+		apply_entry(g, e->index, e->data, e->len, &g->last_result);
+		if (e->waiter != NULL)
+		{
+			e->waiter->result = g->last_result;
+			finish_proposal(e->waiter);
+		}
+		free(e->data);
+		free(e);
+	}
+}
+
+/*
+ * Forget a group's parked entries: a snapshot replaces them, or the worker
+ * stops.  A proposal still waiting on one cannot know its outcome here.
+ */
+static void
+drop_parked(KalamGroup *g)
+{
+	KalamParkedEntry *e;
+
+	while ((e = g->parked) != NULL)
+	{
+		g->parked = e->next;
+		if (e->waiter != NULL)
+			fail_proposal(e->waiter, KALAM_APPLY_OUTCOME_UNKNOWN,
+						  "node %d replaced the entry of group \"%s\" with a snapshot before applying it",
+						  kalam_node_id, g->name);
+		free(e->data);
+		free(e);
+	}
+	g->nparked = 0;
 }
 
 static int
@@ -320,6 +444,9 @@ fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
 	char	   *data;
 	size_t		len;
 
+	/* the snapshot would cover entries not applied yet: later */
+	if (g->parked != NULL)
+		return RAFT_BUSY;
 	if (!kalam_apply_snapshot(&g->applier, &data, &len, g->error, sizeof(g->error)))
 		return RAFT_IOERR;
 	*bufs = malloc(sizeof(struct raft_buffer));
@@ -353,6 +480,7 @@ fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
 	KalamGroup *g = group_of_fsm(fsm);
 
+	drop_parked(g);
 	if (!kalam_apply_restore(&g->applier, buf->base, buf->len, g->error,
 							 sizeof(g->error)))
 		return RAFT_IOERR;
@@ -484,6 +612,7 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 	sigset_t	mask;
 	uv_work_t	work;
 	bool		pool_ready = false;
+	char		errbuf[256];
 	int			i;
 
 	node_loop = loop;
@@ -493,6 +622,13 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 		ereport(FATAL,
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", kalam_data_path("raft"))));
+
+	kalam_watermark_prepare();
+	if (!kalam_watermark_load(db, errbuf, sizeof(errbuf)))
+		ereport(FATAL,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("kalam could not read the replicated DDL positions"),
+				 errdetail("RocksDB: %s", errbuf)));
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &mask);
@@ -558,10 +694,6 @@ finish_proposal(KalamProposal *p)
 
 static void
 fail_proposal(KalamProposal *p, KalamApplyStatus status, const char *fmt,...)
-	pg_attribute_printf(3, 4);
-
-static void
-fail_proposal(KalamProposal *p, KalamApplyStatus status, const char *fmt,...)
 {
 	va_list		args;
 
@@ -578,7 +710,12 @@ proposal_applied(struct raft_apply *req, int status, void *result)
 {
 	KalamProposal *p = (KalamProposal *) req->data;
 
-	if (status == 0)
+	if (status == 0 && result == NULL)
+	{
+		/* parked by fsm_apply just now: the outcome comes when it applies */
+		groups[p->group].parked_last->waiter = p;
+	}
+	else if (status == 0)
 	{
 		p->result = *(KalamApplyResult *) result;
 		finish_proposal(p);
@@ -691,7 +828,7 @@ new_proposal(int group, const char *data, size_t length)
 
 /*
  * Write this node's client address into the meta group, through its leader
- * wherever it is; tried again each second until it succeeds.
+ * wherever it is; one attempt at a time, each second until one succeeds.
  */
 static void
 register_client_address(void)
@@ -701,7 +838,8 @@ register_client_address(void)
 	const char *address = own_client_address();
 	KalamProposal *p;
 
-	if (address_registered || uv_now(node_loop) < address_tried_at + 1000)
+	if (address_registered || address_pending ||
+		uv_now(node_loop) < address_tried_at + 1000)
 		return;
 	address_tried_at = uv_now(node_loop);
 	initStringInfo(&key);
@@ -716,6 +854,7 @@ register_client_address(void)
 	if (p == NULL)
 		return;
 	p->command.slot = -1;		/* the worker's own: no backend waits */
+	address_pending = true;
 	try_propose(p);
 }
 
@@ -860,7 +999,10 @@ publish_status(KalamGroup *g)
 	raft_leader(&g->raft, &leader, &address);
 	status.term = g->raft.current_term;
 	status.commit_index = g->raft.commit_index;
-	status.applied_index = raft_last_applied(&g->raft);
+	/* libraft's position, but a parked entry is not applied yet */
+	status.applied_index = g->parked != NULL ? g->parked->index - 1 :
+		raft_last_applied(&g->raft);
+	status.parked_entries = g->nparked;
 	status.leader_id = (int) leader;
 	if (address != NULL)
 		strlcpy(status.leader_address, address, sizeof(status.leader_address));
@@ -907,6 +1049,19 @@ kalam_node_finish_iteration(void)
 	int			i;
 
 	register_client_address();
+
+	if (kalam_debug_hold_meta_apply != meta_held)
+	{
+		meta_held = kalam_debug_hold_meta_apply;
+		ereport(LOG,
+				(errmsg(meta_held ?
+						"kalam: holding back the meta group's entries on this node" :
+						"kalam: applying the meta group's entries again on this node")));
+	}
+
+	/* the meta group first: the others' parked entries wait for it */
+	for (i = 0; i < ngroups; i++)
+		release_parked(&groups[i]);
 
 	/* commands still looking for a leader */
 	p = retrying;
@@ -991,14 +1146,21 @@ kalam_node_finish_iteration(void)
 			rows += p->result.rows_written;
 		else
 			failed++;
+		/*
+		 * Followers learn this commit at once: that of a forwarded command
+		 * because its origin waits to apply it; a DDL because data entries
+		 * that require it would park until then.
+		 */
+		if (g != NULL && p->result.status == KALAM_APPLY_OK &&
+			(p->origin_conn != 0 || g->id == KALAM_GROUP_META))
+			g->push_commit = true;
 		if (p->origin_conn != 0)
-		{
 			kalam_forward_reply(p->origin_conn, p->origin_request, &p->result);
-			if (g != NULL && p->result.status == KALAM_APPLY_OK)
-				g->push_commit = true;
-		}
 		else if (p->command.slot < 0)
+		{
 			address_registered = (p->result.status == KALAM_APPLY_OK);
+			address_pending = false;
+		}
 		else
 			kalam_channel_complete(&p->command, &p->result);
 		free(p->data);
@@ -1053,5 +1215,8 @@ kalam_node_stop(void)
 			all_closed &= groups[i].closed;
 	} while (!all_closed);
 	for (i = 0; i < ngroups; i++)
+	{
+		drop_parked(&groups[i]);
 		kalam_apply_destroy(&groups[i].applier);
+	}
 }

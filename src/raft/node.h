@@ -23,6 +23,7 @@ extern int	kalam_election_timeout;
 extern int	kalam_snapshot_threshold;
 extern char *kalam_client_address;
 extern int	kalam_leader_wait_timeout;
+extern bool kalam_debug_hold_meta_apply;
 
 /* a node of kalam.peers (or this node alone) */
 typedef struct KalamNodeInfo

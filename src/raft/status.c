@@ -22,6 +22,7 @@ PG_FUNCTION_INFO_V1(kalam_groups);
 PG_FUNCTION_INFO_V1(kalam_nodes);
 PG_FUNCTION_INFO_V1(kalam_leader_for_user);
 PG_FUNCTION_INFO_V1(kalam_is_leader_for_user);
+PG_FUNCTION_INFO_V1(kalam_group_for_user);
 
 Datum
 kalam_groups(PG_FUNCTION_ARGS)
@@ -34,14 +35,14 @@ kalam_groups(PG_FUNCTION_ARGS)
 	{
 		KalamGroupStatus status;
 		char		name[KALAM_GROUP_NAME_LEN];
-		Datum		values[7];
-		bool		nulls[7] = {false};
+		Datum		values[8];
+		bool		nulls[8] = {false};
 
 		kalam_group_name(group, name);
 		values[0] = CStringGetTextDatum(name);
 		if (!kalam_channel_group_status(group, &status))
 		{
-			memset(nulls + 1, true, sizeof(bool) * 6);
+			memset(nulls + 1, true, sizeof(bool) * 7);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			continue;
 		}
@@ -53,6 +54,7 @@ kalam_groups(PG_FUNCTION_ARGS)
 		values[4] = Int64GetDatum((int64) status.commit_index);
 		values[5] = Int64GetDatum((int64) status.applied_index);
 		values[6] = BoolGetDatum(status.is_leader);
+		values[7] = Int64GetDatum((int64) status.parked_entries);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -104,4 +106,13 @@ kalam_is_leader_for_user(PG_FUNCTION_ARGS)
 
 	PG_RETURN_BOOL(kalam_channel_group_status(kalam_user_group(user), &status) &&
 				   status.is_leader);
+}
+
+Datum
+kalam_group_for_user(PG_FUNCTION_ARGS)
+{
+	char		name[KALAM_GROUP_NAME_LEN];
+
+	kalam_group_name(kalam_user_group(text_to_cstring(PG_GETARG_TEXT_PP(0))), name);
+	PG_RETURN_TEXT_P(cstring_to_text(name));
 }

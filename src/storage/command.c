@@ -47,10 +47,11 @@ kalam_command_add(StringInfo buf, KalamOpKind kind, uint64 expected_version,
 	header->nops++;
 }
 
-uint32
-kalam_command_count(StringInfo buf)
+/* The meta group position a node must have applied before this command. */
+void
+kalam_command_require_meta_index(StringInfo buf, uint64 meta_index)
 {
-	return ((KalamCommandHeader *) buf->data)->nops;
+	((KalamCommandHeader *) buf->data)->required_meta_index = meta_index;
 }
 
 /* Check the header; false if this is not a command this build can read. */

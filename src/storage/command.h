@@ -83,7 +83,8 @@ extern void kalam_command_add(StringInfo buf, KalamOpKind kind,
 							  uint64 expected_version,
 							  const char *key, size_t keylen,
 							  const char *value, size_t vallen);
-extern uint32 kalam_command_count(StringInfo buf);
+extern void kalam_command_require_meta_index(StringInfo buf,
+											 uint64 meta_index);
 
 /* reading (apply) */
 extern bool kalam_command_open(KalamCommandReader *reader, const char *buf,

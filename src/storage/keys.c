@@ -23,6 +23,7 @@
 #include "utils/pg_locale.h"
 #include "utils/uuid.h"
 
+#include "raft/group.h"
 #include "storage/keys.h"
 
 static void
@@ -81,6 +82,30 @@ void
 kalam_key_append_table(StringInfo buf, uint32 table_id)
 {
 	append_uint32(buf, table_id);
+}
+
+/* The table id of a row's key; 0 (a group's own metadata) if too short. */
+uint32
+kalam_key_table(const char *key, size_t keylen)
+{
+	uint32		be;
+
+	if (keylen < KALAM_GROUP_PREFIX_LEN + sizeof(be))
+		return 0;
+	memcpy(&be, key + KALAM_GROUP_PREFIX_LEN, sizeof(be));
+	return pg_ntoh32(be);
+}
+
+/*
+ * Where the meta group keeps the DDL statements it replicates (see
+ * fdw/ddl.c): rows of its table id 0 under "ddl/".
+ */
+void
+kalam_key_ddl_prefix(StringInfo buf)
+{
+	kalam_key_append_group(buf, KALAM_GROUP_META);
+	append_uint32(buf, 0);
+	appendStringInfoString(buf, "ddl/");
 }
 
 /* Where a group stores its applied index: table id 0 of the group. */

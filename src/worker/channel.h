@@ -46,6 +46,7 @@ typedef struct KalamGroupStatus
 	int			leader_id;		/* 0 if unknown */
 	char		leader_address[64];
 	bool		is_leader;
+	uint64		parked_entries; /* committed, waiting for the meta group */
 } KalamGroupStatus;
 
 /* Counters shown by kalam.stats */

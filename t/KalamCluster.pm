@@ -1,0 +1,144 @@
+# Helpers for TAP tests of a kalam cluster on loopback: start N nodes that
+# form one cluster, find the leader of a group, kill a node the hard way,
+# compare the contents of a table across nodes.
+package KalamCluster;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use IO::Socket::INET;
+use PostgreSQL::Test::Cluster;
+use Test::More;
+use Time::HiRes qw(usleep);
+
+our @EXPORT = qw(start_kalam_cluster group_leader kill9 same_contents);
+
+# each node needs consecutive free ports: one per group, one for forwarding
+sub can_bind
+{
+	my ($port) = @_;
+	my $sock = IO::Socket::INET->new(
+		LocalAddr => '127.0.0.1',
+		LocalPort => $port,
+		Proto => 'tcp',
+		ReuseAddr => 1,
+		Listen => 1);
+	return 0 unless $sock;
+	close($sock);
+	return 1;
+}
+
+sub leaders
+{
+	my ($node) = @_;
+	return $node->safe_psql('postgres',
+		"SELECT string_agg(group_name || '=' || coalesce(leader_id::text, '?'), ',' ORDER BY group_name) FROM kalam.groups");
+}
+
+# Start $n nodes with $shards user shards (and any further settings), create
+# the extension on each, and wait until every node knows a leader for every
+# group and all agree on them.  Returns the nodes, node i + 1 at index i.
+sub start_kalam_cluster
+{
+	my (%opts) = @_;
+	my $n = $opts{nodes} // 3;
+	my $shards = $opts{shards} // 2;
+	my $ngroups = 2 + $shards;
+	my $conf = $opts{conf} // '';
+	my (@nodes, @raft_ports);
+
+	for my $i (1 .. $n)
+	{
+		my $base;
+		do
+		{
+			$base = PostgreSQL::Test::Cluster::get_free_port();
+		  } while (grep { !can_bind($_) } $base .. $base + $ngroups
+			or grep { abs($_ - $base) <= $ngroups } @raft_ports);
+		push @raft_ports, $base;
+	}
+	my $peers = join(',', map { ($_ + 1) . "\@127.0.0.1:$raft_ports[$_]" } 0 .. $n - 1);
+
+	for my $i (1 .. $n)
+	{
+		my $node = PostgreSQL::Test::Cluster->new("node$i");
+		$node->init;
+		$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'kalam'
+kalam.node_id = $i
+kalam.raft_address = '127.0.0.1:$raft_ports[$i - 1]'
+kalam.peers = '$peers'
+kalam.user_shards = $shards
+kalam.election_timeout = 300
+$conf
+});
+		push @nodes, $node;
+	}
+	$_->start for @nodes;
+
+	for my $node (@nodes)
+	{
+		$node->safe_psql('postgres', 'CREATE EXTENSION kalam');
+		$node->poll_query_until('postgres',
+			"SELECT count(*) = $ngroups FROM kalam.groups WHERE leader_id IS NOT NULL")
+		  or die 'no leader for every group on ' . $node->name;
+	}
+
+	# all nodes agree on the leaders, once the elections settle
+	for (1 .. 50)
+	{
+		my @seen = map { leaders($_) } @nodes;
+		return @nodes unless grep { $_ ne $seen[0] || /\?/ } @seen;
+		usleep(200_000);
+	}
+	die 'the nodes do not agree on the leaders: ' . join(' / ', map { leaders($_) } @nodes);
+}
+
+# The node that leads a group, as $asked sees it, among @nodes.
+sub group_leader
+{
+	my ($asked, $group, @nodes) = @_;
+	my $id = $asked->safe_psql('postgres',
+		"SELECT leader_id FROM kalam.groups WHERE group_name = '$group'");
+	return $nodes[ $id - 1 ];
+}
+
+# kill -9 of a whole node: the postmaster and every process it started,
+# with no chance to shut anything down.
+sub kill9
+{
+	my ($node) = @_;
+	my $postmaster = $node->{_pid};
+	my @pids = ($postmaster);
+
+	opendir(my $proc, '/proc') or die "cannot read /proc: $!";
+	for my $pid (grep { /^\d+$/ } readdir($proc))
+	{
+		open(my $fh, '<', "/proc/$pid/stat") or next;
+		my $stat = <$fh>;
+		close($fh);
+		# pid (comm) state ppid ...: comm may hold spaces, not ')'+space
+		push @pids, $pid if $stat =~ /\) \S+ (\d+) / && $1 == $postmaster;
+	}
+	closedir($proc);
+	kill 'KILL', @pids;
+	for (1 .. 100)
+	{
+		last unless grep { kill 0, $_ } @pids;
+		usleep(100_000);
+	}
+	$node->_update_pid(-1);
+}
+
+# Do the nodes hold identical rows of the table?
+sub same_contents
+{
+	my ($table, @nodes) = @_;
+	my @digests = map {
+		$_->safe_psql('postgres', "SELECT kalam.table_digest('$table')")
+	} @nodes;
+	return scalar(grep { $_ eq $digests[0] } @digests) == scalar(@nodes);
+}
+
+1;
