@@ -166,11 +166,16 @@ replay_record(const DdlRecord *r)
 	PG_END_TRY();
 }
 
+/* The meta group's applied position that the last replay read through */
+static uint64 replayed_through = 0;
+
 /*
  * Run the DDL of other nodes that the meta group applied past the position
  * in kalam.replay_state.  Called by the kalam jobs worker, outside a
  * transaction, when the meta group moved and on every purge round, so that
- * a missed wake-up costs one round at most.
+ * a missed wake-up costs one round at most.  Nothing to do (and no storage
+ * catch-up, which replays every write since the last one) while the meta
+ * group stays where the last replay read it.
  */
 void
 kalam_replay_ddl(void)
@@ -184,6 +189,8 @@ kalam_replay_ddl(void)
 
 	if (!kalam_channel_group_status(KALAM_GROUP_META, &meta))
 		return;				/* the kalam worker has not started the groups */
+	if (meta.applied_index == replayed_through)
+		return;
 
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
@@ -230,4 +237,5 @@ kalam_replay_ddl(void)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	replayed_through = meta.applied_index;
 }
