@@ -14,6 +14,7 @@ OBJS = \
 	src/storage/keys.o \
 	src/storage/row.o \
 	src/storage/command.o \
+	src/storage/entry.o \
 	src/storage/apply.o \
 	src/storage/rocks.o \
 	src/storage/prefix_scan.o \

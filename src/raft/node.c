@@ -5,9 +5,11 @@
  *
  * Each group (see group.h) is its own libraft instance with its own log
  * directory and port (kalam.raft_address's port plus the group number), all
- * on the worker's loop.  A command a backend hands over is proposed to its
- * group; once committed, libraft calls the FSM apply, which stages it with
- * the group's applier.  After each turn of the loop the worker writes what
+ * on the worker's loop.  The commands that reach a group's leader in one
+ * turn of the loop (from local backends, or forwarded by followers) are
+ * proposed together as one log entry; once committed, libraft calls the
+ * FSM apply, which stages them with the group's applier, each with its own
+ * outcome.  After each turn of the loop the worker writes what
  * the appliers staged, publishes the applied positions, and only then
  * reports the outcomes, so a backend that is told "done" can read its write.
  *
@@ -49,6 +51,7 @@
 #include "raft/node.h"
 #include "storage/apply.h"
 #include "storage/command.h"
+#include "storage/entry.h"
 #include "storage/keys.h"
 #include "storage/rocks.h"
 #include "storage/row.h"
@@ -72,7 +75,7 @@ typedef struct KalamPeer
 	int			port;
 } KalamPeer;
 
-struct KalamProposal;
+struct KalamBatch;
 
 /*
  * A committed entry that this node may not apply yet: the meta group here
@@ -85,7 +88,7 @@ typedef struct KalamParkedEntry
 	uint64		required_meta_index;
 	char	   *data;
 	size_t		len;
-	struct KalamProposal *waiter;	/* whose outcome it decides, if any */
+	struct KalamBatch *waiter;	/* whose outcomes it decides, if any */
 	struct KalamParkedEntry *next;
 } KalamParkedEntry;
 
@@ -99,7 +102,11 @@ typedef struct KalamGroup
 	struct raft_uv_transport transport;
 	struct raft_fsm fsm;
 	KalamApplier applier;
-	KalamApplyResult last_result;	/* of the last FSM apply */
+	KalamApplyResult *results;	/* of the last entry applied, one per command */
+	int			nresults;
+	int			results_cap;
+	struct KalamProposal *pending;	/* to propose at the end of the turn */
+	struct KalamProposal *pending_last;
 	KalamParkedEntry *parked;	/* oldest parked entry */
 	KalamParkedEntry *parked_last;
 	uint64		nparked;
@@ -118,12 +125,11 @@ typedef struct KalamGroup
  */
 typedef struct KalamProposal
 {
-	struct raft_apply req;
 	int			group;
 	KalamPendingCommand command;	/* local origin */
 	int			origin_conn;	/* forwarded to us: its connection, else 0 */
 	uint64		origin_request;
-	char	   *data;			/* the command, padded, kept for forwarding */
+	char	   *data;			/* the command, kept for forwarding */
 	size_t		len;
 	uint64		request_id;		/* while we forward it */
 	int			forwarded_to;
@@ -131,6 +137,22 @@ typedef struct KalamProposal
 	KalamApplyResult result;
 	struct KalamProposal *next;
 } KalamProposal;
+
+/*
+ * The proposals that one log entry carries, in entry order (chained by
+ * next), waiting for libraft to commit and apply it.
+ */
+typedef struct KalamBatch
+{
+	struct raft_apply req;
+	int			group;
+	int			count;
+	KalamProposal *members;
+} KalamBatch;
+
+/* At most this many commands, and about this many bytes, in one entry */
+#define KALAM_ENTRY_MAX_COMMANDS	64
+#define KALAM_ENTRY_TARGET_SIZE		(1024 * 1024)
 
 static KalamPeer peers[KALAM_MAX_PEERS];
 static int	npeers = 0;
@@ -145,6 +167,7 @@ static uint64 next_request_id = 0;
 static uint64 meta_index_seen = 0;	/* meta group's applied index, last turn */
 static bool meta_held = false;	/* kalam.debug_hold_meta_apply, last turn */
 static uv_timer_t retry_timer;
+static uv_timer_t nodelay_timer;
 static bool address_registered = false;
 static bool address_pending = false;	/* a registration is under way */
 static uint64 address_tried_at = 0; /* loop time (ms) of the last attempt */
@@ -323,21 +346,108 @@ group_of_fsm(struct raft_fsm *fsm)
 	return (KalamGroup *) fsm->data;
 }
 
-/* Stage an entry with the group's applier; the meta group notes its DDL. */
-static void
-apply_entry(KalamGroup *g, uint64 index, const char *data, size_t len,
-			KalamApplyResult *result)
+/*
+ * Stage the commands of an entry with the group's applier, their outcomes
+ * into g->results; the meta group notes its DDL.  False if out of memory.
+ */
+static bool
+apply_entry(KalamGroup *g, uint64 index, const char *data, size_t len)
 {
+	KalamEntryReader reader;
+	uint32		count;
+	const char *command;
+	size_t		length;
 	instr_time	start;
 	instr_time	end;
 
+	if (!kalam_entry_open(&reader, data, len, &count))
+		count = 1;				/* reported below as one unreadable command */
+	if (count > (uint32) g->results_cap)
+	{
+		KalamApplyResult *bigger = realloc(g->results, sizeof(KalamApplyResult) * count);
+
+		if (bigger == NULL)
+			return false;
+		g->results = bigger;
+		g->results_cap = count;
+	}
+
 	INSTR_TIME_SET_CURRENT(start);
-	kalam_apply_command(&g->applier, index, data, len, result);
-	if (g->id == KALAM_GROUP_META && result->status == KALAM_APPLY_OK)
-		kalam_watermark_note_command(data, len, index);
+	g->nresults = 0;
+	while (g->nresults < (int) count)
+	{
+		KalamApplyResult *result = &g->results[g->nresults++];
+
+		if (!kalam_entry_next(&reader, &command, &length))
+		{
+			command = NULL;
+			length = 0;
+		}
+		kalam_apply_command(&g->applier, index, command, length, result);
+		if (g->id == KALAM_GROUP_META && result->status == KALAM_APPLY_OK)
+			kalam_watermark_note_command(command, length, index);
+	}
 	INSTR_TIME_SET_CURRENT(end);
 	INSTR_TIME_ACCUM_DIFF(apply_time, end, start);
-	applied_in_turn++;
+	applied_in_turn += count;
+	return true;
+}
+
+/* The highest meta position that a command of the entry requires */
+static uint64
+entry_required_meta_index(const char *data, size_t len)
+{
+	KalamEntryReader reader;
+	KalamCommandReader command_reader;
+	uint32		count;
+	const char *command;
+	size_t		length;
+	uint64		required = 0;
+
+	if (!kalam_entry_open(&reader, data, len, &count))
+		return 0;
+	while (kalam_entry_next(&reader, &command, &length))
+		if (kalam_command_open(&command_reader, command, length))
+			required = Max(required, command_reader.header.required_meta_index);
+	return required;
+}
+
+/* Hand each proposal of a batch its outcome, from g->results. */
+static void
+finish_batch(KalamBatch *batch, KalamGroup *g)
+{
+	KalamProposal *p;
+	int			i = 0;
+
+	while ((p = batch->members) != NULL)
+	{
+		batch->members = p->next;
+		if (i < g->nresults)
+			p->result = g->results[i++];
+		else
+		{
+			memset(&p->result, 0, sizeof(KalamApplyResult));
+			p->result.status = KALAM_APPLY_BAD_COMMAND;
+			strlcpy(p->result.message, "the log entry lacks the command",
+					sizeof(p->result.message));
+		}
+		finish_proposal(p);
+	}
+	free(batch);
+}
+
+/* Give every proposal of a batch the same failure. */
+static void
+fail_batch(KalamBatch *batch, KalamApplyStatus status, const char *message)
+{
+	KalamProposal *p;
+
+	while ((p = batch->members) != NULL)
+	{
+		batch->members = p->next;
+		fail_proposal(p, status, "%s", message);
+	}
+	free(batch);
 }
 
 /* May an entry that requires this meta group position be applied now? */
@@ -351,26 +461,25 @@ may_apply(KalamGroup *g, uint64 required_meta_index)
 
 /*
  * Apply a committed entry, or park it when the DDL it requires is not
- * applied here yet (or an older entry of the group is parked).  A parked
- * entry's result is NULL: its proposal, if it is ours, learns the outcome
- * when the entry is applied (release_parked).
+ * applied here yet (or an older entry of the group is parked).  The result
+ * is the group, whose results hold the commands' outcomes; that of a
+ * parked entry is NULL: its batch, if it is ours, learns the outcomes when
+ * the entry is applied (release_parked).
  */
 static int
 fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 {
 	KalamGroup *g = group_of_fsm(fsm);
 	uint64		index = raft_last_applied(&g->raft) + 1;
-	KalamCommandReader reader;
-	uint64		required = 0;
+	uint64		required = entry_required_meta_index(buf->base, buf->len);
 	KalamParkedEntry *e;
 
-	if (kalam_command_open(&reader, buf->base, buf->len))
-		required = reader.header.required_meta_index;
 	if (index <= g->applier.durable_index ||
 		(g->parked == NULL && may_apply(g, required)))
 	{
-		apply_entry(g, index, buf->base, buf->len, &g->last_result);
-		*result = &g->last_result;
+		if (!apply_entry(g, index, buf->base, buf->len))
+			return RAFT_NOMEM;
+		*result = g;
 		return 0;
 	}
 
@@ -402,14 +511,12 @@ release_parked(KalamGroup *g)
 
 	while ((e = g->parked) != NULL && may_apply(g, e->required_meta_index))
 	{
+		if (!apply_entry(g, e->index, e->data, e->len))
+			break;				/* out of memory: try again next turn */
 		g->parked = e->next;
 		g->nparked--;
-		apply_entry(g, e->index, e->data, e->len, &g->last_result);
 		if (e->waiter != NULL)
-		{
-			e->waiter->result = g->last_result;
-			finish_proposal(e->waiter);
-		}
+			finish_batch(e->waiter, g);
 		free(e->data);
 		free(e);
 	}
@@ -428,9 +535,8 @@ drop_parked(KalamGroup *g)
 	{
 		g->parked = e->next;
 		if (e->waiter != NULL)
-			fail_proposal(e->waiter, KALAM_APPLY_OUTCOME_UNKNOWN,
-						  "node %d replaced the entry of group \"%s\" with a snapshot before applying it",
-						  kalam_node_id, g->name);
+			fail_batch(e->waiter, KALAM_APPLY_OUTCOME_UNKNOWN,
+					   "a snapshot replaced the entry on this node before it was applied here");
 		free(e->data);
 		free(e);
 	}
@@ -486,6 +592,27 @@ fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 		return RAFT_IOERR;
 	raft_free(buf->base);
 	return 0;
+}
+
+/*
+ * libraft's TCP transport leaves Nagle's algorithm on: a small message sent
+ * while an earlier one is unacknowledged waits for the peer's delayed ACK,
+ * up to 40 ms on Linux (seen as 40 ms stalls of commits under load).
+ * libraft has no setting for it and no hook on new connections, so every
+ * TCP handle on the loop gets TCP_NODELAY, at start and every 100 ms
+ * (Linux passes it on from a listening socket to those it accepts).
+ */
+static void
+set_nodelay(uv_handle_t *handle, void *arg)
+{
+	if (handle->type == UV_TCP && !uv_is_closing(handle))
+		(void) uv_tcp_nodelay((uv_tcp_t *) handle, 1);
+}
+
+static void
+nodelay_tick(uv_timer_t *timer)
+{
+	uv_walk(node_loop, set_nodelay, NULL);
 }
 
 static void
@@ -644,6 +771,8 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 
 	uv_timer_init(loop, &retry_timer);
+	uv_timer_init(loop, &nodelay_timer);
+	uv_timer_start(&nodelay_timer, nodelay_tick, 0, 100);
 	if (npeers > 0)
 	{
 		KalamPeer  *self = find_peer(kalam_node_id);
@@ -706,26 +835,29 @@ fail_proposal(KalamProposal *p, KalamApplyStatus status, const char *fmt,...)
 }
 
 static void
-proposal_applied(struct raft_apply *req, int status, void *result)
+batch_applied(struct raft_apply *req, int status, void *result)
 {
-	KalamProposal *p = (KalamProposal *) req->data;
+	KalamBatch *batch = (KalamBatch *) req->data;
+	KalamGroup *g = &groups[batch->group];
 
 	if (status == 0 && result == NULL)
 	{
-		/* parked by fsm_apply just now: the outcome comes when it applies */
-		groups[p->group].parked_last->waiter = p;
+		/* parked by fsm_apply just now: the outcomes come when it applies */
+		g->parked_last->waiter = batch;
 	}
 	else if (status == 0)
-	{
-		p->result = *(KalamApplyResult *) result;
-		finish_proposal(p);
-	}
+		finish_batch(batch, g);
 	else if (status == RAFT_LEADERSHIPLOST)
-		fail_proposal(p, KALAM_APPLY_OUTCOME_UNKNOWN,
-					  "node %d lost the leadership of group \"%s\" while the writes waited to commit",
-					  kalam_node_id, groups[p->group].name);
+	{
+		char		message[256];
+
+		snprintf(message, sizeof(message),
+				 "node %d lost the leadership of group \"%s\" while the writes waited to commit",
+				 kalam_node_id, g->name);
+		fail_batch(batch, KALAM_APPLY_OUTCOME_UNKNOWN, message);
+	}
 	else
-		fail_proposal(p, KALAM_APPLY_LOST, "%s", raft_strerror(status));
+		fail_batch(batch, KALAM_APPLY_LOST, raft_strerror(status));
 }
 
 static KalamPeer *
@@ -740,36 +872,16 @@ find_peer(raft_id id)
 }
 
 /*
- * Propose to the group if this node leads it; otherwise forward a local
- * command to the leader, or wait for one to be elected until the deadline.
+ * This node does not lead the proposal's group: forward a local command to
+ * the leader, or wait for one to be elected until the deadline.
  */
 static void
-try_propose(KalamProposal *p)
+not_leader(KalamProposal *p)
 {
 	KalamGroup *g = &groups[p->group];
-	struct raft_buffer buf;
 	raft_id		leader;
 	const char *address;
 	KalamPeer  *peer;
-	int			rv;
-
-	buf.len = p->len;
-	buf.base = raft_malloc(buf.len);
-	if (buf.base == NULL)
-	{
-		fail_proposal(p, KALAM_APPLY_LOST, "out of memory");
-		return;
-	}
-	memcpy(buf.base, p->data, buf.len);
-	rv = raft_apply(&g->raft, &p->req, &buf, 1, proposal_applied);
-	if (rv == 0)
-		return;
-	raft_free(buf.base);
-	if (rv != RAFT_NOTLEADER)
-	{
-		fail_proposal(p, KALAM_APPLY_LOST, "%s", raft_strerror(rv));
-		return;
-	}
 
 	raft_leader(&g->raft, &leader, &address);
 	if (p->origin_conn == 0 && leader != 0 && leader != (raft_id) kalam_node_id &&
@@ -799,6 +911,107 @@ try_propose(KalamProposal *p)
 					  kalam_leader_wait_timeout);
 }
 
+/*
+ * Queue the proposal for its group's next log entry if this node leads the
+ * group (propose_pending sends the entry at the end of the turn).
+ */
+static void
+try_propose(KalamProposal *p)
+{
+	KalamGroup *g = &groups[p->group];
+
+	if (raft_state(&g->raft) != RAFT_LEADER)
+	{
+		not_leader(p);
+		return;
+	}
+	p->next = NULL;
+	if (g->pending == NULL)
+		g->pending = p;
+	else
+		g->pending_last->next = p;
+	g->pending_last = p;
+}
+
+/*
+ * Propose the commands that reached this leader during the turn in as few
+ * log entries as fit: one write to the log and one message to each
+ * follower carry them all.  The meta group's commands go one per entry
+ * (DDL replay orders its records by log position), and so does a command
+ * that reads a range (apply writes what is staged before such a read, and
+ * an entry must become durable whole).
+ */
+static void
+propose_pending(KalamGroup *g)
+{
+	int			max_commands = (g->id == KALAM_GROUP_META) ? 1 : KALAM_ENTRY_MAX_COMMANDS;
+	KalamProposal *p;
+
+	while (g->pending != NULL)
+	{
+		KalamBatch *batch = calloc(1, sizeof(KalamBatch));
+		const char *commands[KALAM_ENTRY_MAX_COMMANDS];
+		size_t		lengths[KALAM_ENTRY_MAX_COMMANDS];
+		KalamProposal **tail;
+		struct raft_buffer buf;
+		size_t		size = 0;
+		int			rv;
+
+		if (batch == NULL)
+		{
+			p = g->pending;
+			g->pending = p->next;
+			fail_proposal(p, KALAM_APPLY_LOST, "out of memory");
+			continue;
+		}
+		batch->req.data = batch;
+		batch->group = g->id;
+		tail = &batch->members;
+		while ((p = g->pending) != NULL && batch->count < max_commands)
+		{
+			bool		alone = kalam_command_reads_ranges(p->data, p->len);
+
+			if (batch->count > 0 && (alone || size + p->len > KALAM_ENTRY_TARGET_SIZE))
+				break;
+			g->pending = p->next;
+			p->next = NULL;
+			*tail = p;
+			tail = &p->next;
+			commands[batch->count] = p->data;
+			lengths[batch->count] = p->len;
+			batch->count++;
+			size += p->len;
+			if (alone)
+				break;
+		}
+
+		buf.len = kalam_entry_size(lengths, batch->count);
+		buf.base = raft_malloc(buf.len);
+		if (buf.base == NULL)
+		{
+			fail_batch(batch, KALAM_APPLY_LOST, "out of memory");
+			continue;
+		}
+		kalam_entry_write(buf.base, commands, lengths, batch->count);
+		rv = raft_apply(&g->raft, &batch->req, &buf, 1, batch_applied);
+		if (rv == 0)
+			continue;
+		raft_free(buf.base);
+		if (rv != RAFT_NOTLEADER)
+		{
+			fail_batch(batch, KALAM_APPLY_LOST, raft_strerror(rv));
+			continue;
+		}
+		while ((p = batch->members) != NULL)
+		{
+			batch->members = p->next;
+			not_leader(p);
+		}
+		free(batch);
+	}
+	g->pending_last = NULL;
+}
+
 static KalamProposal *
 new_proposal(int group, const char *data, size_t length)
 {
@@ -806,17 +1019,10 @@ new_proposal(int group, const char *data, size_t length)
 
 	if (p == NULL)
 		return NULL;
-	p->req.data = p;
 	p->group = group;
 	p->deadline = uv_now(node_loop) + kalam_leader_wait_timeout;
-
-	/*
-	 * libraft 0.15 drops entries whose length is not a multiple of 8 from an
-	 * open segment when it reloads it after a crash: pad with zeros (the
-	 * command's operation count marks its end).
-	 */
-	p->len = TYPEALIGN(8, length);
-	p->data = calloc(1, p->len);
+	p->len = length;
+	p->data = malloc(length);
 	if (p->data == NULL)
 	{
 		free(p);
@@ -1075,6 +1281,8 @@ kalam_node_finish_iteration(void)
 	}
 	if (retrying != NULL)
 		uv_timer_start(&retry_timer, retry_tick, 20, 0);
+	for (i = 0; i < ngroups; i++)
+		propose_pending(&groups[i]);
 
 	for (i = 0; i < ngroups; i++)
 	{
@@ -1109,9 +1317,9 @@ kalam_node_finish_iteration(void)
 	kalam_channel_publish_applied(total);
 	for (i = 0; i < ngroups; i++)
 		publish_status(&groups[i]);
-	if (groups[KALAM_GROUP_META].applier.durable_index != meta_index_seen)
+	if (groups[KALAM_GROUP_META].published.applied_index != meta_index_seen)
 	{
-		meta_index_seen = groups[KALAM_GROUP_META].applier.durable_index;
+		meta_index_seen = groups[KALAM_GROUP_META].published.applied_index;
 		kalam_channel_wake_jobs();
 	}
 
@@ -1197,6 +1405,7 @@ kalam_node_stop(void)
 
 	kalam_forward_stop();
 	uv_close((uv_handle_t *) &retry_timer, NULL);
+	uv_close((uv_handle_t *) &nodelay_timer, NULL);
 	for (i = 0; i < ngroups; i++)
 	{
 		if (!groups[i].started)
@@ -1217,6 +1426,7 @@ kalam_node_stop(void)
 	for (i = 0; i < ngroups; i++)
 	{
 		drop_parked(&groups[i]);
+		free(groups[i].results);
 		kalam_apply_destroy(&groups[i].applier);
 	}
 }

@@ -196,22 +196,6 @@ delete_range(KalamApplier *applier, const KalamOp *op, bool expire,
 	return true;
 }
 
-/* Does the command hold an operation that reads a whole range? */
-static bool
-command_reads_ranges(const char *command, size_t length)
-{
-	KalamCommandReader reader;
-	KalamOp		op;
-	bool		corrupt;
-
-	if (!kalam_command_open(&reader, command, length))
-		return false;
-	while (kalam_command_next(&reader, &op, &corrupt))
-		if (op.kind == KALAM_OP_DELETE_PREFIX || op.kind == KALAM_OP_EXPIRE)
-			return true;
-	return false;
-}
-
 /* Execute one operation into the batch; false when the command must fail. */
 static bool
 apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
@@ -299,7 +283,7 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 
 	/* range reads see only the database: write what is staged first */
 	if (rocksdb_writebatch_wi_count(applier->batch) > 0 &&
-		command_reads_ranges(command, length) &&
+		kalam_command_reads_ranges(command, length) &&
 		!kalam_apply_flush(applier, result->message, sizeof(result->message)))
 	{
 		result->status = KALAM_APPLY_STORAGE_ERROR;

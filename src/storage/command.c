@@ -105,3 +105,19 @@ kalam_command_next(KalamCommandReader *reader, KalamOp *op, bool *corrupt)
 	reader->remaining--;
 	return true;
 }
+
+/* Does the command hold an operation that reads a whole range? */
+bool
+kalam_command_reads_ranges(const char *command, size_t length)
+{
+	KalamCommandReader reader;
+	KalamOp		op;
+	bool		corrupt;
+
+	if (!kalam_command_open(&reader, command, length))
+		return false;
+	while (kalam_command_next(&reader, &op, &corrupt))
+		if (op.kind == KALAM_OP_DELETE_PREFIX || op.kind == KALAM_OP_EXPIRE)
+			return true;
+	return false;
+}

@@ -91,5 +91,6 @@ extern bool kalam_command_open(KalamCommandReader *reader, const char *buf,
 							   size_t len);
 extern bool kalam_command_next(KalamCommandReader *reader, KalamOp *op,
 							   bool *corrupt);
+extern bool kalam_command_reads_ranges(const char *command, size_t length);
 
 #endif							/* KALAM_COMMAND_H */
