@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
-# Benchmarks single-row INSERTs (autocommit, pgbench -n -M prepared,
-# BENCH_SECONDS each, default 10, with 1 client and with 16 clients) on
-# loopback, replicated three ways, one after the other:
+# Benchmarks single-row INSERTs (autocommit, pgbench -n -M prepared, with 1
+# client and with 16 clients) on loopback, replicated three ways:
 #   - PostgreSQL synchronous streaming replication: a primary and two standbys
 #     made by pg_basebackup -R, synchronous_standby_names = 'ANY 1 (s1, s2)',
 #     into a heap table with PRIMARY KEY (id);
@@ -9,16 +8,21 @@
 #     table of the same schema, on the node leading the shard of role postgres;
 #   - the same kalam cluster through a follower, which forwards every commit
 #     to that leader.
-# All servers run with fsync on and otherwise default settings; pgbench
-# connects as postgres.  Prints tps and the p50 and p99 latency (ms, from
-# pgbench's per-transaction logs), and kalam-leader / sync-replication
+# All six servers run at once, with fsync on and otherwise default
+# settings; pgbench connects as postgres.  Throughput on a shared 2-core
+# machine drifts by tens of percent within minutes, so the runs interleave:
+# BENCH_ROUNDS rounds (default 3), each running every setup for
+# BENCH_SECONDS (default 5) with 1 and then 16 clients.  Prints the median
+# tps of the rounds and the p50 and p99 latency (ms, over every transaction
+# of the rounds, from pgbench's logs), and kalam-leader / sync-replication
 # ratios.  Sets up the machine and installs kalam first (setup.sh).  Run as
 # root.
 set -euo pipefail
 
-BENCH_SECONDS=${BENCH_SECONDS:-10}
-if ! [[ $BENCH_SECONDS =~ ^[1-9][0-9]*$ ]]; then
-	echo "cluster_bench.sh: BENCH_SECONDS must be a positive integer" >&2
+BENCH_SECONDS=${BENCH_SECONDS:-5}
+BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+if ! [[ $BENCH_SECONDS =~ ^[1-9][0-9]*$ && $BENCH_ROUNDS =~ ^[1-9][0-9]*$ ]]; then
+	echo "cluster_bench.sh: BENCH_SECONDS and BENCH_ROUNDS must be positive integers" >&2
 	exit 1
 fi
 # pgbench and printf format numbers by locale; the parsing below expects C.
@@ -40,9 +44,10 @@ chown -R postgres:postgres "$scripts" "$logs"
 columns='room text, body text, sent_at timestamptz DEFAULT now()'
 
 # run_pgbench PORT KIND RUN PGBENCH-ARGS...: runs the insert script of KIND
-# against the server at PORT; prints "tps p50_ms p99_ms"
+# against the server at PORT, logging each transaction to $logs/runRUN.*;
+# prints its tps
 run_pgbench() {
-	local port=$1 kind=$2 run=$3 out=$TEMP_BASE/pgbench.out tps
+	local port=$1 kind=$2 run=$3 out=$TEMP_BASE/pgbench.out
 	shift 3
 	sql "$port" -c CHECKPOINT >/dev/null || return
 	if ! as_pg "$PG_BIN/pgbench" -n -M prepared -T "$BENCH_SECONDS" -p "$port" \
@@ -52,45 +57,55 @@ run_pgbench() {
 		cat "$out" >&2
 		return 1
 	fi
-	if ! tps=$(awk '
+	if ! awk '
 		/^number of transactions actually processed: / { done = $6 }
 		/^number of failed transactions: / { failed = $5 }
 		/^tps = [0-9.]+ / { tps = $3 }
 		END {
 			if (done + 0 == 0 || failed + 0 != 0 || tps == "") exit 1
 			print tps
-		}' "$out"); then
+		}' "$out"; then
 		echo "unexpected pgbench output on port $port:" >&2
 		cat "$out" >&2
 		return 1
 	fi
-	# Per-transaction log lines: client, transaction, latency in us, ...
-	# The percentiles are nearest-rank.
-	if ! cat "$logs/run$run".* | awk '$3 ~ /^[0-9]+$/ { print $3 }' | sort -n |
-		awk -v tps="$tps" '
+}
+
+# bench NAME PORT KIND CLIENTS: one run; adds its tps to tps[NAME,CLIENTS]
+# and its number to runs[NAME,CLIENTS]
+declare -A tps runs
+run=0
+bench() {
+	local name=$1 port=$2 kind=$3 clients=$4 t
+	run=$((run + 1))
+	echo "Running: $name, $clients client(s), port $port (${BENCH_SECONDS}s)..."
+	t=$(run_pgbench "$port" "$kind" "$run" -c "$clients" -j $((clients > 1 ? 2 : 1)))
+	tps[$name,$clients]+=" $t"
+	runs[$name,$clients]+=" $run"
+}
+
+# summary NAME CLIENTS: "tps p50_ms p99_ms": the median tps of the rounds,
+# nearest-rank percentiles of the latencies (us in the logs' third field)
+# of all their transactions
+summary() {
+	local name=$1 clients=$2 median r files=()
+	# shellcheck disable=SC2086 # split the list of numbers
+	median=$(printf '%s\n' ${tps[$name,$clients]} | sort -g |
+		awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+	for r in ${runs[$name,$clients]}; do
+		files+=("$logs/run$r".*)
+	done
+	if ! cat "${files[@]}" | awk '$3 ~ /^[0-9]+$/ { print $3 }' | sort -n |
+		awk -v tps="$median" '
 			{ lat[NR] = $1 }
 			END {
 				if (NR == 0) exit 1
 				printf "%s %.3f %.3f\n", tps,
 					lat[int((NR * 50 + 99) / 100)] / 1000, lat[int((NR * 99 + 99) / 100)] / 1000
 			}'; then
-		echo "no latencies in pgbench's logs $logs/run$run.*" >&2
+		echo "no latencies in pgbench's logs of $name, $clients client(s)" >&2
 		return 1
 	fi
-}
-
-# bench NAME PORT KIND: runs the insert script of KIND against the server at
-# PORT with 1 and with 16 clients; result[NAME,CLIENTS] = "tps p50_ms p99_ms"
-declare -A result
-run=0
-bench() {
-	local name=$1 port=$2 kind=$3 clients r
-	for clients in 1 16; do
-		run=$((run + 1))
-		echo "Running: $name, $clients client(s), port $port (${BENCH_SECONDS}s)..."
-		r=$(run_pgbench "$port" "$kind" "$run" -c "$clients" -j $((clients > 1 ? 2 : 1)))
-		result[$name,$clients]=$r
-	done
 }
 
 # A: the kalam cluster: nodes 1, 2, 3 on PostgreSQL ports NODE_PORTS[1..3].
@@ -110,14 +125,6 @@ if ! [[ $leader =~ ^[123]$ ]]; then
 fi
 poll "${NODE_PORTS[leader]}" "SELECT kalam.is_leader_for_user('postgres')"
 follower=$((leader % 3 + 1))
-bench "kalam leader" "${NODE_PORTS[leader]}" kalam
-if [ "$(sql "${NODE_PORTS[leader]}" -At -c "SELECT kalam.is_leader_for_user('postgres')")" != t ]; then
-	echo "warning: node $leader lost the leadership of the shard of postgres during the runs" >&2
-fi
-bench "kalam follower" "${NODE_PORTS[follower]}" kalam
-poll_same_count bench.kalam_ins "${NODE_PORTS[leader]}" "${NODE_PORTS[follower]}" \
-	"${NODE_PORTS[follower % 3 + 1]}"
-stop_kalam_cluster
 
 # B: synchronous streaming replication
 alloc_ports 3
@@ -142,12 +149,33 @@ sql "$primary_port" <<SQL
 CREATE SCHEMA bench;
 CREATE TABLE bench.heap_ins (id bigint PRIMARY KEY, $columns);
 SQL
-bench "sync replication" "$primary_port" heap
+
+for round in $(seq "$BENCH_ROUNDS"); do
+	echo "Round $round of $BENCH_ROUNDS"
+	for clients in 1 16; do
+		bench "sync replication" "$primary_port" heap "$clients"
+		bench "kalam leader" "${NODE_PORTS[leader]}" kalam "$clients"
+		bench "kalam follower" "${NODE_PORTS[follower]}" kalam "$clients"
+	done
+done
+if [ "$(sql "${NODE_PORTS[leader]}" -At -c "SELECT kalam.is_leader_for_user('postgres')")" != t ]; then
+	echo "warning: node $leader lost the leadership of the shard of postgres during the runs" >&2
+fi
 poll_same_count bench.heap_ins "$primary_port" $((primary_port + 1)) $((primary_port + 2))
+poll_same_count bench.kalam_ins "${NODE_PORTS[leader]}" "${NODE_PORTS[follower]}" \
+	"${NODE_PORTS[follower % 3 + 1]}"
+
+declare -A result
+for name in "sync replication" "kalam leader" "kalam follower"; do
+	for clients in 1 16; do
+		result[$name,$clients]=$(summary "$name" "$clients")
+	done
+done
 
 echo
 echo "PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'), $(nproc) CPUs, loopback, fsync on," \
-	"default settings, ${BENCH_SECONDS}s per run; kalam: 3 nodes, 4 user shards," \
+	"default settings, $BENCH_ROUNDS interleaved rounds of ${BENCH_SECONDS}s per run (median tps);" \
+	"kalam: 3 nodes, 4 user shards," \
 	"leader node $leader, follower node $follower; p50/p99 = ms per transaction"
 fmt='%-10s %9s %7s %7s | %9s %7s %7s | %9s %7s %7s | %6s %6s\n'
 # shellcheck disable=SC2059 # fmt is the format
