@@ -107,6 +107,7 @@ typedef struct KalamGroup
 	int			results_cap;
 	struct KalamProposal *pending;	/* to propose at the end of the turn */
 	struct KalamProposal *pending_last;
+	int			entries_in_flight;	/* proposed, not yet applied here */
 	KalamParkedEntry *parked;	/* oldest parked entry */
 	KalamParkedEntry *parked_last;
 	uint64		nparked;
@@ -153,6 +154,16 @@ typedef struct KalamBatch
 /* At most this many commands, and about this many bytes, in one entry */
 #define KALAM_ENTRY_MAX_COMMANDS	64
 #define KALAM_ENTRY_TARGET_SIZE		(1024 * 1024)
+
+/*
+ * A leader proposes a group's next entry only once the previous one is
+ * applied: the commands that arrive meanwhile gather into it (group commit,
+ * as PostgreSQL's WAL flushes do).  Each entry costs a durable log write on
+ * every node, and those writes dominate a commit's latency; with 16
+ * clients, 1 entry in flight gave about 7 commands per entry and more
+ * throughput than 2 or no limit (3 interleaved runs each).
+ */
+#define KALAM_MAX_ENTRIES_IN_FLIGHT	1
 
 static KalamPeer peers[KALAM_MAX_PEERS];
 static int	npeers = 0;
@@ -840,6 +851,7 @@ batch_applied(struct raft_apply *req, int status, void *result)
 	KalamBatch *batch = (KalamBatch *) req->data;
 	KalamGroup *g = &groups[batch->group];
 
+	g->entries_in_flight--;
 	if (status == 0 && result == NULL)
 	{
 		/* parked by fsm_apply just now: the outcomes come when it applies */
@@ -947,7 +959,7 @@ propose_pending(KalamGroup *g)
 	int			max_commands = (g->id == KALAM_GROUP_META) ? 1 : KALAM_ENTRY_MAX_COMMANDS;
 	KalamProposal *p;
 
-	while (g->pending != NULL)
+	while (g->pending != NULL && g->entries_in_flight < KALAM_MAX_ENTRIES_IN_FLIGHT)
 	{
 		KalamBatch *batch = calloc(1, sizeof(KalamBatch));
 		const char *commands[KALAM_ENTRY_MAX_COMMANDS];
@@ -995,7 +1007,10 @@ propose_pending(KalamGroup *g)
 		kalam_entry_write(buf.base, commands, lengths, batch->count);
 		rv = raft_apply(&g->raft, &batch->req, &buf, 1, batch_applied);
 		if (rv == 0)
+		{
+			g->entries_in_flight++;
 			continue;
+		}
 		raft_free(buf.base);
 		if (rv != RAFT_NOTLEADER)
 		{
@@ -1009,7 +1024,8 @@ propose_pending(KalamGroup *g)
 		}
 		free(batch);
 	}
-	g->pending_last = NULL;
+	if (g->pending == NULL)
+		g->pending_last = NULL;
 }
 
 static KalamProposal *
