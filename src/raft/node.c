@@ -114,6 +114,7 @@ typedef struct KalamGroup
 	char		error[256];		/* set by callbacks, logged later */
 	bool		initialized;	/* raft_init succeeded */
 	bool		push_commit;	/* followers wait to learn a commit */
+	bool		proposed_in_turn;	/* an entry went out in this turn */
 	KalamGroupStatus published; /* what kalam.groups shows now */
 	uint64		reachable_published_at; /* loop time (ms), meta group */
 	bool		started;
@@ -1009,6 +1010,7 @@ propose_pending(KalamGroup *g)
 		if (rv == 0)
 		{
 			g->entries_in_flight++;
+			g->proposed_in_turn = true;
 			continue;
 		}
 		raft_free(buf.base);
@@ -1195,7 +1197,8 @@ barrier_done(struct raft_barrier *req, int status)
  * A follower that forwarded a command waits until it has applied the
  * entry, and it learns that the entry is committed only from the leader's
  * next message: a heartbeat, up to a tenth of the election timeout later.
- * A barrier entry goes out at once and carries the new commit index.
+ * A barrier entry goes out at once and carries the new commit index,
+ * unless an entry proposed in this turn, after the commit, carries it.
  */
 static void
 push_commit_index(KalamGroup *g)
@@ -1203,7 +1206,7 @@ push_commit_index(KalamGroup *g)
 	struct raft_barrier *req;
 
 	g->push_commit = false;
-	if (raft_state(&g->raft) != RAFT_LEADER ||
+	if (g->proposed_in_turn || raft_state(&g->raft) != RAFT_LEADER ||
 		(req = calloc(1, sizeof(struct raft_barrier))) == NULL)
 		return;
 	if (raft_barrier(&g->raft, req, barrier_done) != 0)
@@ -1391,8 +1394,11 @@ kalam_node_finish_iteration(void)
 		free(p);
 	}
 	for (i = 0; i < ngroups; i++)
+	{
 		if (groups[i].push_commit)
 			push_commit_index(&groups[i]);
+		groups[i].proposed_in_turn = false;
+	}
 
 	pg_atomic_fetch_add_u64(&stats->commands_applied, applied_in_turn);
 	pg_atomic_fetch_add_u64(&stats->commands_failed, failed);
