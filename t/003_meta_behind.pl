@@ -26,10 +26,17 @@ for my $node (@nodes)
 	  or die 'the CREATE did not reach ' . $node->name;
 }
 
-# hold back a node that does not lead meta; write on another one
+# hold back a node that does not lead meta, the one of the two that leads
+# fewer user shards (at most 2 of the 4), so that two shards are led by
+# other nodes; write on the other one
 my $meta_leader = $nodes[0]->safe_psql('postgres',
 	"SELECT leader_id FROM kalam.groups WHERE group_name = 'meta'");
-my ($held, $writer) = grep { $_->name ne "node$meta_leader" } @nodes;
+my %shards_led = map { $_ => 0 } 1 .. 3;
+$shards_led{$_}++ for split /\n/, $nodes[0]->safe_psql('postgres',
+	"SELECT leader_id FROM kalam.groups WHERE group_name LIKE 'user_%'");
+my ($held, $writer) =
+  sort { $shards_led{ $a->name =~ s/node//r } <=> $shards_led{ $b->name =~ s/node//r } }
+  grep { $_->name ne "node$meta_leader" } @nodes;
 my $held_id = $held->name =~ s/node//r;
 my $log_offset = -s $held->logfile;
 $held->append_conf('postgresql.conf', 'kalam.debug_hold_meta_apply = on');
