@@ -8,6 +8,7 @@ OBJS = \
 	src/worker/kalam_worker.o \
 	src/raft/group.o \
 	src/raft/forward.o \
+	src/raft/fsm.o \
 	src/raft/meta_watermark.o \
 	src/raft/node.o \
 	src/raft/status.o \

@@ -8,10 +8,11 @@
  * on the worker's loop.  The commands that reach a group's leader in one
  * turn of the loop (from local backends, or forwarded by followers) are
  * proposed together as one log entry; once committed, libraft calls the
- * FSM apply, which stages them with the group's applier, each with its own
- * outcome.  After each turn of the loop the worker writes what
- * the appliers staged, publishes the applied positions, and only then
- * reports the outcomes, so a backend that is told "done" can read its write.
+ * state machine (fsm.c), which stages them with the group's applier, each
+ * with its own outcome.  After each turn of the loop the worker writes
+ * what the appliers staged, publishes the applied positions, and only then
+ * reports the outcomes, so a backend that is told "done" can read its
+ * write.
  *
  * Everything here runs on the worker's main thread.  libraft's callbacks
  * must not raise errors: they record what went wrong in the group, and
@@ -39,7 +40,6 @@
 #include "miscadmin.h"
 #include "port/pg_bswap.h"
 #include "postmaster/postmaster.h"
-#include "portability/instr_time.h"
 #include "storage/fd.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -49,7 +49,7 @@
 #include "raft/group.h"
 #include "raft/meta_watermark.h"
 #include "raft/node.h"
-#include "storage/apply.h"
+#include "raft/node_internal.h"
 #include "storage/command.h"
 #include "storage/entry.h"
 #include "storage/keys.h"
@@ -66,7 +66,6 @@ bool		kalam_debug_hold_meta_apply = false;
 char	   *kalam_client_address = NULL;
 
 #define KALAM_MAX_PEERS		KALAM_MAX_NODES
-#define KALAM_ADDRESS_LEN	64
 
 typedef struct KalamPeer
 {
@@ -74,83 +73,6 @@ typedef struct KalamPeer
 	char		host[KALAM_ADDRESS_LEN];
 	int			port;
 } KalamPeer;
-
-struct KalamBatch;
-
-/*
- * A committed entry that this node may not apply yet: the meta group here
- * has not applied the DDL it requires (or is held back, for tests).  A
- * group's entries park and leave in log order.
- */
-typedef struct KalamParkedEntry
-{
-	uint64		index;
-	uint64		required_meta_index;
-	char	   *data;
-	size_t		len;
-	struct KalamBatch *waiter;	/* whose outcomes it decides, if any */
-	struct KalamParkedEntry *next;
-} KalamParkedEntry;
-
-typedef struct KalamGroup
-{
-	int			id;
-	char		name[KALAM_GROUP_NAME_LEN];
-	char		address[KALAM_ADDRESS_LEN];
-	struct raft raft;
-	struct raft_io io;
-	struct raft_uv_transport transport;
-	struct raft_fsm fsm;
-	KalamApplier applier;
-	KalamApplyResult *results;	/* of the last entry applied, one per command */
-	int			nresults;
-	int			results_cap;
-	struct KalamProposal *pending;	/* to propose at the end of the turn */
-	struct KalamProposal *pending_last;
-	int			entries_in_flight;	/* proposed, not yet applied here */
-	KalamParkedEntry *parked;	/* oldest parked entry */
-	KalamParkedEntry *parked_last;
-	uint64		nparked;
-	char		error[256];		/* set by callbacks, logged later */
-	bool		initialized;	/* raft_init succeeded */
-	bool		push_commit;	/* followers wait to learn a commit */
-	bool		proposed_in_turn;	/* an entry went out in this turn */
-	KalamGroupStatus published; /* what kalam.groups shows now */
-	uint64		reachable_published_at; /* loop time (ms), meta group */
-	bool		started;
-	bool		closed;
-} KalamGroup;
-
-/*
- * A command on its way through a group's log: a local backend's, or one
- * that a follower's worker forwarded to this node.
- */
-typedef struct KalamProposal
-{
-	int			group;
-	KalamPendingCommand command;	/* local origin */
-	int			origin_conn;	/* forwarded to us: its connection, else 0 */
-	uint64		origin_request;
-	char	   *data;			/* the command, kept for forwarding */
-	size_t		len;
-	uint64		request_id;		/* while we forward it */
-	int			forwarded_to;
-	uint64		deadline;		/* loop time (ms) to stop waiting for a leader */
-	KalamApplyResult result;
-	struct KalamProposal *next;
-} KalamProposal;
-
-/*
- * The proposals that one log entry carries, in entry order (chained by
- * next), waiting for libraft to commit and apply it.
- */
-typedef struct KalamBatch
-{
-	struct raft_apply req;
-	int			group;
-	int			count;
-	KalamProposal *members;
-} KalamBatch;
 
 /* At most this many commands, and about this many bytes, in one entry */
 #define KALAM_ENTRY_MAX_COMMANDS	64
@@ -183,8 +105,6 @@ static uv_timer_t nodelay_timer;
 static bool address_registered = false;
 static bool address_pending = false;	/* a registration is under way */
 static uint64 address_tried_at = 0; /* loop time (ms) of the last attempt */
-static uint64 applied_in_turn = 0;	/* FSM applies since the last turn */
-static instr_time apply_time;	/* and the time they took */
 
 static KalamPeer *find_peer(raft_id id);
 static void finish_proposal(KalamProposal *p);
@@ -352,260 +272,6 @@ kalam_node_client_address(int node_id)
 }
 
 
-static KalamGroup *
-group_of_fsm(struct raft_fsm *fsm)
-{
-	return (KalamGroup *) fsm->data;
-}
-
-/*
- * Stage the commands of an entry with the group's applier, their outcomes
- * into g->results; the meta group notes its DDL.  False if out of memory.
- */
-static bool
-apply_entry(KalamGroup *g, uint64 index, const char *data, size_t len)
-{
-	KalamEntryReader reader;
-	uint32		count;
-	const char *command;
-	size_t		length;
-	instr_time	start;
-	instr_time	end;
-
-	if (!kalam_entry_open(&reader, data, len, &count))
-		count = 1;				/* reported below as one unreadable command */
-	if (count > (uint32) g->results_cap)
-	{
-		KalamApplyResult *bigger = realloc(g->results, sizeof(KalamApplyResult) * count);
-
-		if (bigger == NULL)
-			return false;
-		g->results = bigger;
-		g->results_cap = count;
-	}
-
-	INSTR_TIME_SET_CURRENT(start);
-	g->nresults = 0;
-	while (g->nresults < (int) count)
-	{
-		KalamApplyResult *result = &g->results[g->nresults++];
-
-		if (!kalam_entry_next(&reader, &command, &length))
-		{
-			command = NULL;
-			length = 0;
-		}
-		kalam_apply_command(&g->applier, index, command, length, result);
-		if (g->id == KALAM_GROUP_META && result->status == KALAM_APPLY_OK)
-			kalam_watermark_note_command(command, length, index);
-	}
-	INSTR_TIME_SET_CURRENT(end);
-	INSTR_TIME_ACCUM_DIFF(apply_time, end, start);
-	applied_in_turn += count;
-	return true;
-}
-
-/* The highest meta position that a command of the entry requires */
-static uint64
-entry_required_meta_index(const char *data, size_t len)
-{
-	KalamEntryReader reader;
-	KalamCommandReader command_reader;
-	uint32		count;
-	const char *command;
-	size_t		length;
-	uint64		required = 0;
-
-	if (!kalam_entry_open(&reader, data, len, &count))
-		return 0;
-	while (kalam_entry_next(&reader, &command, &length))
-		if (kalam_command_open(&command_reader, command, length))
-			required = Max(required, command_reader.header.required_meta_index);
-	return required;
-}
-
-/* Hand each proposal of a batch its outcome, from g->results. */
-static void
-finish_batch(KalamBatch *batch, KalamGroup *g)
-{
-	KalamProposal *p;
-	int			i = 0;
-
-	while ((p = batch->members) != NULL)
-	{
-		batch->members = p->next;
-		if (i < g->nresults)
-			p->result = g->results[i++];
-		else
-		{
-			memset(&p->result, 0, sizeof(KalamApplyResult));
-			p->result.status = KALAM_APPLY_BAD_COMMAND;
-			strlcpy(p->result.message, "the log entry lacks the command",
-					sizeof(p->result.message));
-		}
-		finish_proposal(p);
-	}
-	free(batch);
-}
-
-/* Give every proposal of a batch the same failure. */
-static void
-fail_batch(KalamBatch *batch, KalamApplyStatus status, const char *message)
-{
-	KalamProposal *p;
-
-	while ((p = batch->members) != NULL)
-	{
-		batch->members = p->next;
-		fail_proposal(p, status, "%s", message);
-	}
-	free(batch);
-}
-
-/* May an entry that requires this meta group position be applied now? */
-static bool
-may_apply(KalamGroup *g, uint64 required_meta_index)
-{
-	if (g->id == KALAM_GROUP_META)
-		return !kalam_debug_hold_meta_apply;
-	return required_meta_index <= groups[KALAM_GROUP_META].applier.staged_index;
-}
-
-/*
- * Apply a committed entry, or park it when the DDL it requires is not
- * applied here yet (or an older entry of the group is parked).  The result
- * is the group, whose results hold the commands' outcomes; that of a
- * parked entry is NULL: its batch, if it is ours, learns the outcomes when
- * the entry is applied (release_parked).
- */
-static int
-fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
-{
-	KalamGroup *g = group_of_fsm(fsm);
-	uint64		index = raft_last_applied(&g->raft) + 1;
-	uint64		required = entry_required_meta_index(buf->base, buf->len);
-	KalamParkedEntry *e;
-
-	if (index <= g->applier.durable_index ||
-		(g->parked == NULL && may_apply(g, required)))
-	{
-		if (!apply_entry(g, index, buf->base, buf->len))
-			return RAFT_NOMEM;
-		*result = g;
-		return 0;
-	}
-
-	e = calloc(1, sizeof(KalamParkedEntry));
-	if (e == NULL || (e->data = malloc(buf->len)) == NULL)
-	{
-		free(e);
-		return RAFT_NOMEM;
-	}
-	memcpy(e->data, buf->base, buf->len);
-	e->len = buf->len;
-	e->index = index;
-	e->required_meta_index = required;
-	if (g->parked == NULL)
-		g->parked = e;
-	else
-		g->parked_last->next = e;
-	g->parked_last = e;
-	g->nparked++;
-	*result = NULL;
-	return 0;
-}
-
-/* Apply the parked entries of a group that may be applied now, in order. */
-static void
-release_parked(KalamGroup *g)
-{
-	KalamParkedEntry *e;
-
-	while ((e = g->parked) != NULL && may_apply(g, e->required_meta_index))
-	{
-		if (!apply_entry(g, e->index, e->data, e->len))
-			break;				/* out of memory: try again next turn */
-		g->parked = e->next;
-		g->nparked--;
-		if (e->waiter != NULL)
-			finish_batch(e->waiter, g);
-		free(e->data);
-		free(e);
-	}
-}
-
-/*
- * Forget a group's parked entries: a snapshot replaces them, or the worker
- * stops.  A proposal still waiting on one cannot know its outcome here.
- */
-static void
-drop_parked(KalamGroup *g)
-{
-	KalamParkedEntry *e;
-
-	while ((e = g->parked) != NULL)
-	{
-		g->parked = e->next;
-		if (e->waiter != NULL)
-			fail_batch(e->waiter, KALAM_APPLY_OUTCOME_UNKNOWN,
-					   "a snapshot replaced the entry on this node before it was applied here");
-		free(e->data);
-		free(e);
-	}
-	g->nparked = 0;
-}
-
-static int
-fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
-{
-	KalamGroup *g = group_of_fsm(fsm);
-	char	   *data;
-	size_t		len;
-
-	/* the snapshot would cover entries not applied yet: later */
-	if (g->parked != NULL)
-		return RAFT_BUSY;
-	if (!kalam_apply_snapshot(&g->applier, &data, &len, g->error, sizeof(g->error)))
-		return RAFT_IOERR;
-	*bufs = malloc(sizeof(struct raft_buffer));
-	if (*bufs == NULL)
-	{
-		free(data);
-		return RAFT_NOMEM;
-	}
-	(*bufs)[0].base = data;
-	(*bufs)[0].len = len;
-	*n = 1;
-	return 0;
-}
-
-static int
-fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
-					  unsigned *n)
-{
-	if (*bufs != NULL)
-	{
-		free((*bufs)[0].base);
-		free(*bufs);
-	}
-	*bufs = NULL;
-	*n = 0;
-	return 0;
-}
-
-static int
-fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
-{
-	KalamGroup *g = group_of_fsm(fsm);
-
-	drop_parked(g);
-	if (!kalam_apply_restore(&g->applier, buf->base, buf->len, g->error,
-							 sizeof(g->error)))
-		return RAFT_IOERR;
-	raft_free(buf->base);
-	return 0;
-}
-
 /*
  * libraft's TCP transport leaves Nagle's algorithm on: a small message sent
  * while an earlier one is unacknowledged waits for the peer's delayed ACK,
@@ -684,12 +350,7 @@ start_group(KalamGroup *g, rocksdb_t *db, const sigset_t *mask)
 				 errmsg("could not create directory \"%s\": %m", dir)));
 	}
 
-	g->fsm.version = 2;
-	g->fsm.data = g;
-	g->fsm.apply = fsm_apply;
-	g->fsm.snapshot = fsm_snapshot;
-	g->fsm.snapshot_finalize = fsm_snapshot_finalize;
-	g->fsm.restore = fsm_restore;
+	kalam_fsm_init(g);
 
 	raft_configuration_init(&conf);
 	if (npeers == 0)
@@ -778,6 +439,7 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 	for (i = 0; i < ngroups; i++)
 	{
 		groups[i].id = i;
+		groups[i].meta = &groups[KALAM_GROUP_META];
 		start_group(&groups[i], db, &mask);
 	}
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
@@ -846,6 +508,45 @@ fail_proposal(KalamProposal *p, KalamApplyStatus status, const char *fmt,...)
 	finish_proposal(p);
 }
 
+/* Hand each proposal of a batch its outcome, from g->results. */
+void
+kalam_node_finish_batch(KalamBatch *batch, KalamGroup *g)
+{
+	KalamProposal *p;
+	int			i = 0;
+
+	while ((p = batch->members) != NULL)
+	{
+		batch->members = p->next;
+		if (i < g->nresults)
+			p->result = g->results[i++];
+		else
+		{
+			memset(&p->result, 0, sizeof(KalamApplyResult));
+			p->result.status = KALAM_APPLY_BAD_COMMAND;
+			strlcpy(p->result.message, "the log entry lacks the command",
+					sizeof(p->result.message));
+		}
+		finish_proposal(p);
+	}
+	free(batch);
+}
+
+/* Give every proposal of a batch the same failure. */
+void
+kalam_node_fail_batch(KalamBatch *batch, KalamApplyStatus status,
+					  const char *message)
+{
+	KalamProposal *p;
+
+	while ((p = batch->members) != NULL)
+	{
+		batch->members = p->next;
+		fail_proposal(p, status, "%s", message);
+	}
+	free(batch);
+}
+
 static void
 batch_applied(struct raft_apply *req, int status, void *result)
 {
@@ -859,7 +560,7 @@ batch_applied(struct raft_apply *req, int status, void *result)
 		g->parked_last->waiter = batch;
 	}
 	else if (status == 0)
-		finish_batch(batch, g);
+		kalam_node_finish_batch(batch, g);
 	else if (status == RAFT_LEADERSHIPLOST)
 	{
 		char		message[256];
@@ -867,10 +568,10 @@ batch_applied(struct raft_apply *req, int status, void *result)
 		snprintf(message, sizeof(message),
 				 "node %d lost the leadership of group \"%s\" while the writes waited to commit",
 				 kalam_node_id, g->name);
-		fail_batch(batch, KALAM_APPLY_OUTCOME_UNKNOWN, message);
+		kalam_node_fail_batch(batch, KALAM_APPLY_OUTCOME_UNKNOWN, message);
 	}
 	else
-		fail_batch(batch, KALAM_APPLY_LOST, raft_strerror(status));
+		kalam_node_fail_batch(batch, KALAM_APPLY_LOST, raft_strerror(status));
 }
 
 static KalamPeer *
@@ -1002,7 +703,7 @@ propose_pending(KalamGroup *g)
 		buf.base = raft_malloc(buf.len);
 		if (buf.base == NULL)
 		{
-			fail_batch(batch, KALAM_APPLY_LOST, "out of memory");
+			kalam_node_fail_batch(batch, KALAM_APPLY_LOST, "out of memory");
 			continue;
 		}
 		kalam_entry_write(buf.base, commands, lengths, batch->count);
@@ -1016,7 +717,7 @@ propose_pending(KalamGroup *g)
 		raft_free(buf.base);
 		if (rv != RAFT_NOTLEADER)
 		{
-			fail_batch(batch, KALAM_APPLY_LOST, raft_strerror(rv));
+			kalam_node_fail_batch(batch, KALAM_APPLY_LOST, raft_strerror(rv));
 			continue;
 		}
 		while ((p = batch->members) != NULL)
@@ -1271,6 +972,8 @@ kalam_node_finish_iteration(void)
 	uint64		total = 0;
 	uint64		rows = 0;
 	uint64		failed = 0;
+	uint64		applied;
+	uint64		apply_us;
 	int			i;
 
 	register_client_address();
@@ -1286,7 +989,7 @@ kalam_node_finish_iteration(void)
 
 	/* the meta group first: the others' parked entries wait for it */
 	for (i = 0; i < ngroups; i++)
-		release_parked(&groups[i]);
+		kalam_fsm_release_parked(&groups[i]);
 
 	/* commands still looking for a leader */
 	p = retrying;
@@ -1400,12 +1103,11 @@ kalam_node_finish_iteration(void)
 		groups[i].proposed_in_turn = false;
 	}
 
-	pg_atomic_fetch_add_u64(&stats->commands_applied, applied_in_turn);
+	kalam_fsm_take_apply_stats(&applied, &apply_us);
+	pg_atomic_fetch_add_u64(&stats->commands_applied, applied);
 	pg_atomic_fetch_add_u64(&stats->commands_failed, failed);
 	pg_atomic_fetch_add_u64(&stats->rows_written, rows);
-	pg_atomic_fetch_add_u64(&stats->apply_time_us, INSTR_TIME_GET_MICROSEC(apply_time));
-	applied_in_turn = 0;
-	INSTR_TIME_SET_ZERO(apply_time);
+	pg_atomic_fetch_add_u64(&stats->apply_time_us, apply_us);
 }
 
 static void
@@ -1447,7 +1149,7 @@ kalam_node_stop(void)
 	} while (!all_closed);
 	for (i = 0; i < ngroups; i++)
 	{
-		drop_parked(&groups[i]);
+		kalam_fsm_drop_parked(&groups[i]);
 		free(groups[i].results);
 		kalam_apply_destroy(&groups[i].applier);
 	}

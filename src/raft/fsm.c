@@ -1,0 +1,272 @@
+/*-------------------------------------------------------------------------
+ *
+ * fsm.c
+ *	  The state machine of each Raft group: libraft's apply, snapshot and
+ *	  restore callbacks, and the parking of entries that need DDL this node
+ *	  has not applied yet.
+ *
+ * A committed entry is staged with the group's applier, one outcome per
+ * command.  A data group's entry whose required meta position (see
+ * meta_watermark.c) is ahead of the meta group here parks, with every later
+ * entry of its group, until the meta group has applied that far; libraft
+ * counts it applied, so the group takes no snapshot while anything is
+ * parked.  kalam.debug_hold_meta_apply parks the meta group's own entries,
+ * for tests.
+ *
+ * These run inside libraft callbacks on the worker's loop: no ereport, no
+ * palloc; failures become libraft error codes or the group's error text.
+ *
+ * src/raft/fsm.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "portability/instr_time.h"
+
+#include "raft/meta_watermark.h"
+#include "raft/node.h"
+#include "raft/node_internal.h"
+#include "storage/command.h"
+#include "storage/entry.h"
+
+static uint64 applied_in_turn = 0;	/* commands applied since last asked */
+static instr_time apply_time;	/* and the time they took */
+
+static KalamGroup *
+group_of_fsm(struct raft_fsm *fsm)
+{
+	return (KalamGroup *) fsm->data;
+}
+
+/*
+ * Stage the commands of an entry with the group's applier, their outcomes
+ * into g->results; the meta group notes its DDL.  False if out of memory.
+ */
+static bool
+apply_entry(KalamGroup *g, uint64 index, const char *data, size_t len)
+{
+	KalamEntryReader reader;
+	uint32		count;
+	const char *command;
+	size_t		length;
+	instr_time	start;
+	instr_time	end;
+
+	if (!kalam_entry_open(&reader, data, len, &count))
+		count = 1;				/* reported below as one unreadable command */
+	if (count > (uint32) g->results_cap)
+	{
+		KalamApplyResult *bigger = realloc(g->results, sizeof(KalamApplyResult) * count);
+
+		if (bigger == NULL)
+			return false;
+		g->results = bigger;
+		g->results_cap = count;
+	}
+
+	INSTR_TIME_SET_CURRENT(start);
+	g->nresults = 0;
+	while (g->nresults < (int) count)
+	{
+		KalamApplyResult *result = &g->results[g->nresults++];
+
+		if (!kalam_entry_next(&reader, &command, &length))
+		{
+			command = NULL;
+			length = 0;
+		}
+		kalam_apply_command(&g->applier, index, command, length, result);
+		if (g->id == KALAM_GROUP_META && result->status == KALAM_APPLY_OK)
+			kalam_watermark_note_command(command, length, index);
+	}
+	INSTR_TIME_SET_CURRENT(end);
+	INSTR_TIME_ACCUM_DIFF(apply_time, end, start);
+	applied_in_turn += count;
+	return true;
+}
+
+/* The highest meta position that a command of the entry requires */
+static uint64
+entry_required_meta_index(const char *data, size_t len)
+{
+	KalamEntryReader reader;
+	KalamCommandReader command_reader;
+	uint32		count;
+	const char *command;
+	size_t		length;
+	uint64		required = 0;
+
+	if (!kalam_entry_open(&reader, data, len, &count))
+		return 0;
+	while (kalam_entry_next(&reader, &command, &length))
+		if (kalam_command_open(&command_reader, command, length))
+			required = Max(required, command_reader.header.required_meta_index);
+	return required;
+}
+
+/* May an entry that requires this meta group position be applied now? */
+static bool
+may_apply(KalamGroup *g, uint64 required_meta_index)
+{
+	if (g->id == KALAM_GROUP_META)
+		return !kalam_debug_hold_meta_apply;
+	return required_meta_index <= g->meta->applier.staged_index;
+}
+
+/*
+ * Apply a committed entry, or park it when the DDL it requires is not
+ * applied here yet (or an older entry of the group is parked).  The result
+ * is the group, whose results hold the commands' outcomes; that of a
+ * parked entry is NULL: its batch, if it is ours, learns the outcomes when
+ * the entry is applied (kalam_fsm_release_parked).
+ */
+static int
+fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
+{
+	KalamGroup *g = group_of_fsm(fsm);
+	uint64		index = raft_last_applied(&g->raft) + 1;
+	uint64		required = entry_required_meta_index(buf->base, buf->len);
+	KalamParkedEntry *e;
+
+	if (index <= g->applier.durable_index ||
+		(g->parked == NULL && may_apply(g, required)))
+	{
+		if (!apply_entry(g, index, buf->base, buf->len))
+			return RAFT_NOMEM;
+		*result = g;
+		return 0;
+	}
+
+	e = calloc(1, sizeof(KalamParkedEntry));
+	if (e == NULL || (e->data = malloc(buf->len)) == NULL)
+	{
+		free(e);
+		return RAFT_NOMEM;
+	}
+	memcpy(e->data, buf->base, buf->len);
+	e->len = buf->len;
+	e->index = index;
+	e->required_meta_index = required;
+	if (g->parked == NULL)
+		g->parked = e;
+	else
+		g->parked_last->next = e;
+	g->parked_last = e;
+	g->nparked++;
+	*result = NULL;
+	return 0;
+}
+
+/* Apply the parked entries of a group that may be applied now, in order. */
+void
+kalam_fsm_release_parked(KalamGroup *g)
+{
+	KalamParkedEntry *e;
+
+	while ((e = g->parked) != NULL && may_apply(g, e->required_meta_index))
+	{
+		if (!apply_entry(g, e->index, e->data, e->len))
+			break;				/* out of memory: try again next turn */
+		g->parked = e->next;
+		g->nparked--;
+		if (e->waiter != NULL)
+			kalam_node_finish_batch(e->waiter, g);
+		free(e->data);
+		free(e);
+	}
+}
+
+/*
+ * Forget a group's parked entries: a snapshot replaces them, or the worker
+ * stops.  A proposal still waiting on one cannot know its outcome here.
+ */
+void
+kalam_fsm_drop_parked(KalamGroup *g)
+{
+	KalamParkedEntry *e;
+
+	while ((e = g->parked) != NULL)
+	{
+		g->parked = e->next;
+		if (e->waiter != NULL)
+			kalam_node_fail_batch(e->waiter, KALAM_APPLY_OUTCOME_UNKNOWN,
+					   "a snapshot replaced the entry on this node before it was applied here");
+		free(e->data);
+		free(e);
+	}
+	g->nparked = 0;
+}
+
+static int
+fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
+{
+	KalamGroup *g = group_of_fsm(fsm);
+	char	   *data;
+	size_t		len;
+
+	/* the snapshot would cover entries not applied yet: later */
+	if (g->parked != NULL)
+		return RAFT_BUSY;
+	if (!kalam_apply_snapshot(&g->applier, &data, &len, g->error, sizeof(g->error)))
+		return RAFT_IOERR;
+	*bufs = malloc(sizeof(struct raft_buffer));
+	if (*bufs == NULL)
+	{
+		free(data);
+		return RAFT_NOMEM;
+	}
+	(*bufs)[0].base = data;
+	(*bufs)[0].len = len;
+	*n = 1;
+	return 0;
+}
+
+static int
+fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
+					  unsigned *n)
+{
+	if (*bufs != NULL)
+	{
+		free((*bufs)[0].base);
+		free(*bufs);
+	}
+	*bufs = NULL;
+	*n = 0;
+	return 0;
+}
+
+static int
+fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
+{
+	KalamGroup *g = group_of_fsm(fsm);
+
+	kalam_fsm_drop_parked(g);
+	if (!kalam_apply_restore(&g->applier, buf->base, buf->len, g->error,
+							 sizeof(g->error)))
+		return RAFT_IOERR;
+	raft_free(buf->base);
+	return 0;
+}
+
+/* Set up the group's state machine for raft_init. */
+void
+kalam_fsm_init(KalamGroup *g)
+{
+	g->fsm.version = 2;
+	g->fsm.data = g;
+	g->fsm.apply = fsm_apply;
+	g->fsm.snapshot = fsm_snapshot;
+	g->fsm.snapshot_finalize = fsm_snapshot_finalize;
+	g->fsm.restore = fsm_restore;
+}
+
+/* The commands applied, and the time it took, since the last call. */
+void
+kalam_fsm_take_apply_stats(uint64 *commands, uint64 *microseconds)
+{
+	*commands = applied_in_turn;
+	*microseconds = INSTR_TIME_GET_MICROSEC(apply_time);
+	applied_in_turn = 0;
+	INSTR_TIME_SET_ZERO(apply_time);
+}

@@ -1,0 +1,112 @@
+/*-------------------------------------------------------------------------
+ *
+ * node_internal.h
+ *	  What node.c (groups and proposals) and fsm.c (apply and parking)
+ *	  share about this node's Raft groups.  Private to src/raft.
+ *
+ * src/raft/node_internal.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef KALAM_NODE_INTERNAL_H
+#define KALAM_NODE_INTERNAL_H
+
+#include <raft.h>
+#include <raft/uv.h>
+
+#include "raft/group.h"
+#include "storage/apply.h"
+#include "worker/channel.h"
+
+#define KALAM_ADDRESS_LEN	64
+
+struct KalamBatch;
+
+/*
+ * A committed entry that this node may not apply yet: the meta group here
+ * has not applied the DDL it requires (or is held back, for tests).  A
+ * group's entries park and leave in log order.
+ */
+typedef struct KalamParkedEntry
+{
+	uint64		index;
+	uint64		required_meta_index;
+	char	   *data;
+	size_t		len;
+	struct KalamBatch *waiter;	/* whose outcomes it decides, if any */
+	struct KalamParkedEntry *next;
+} KalamParkedEntry;
+
+typedef struct KalamGroup
+{
+	int			id;
+	struct KalamGroup *meta;	/* the meta group, whose position gates apply */
+	char		name[KALAM_GROUP_NAME_LEN];
+	char		address[KALAM_ADDRESS_LEN];
+	struct raft raft;
+	struct raft_io io;
+	struct raft_uv_transport transport;
+	struct raft_fsm fsm;
+	KalamApplier applier;
+	KalamApplyResult *results;	/* of the last entry applied, one per command */
+	int			nresults;
+	int			results_cap;
+	struct KalamProposal *pending;	/* to propose at the end of the turn */
+	struct KalamProposal *pending_last;
+	int			entries_in_flight;	/* proposed, not yet applied here */
+	KalamParkedEntry *parked;	/* oldest parked entry */
+	KalamParkedEntry *parked_last;
+	uint64		nparked;
+	char		error[256];		/* set by callbacks, logged later */
+	bool		initialized;	/* raft_init succeeded */
+	bool		push_commit;	/* followers wait to learn a commit */
+	bool		proposed_in_turn;	/* an entry went out in this turn */
+	KalamGroupStatus published; /* what kalam.groups shows now */
+	uint64		reachable_published_at; /* loop time (ms), meta group */
+	bool		started;
+	bool		closed;
+} KalamGroup;
+
+/*
+ * A command on its way through a group's log: a local backend's, or one
+ * that a follower's worker forwarded to this node.
+ */
+typedef struct KalamProposal
+{
+	int			group;
+	KalamPendingCommand command;	/* local origin */
+	int			origin_conn;	/* forwarded to us: its connection, else 0 */
+	uint64		origin_request;
+	char	   *data;			/* the command, kept for forwarding */
+	size_t		len;
+	uint64		request_id;		/* while we forward it */
+	int			forwarded_to;
+	uint64		deadline;		/* loop time (ms) to stop waiting for a leader */
+	KalamApplyResult result;
+	struct KalamProposal *next;
+} KalamProposal;
+
+/*
+ * The proposals that one log entry carries, in entry order (chained by
+ * next), waiting for libraft to commit and apply it.
+ */
+typedef struct KalamBatch
+{
+	struct raft_apply req;
+	int			group;
+	int			count;
+	KalamProposal *members;
+} KalamBatch;
+
+/* fsm.c */
+extern void kalam_fsm_init(KalamGroup *g);
+extern void kalam_fsm_release_parked(KalamGroup *g);
+extern void kalam_fsm_drop_parked(KalamGroup *g);
+extern void kalam_fsm_take_apply_stats(uint64 *commands, uint64 *microseconds);
+
+/* node.c: the outcomes of a batch's entry */
+extern void kalam_node_finish_batch(KalamBatch *batch, KalamGroup *g);
+extern void kalam_node_fail_batch(KalamBatch *batch, KalamApplyStatus status,
+								  const char *message);
+
+#endif							/* KALAM_NODE_INTERNAL_H */
