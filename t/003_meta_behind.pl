@@ -16,7 +16,10 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-my @nodes = start_kalam_cluster(nodes => 3, shards => 4);
+my @nodes = start_kalam_cluster(
+	nodes => 3,
+	shards => 4,
+	conf => 'kalam.snapshot_threshold = 16');
 
 my $ddl = 'CREATE FOREIGN TABLE %s (k int, v text) SERVER kalam OPTIONS (type \'user\', primary_key \'k\')';
 $nodes[0]->safe_psql('postgres', sprintf($ddl, 'older'));
@@ -100,5 +103,38 @@ $held->poll_query_until('postgres', "SELECT to_regclass('newer') IS NOT NULL")
 is($held->safe_psql('postgres', 'SELECT sum(parked_entries) FROM kalam.groups'), 0,
 	'once meta caught up nothing is parked');
 ok(same_contents('newer', @nodes), 'and the node holds the same rows as the others');
+
+# The node is away while a table is created and more writes go into its
+# shard than the log keeps (snapshot threshold 16): it comes back behind on
+# meta and gets the rows as a snapshot, which waits for the CREATE too.
+$held->stop;
+$writer->safe_psql('postgres', sprintf($ddl, 'newest'));
+$writer->safe_psql('postgres',
+	qq{SET kalam."user" = '$new_user';\n}
+	  . join('', map { "INSERT INTO newest VALUES ($_, 'while away');\n" } 1 .. 150));
+$held->append_conf('postgresql.conf', 'kalam.debug_hold_meta_apply = on');
+$held->start;
+$held->poll_query_until('postgres', $parked)
+  or die 'nothing is parked on the node that came back';
+my @snapshots = glob($held->data_dir . "/kalam/raft/$group_of{$new_user}/snapshot-*");
+cmp_ok(scalar(@snapshots), '>', 0, 'the node that came back got a snapshot of the shard');
+my ($snapshot_index) = sort { $b <=> $a } map { /snapshot-\d+-(\d+)-\d+$/ ? $1 : () } @snapshots;
+cmp_ok($held->safe_psql('postgres',
+		"SELECT applied_index FROM kalam.groups WHERE group_name = '$group_of{$new_user}'"),
+	'<', $snapshot_index, 'the snapshot waits for the meta group too');
+is($held->safe_psql('postgres', "SELECT to_regclass('newest') IS NULL"), 't',
+	'and, behind on meta, has not created the table');
+
+$held->append_conf('postgresql.conf', 'kalam.debug_hold_meta_apply = off');
+$held->reload;
+$held->poll_query_until('postgres', "SELECT to_regclass('newest') IS NOT NULL")
+  or die 'the node that came back did not replay the CREATE';
+{
+	local $ENV{PGOPTIONS} = "-c kalam.user=$new_user";
+	$held->poll_query_until('postgres', 'SELECT count(*) = 150 FROM newest')
+	  or die 'the node that came back did not restore the parked snapshot';
+}
+ok(same_contents('newest', @nodes),
+	'once meta caught up the snapshot is restored: the same rows as the others');
 
 done_testing();

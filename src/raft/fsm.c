@@ -114,6 +114,31 @@ may_apply(KalamGroup *g, uint64 required_meta_index)
 	return required_meta_index <= g->meta->applier.staged_index;
 }
 
+/* Queue an entry behind the group's parked ones. */
+static void
+park(KalamGroup *g, KalamParkedEntry *e, uint64 index, uint64 required)
+{
+	e->index = index;
+	e->required_meta_index = required;
+	if (g->parked == NULL)
+		g->parked = e;
+	else
+		g->parked_last->next = e;
+	g->parked_last = e;
+	g->nparked++;
+}
+
+/* Forget a parked entry and its copy of the data. */
+static void
+free_parked(KalamParkedEntry *e)
+{
+	if (e->is_snapshot)
+		raft_free(e->data);
+	else
+		free(e->data);
+	free(e);
+}
+
 /*
  * Apply a committed entry, or park it when the DDL it requires is not
  * applied here yet (or an older entry of the group is parked).  The result
@@ -146,14 +171,7 @@ fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 	}
 	memcpy(e->data, buf->base, buf->len);
 	e->len = buf->len;
-	e->index = index;
-	e->required_meta_index = required;
-	if (g->parked == NULL)
-		g->parked = e;
-	else
-		g->parked_last->next = e;
-	g->parked_last = e;
-	g->nparked++;
+	park(g, e, index, required);
 	*result = NULL;
 	return 0;
 }
@@ -166,14 +184,17 @@ kalam_fsm_release_parked(KalamGroup *g)
 
 	while ((e = g->parked) != NULL && may_apply(g, e->required_meta_index))
 	{
-		if (!apply_entry(g, e->index, e->data, e->len))
-			break;				/* out of memory: try again next turn */
+		/* on failure (out of memory, storage), try again next turn */
+		if (e->is_snapshot ?
+			!kalam_apply_restore(&g->applier, e->data, e->len, g->error,
+								 sizeof(g->error)) :
+			!apply_entry(g, e->index, e->data, e->len))
+			break;
 		g->parked = e->next;
 		g->nparked--;
 		if (e->waiter != NULL)
 			kalam_node_finish_batch(e->waiter, g);
-		free(e->data);
-		free(e);
+		free_parked(e);
 	}
 }
 
@@ -192,8 +213,7 @@ kalam_fsm_drop_parked(KalamGroup *g)
 		if (e->waiter != NULL)
 			kalam_node_fail_batch(e->waiter, KALAM_APPLY_OUTCOME_UNKNOWN,
 					   "a snapshot replaced the entry on this node before it was applied here");
-		free(e->data);
-		free(e);
+		free_parked(e);
 	}
 	g->nparked = 0;
 }
@@ -208,7 +228,8 @@ fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
 	/* the snapshot would cover entries not applied yet: later */
 	if (g->parked != NULL)
 		return RAFT_BUSY;
-	if (!kalam_apply_snapshot(&g->applier, &data, &len, g->error, sizeof(g->error)))
+	if (!kalam_apply_snapshot(&g->applier, kalam_watermark_of, &data, &len,
+							  g->error, sizeof(g->error)))
 		return RAFT_IOERR;
 	*bufs = malloc(sizeof(struct raft_buffer));
 	if (*bufs == NULL)
@@ -240,8 +261,21 @@ static int
 fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
 	KalamGroup *g = group_of_fsm(fsm);
+	uint64		required = kalam_apply_snapshot_required_meta_index(buf->base, buf->len);
+	KalamParkedEntry *e;
 
 	kalam_fsm_drop_parked(g);
+	if (!may_apply(g, required))
+	{
+		/* rows of tables whose DDL is not applied here: restore later */
+		if ((e = calloc(1, sizeof(KalamParkedEntry))) == NULL)
+			return RAFT_NOMEM;
+		e->is_snapshot = true;
+		e->data = buf->base;
+		e->len = buf->len;
+		park(g, e, raft_last_applied(&g->raft), required);
+		return 0;
+	}
 	if (!kalam_apply_restore(&g->applier, buf->base, buf->len, g->error,
 							 sizeof(g->error)))
 		return RAFT_IOERR;

@@ -23,14 +23,16 @@
 struct KalamBatch;
 
 /*
- * A committed entry that this node may not apply yet: the meta group here
- * has not applied the DDL it requires (or is held back, for tests).  A
- * group's entries park and leave in log order.
+ * A committed entry, or a snapshot from the leader, that this node may not
+ * apply yet: the meta group here has not applied the DDL it requires (or
+ * is held back, for tests).  A group's entries park and leave in log
+ * order.
  */
 typedef struct KalamParkedEntry
 {
 	uint64		index;
 	uint64		required_meta_index;
+	bool		is_snapshot;	/* data is a snapshot, from raft_malloc */
 	char	   *data;
 	size_t		len;
 	struct KalamBatch *waiter;	/* whose outcomes it decides, if any */

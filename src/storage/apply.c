@@ -361,15 +361,16 @@ kalam_apply_destroy(KalamApplier *applier)
 }
 
 /*
- * Snapshot format: magic 'S', format version 1, 6 reserved bytes, applied
- * index (8), row count (8), then each row as key length (4), key, value
- * length (4), value.  It carries every key of the group, applied index
- * included, so that a node that missed compacted log entries is rebuilt
- * from it.
+ * Snapshot format: magic 'S', format version 2, 6 reserved bytes, applied
+ * index (8), row count (8), required meta index (8), then each row as key
+ * length (4), key, value length (4), value.  It carries every key of the
+ * group, applied index included, so that a node that missed compacted log
+ * entries is rebuilt from it; and, like a command, the meta group position
+ * that its rows' tables require.
  */
 #define KALAM_SNAPSHOT_MAGIC	'S'
-#define KALAM_SNAPSHOT_VERSION	1
-#define KALAM_SNAPSHOT_HEADER	24
+#define KALAM_SNAPSHOT_VERSION	2
+#define KALAM_SNAPSHOT_HEADER	32
 
 static void
 group_prefix(int group, char *prefix)
@@ -386,6 +387,9 @@ typedef struct SnapshotBuffer
 	size_t		used;
 	size_t		cap;
 	uint64		count;
+	uint64		(*required_of_table) (uint32 table_id);
+	uint32		last_table;		/* rows come ordered by table */
+	uint64		required;
 } SnapshotBuffer;
 
 static bool
@@ -408,6 +412,11 @@ append_row(const char *key, size_t keylen, const char *value, size_t vallen,
 			return false;
 		sb->data = bigger;
 	}
+	if (sb->count == 0 || kalam_key_table(key, keylen) != sb->last_table)
+	{
+		sb->last_table = kalam_key_table(key, keylen);
+		sb->required = Max(sb->required, sb->required_of_table(sb->last_table));
+	}
 	memcpy(sb->data + sb->used, &klen32, 4);
 	memcpy(sb->data + sb->used + 4, key, keylen);
 	memcpy(sb->data + sb->used + 4 + keylen, &vlen32, 4);
@@ -420,19 +429,22 @@ append_row(const char *key, size_t keylen, const char *value, size_t vallen,
 /*
  * Serialize the group's rows into a malloc'd buffer, after writing what is
  * staged so that the snapshot is the state at the last applied entry.
+ * required_of_table gives the meta position that a table's rows require.
  */
 bool
-kalam_apply_snapshot(KalamApplier *applier, char **data, size_t *len,
-					 char *errbuf, size_t errlen)
+kalam_apply_snapshot(KalamApplier *applier,
+					 uint64 (*required_of_table) (uint32 table_id),
+					 char **data, size_t *len, char *errbuf, size_t errlen)
 {
 	char		prefix[KALAM_GROUP_PREFIX_LEN];
 	SnapshotBuffer sb;
 
 	if (!kalam_apply_flush(applier, errbuf, errlen))
 		return false;
+	memset(&sb, 0, sizeof(sb));
 	sb.cap = 1024 * 1024;
 	sb.used = KALAM_SNAPSHOT_HEADER;
-	sb.count = 0;
+	sb.required_of_table = required_of_table;
 	sb.data = malloc(sb.cap);
 	errbuf[0] = '\0';
 	group_prefix(applier->group, prefix);
@@ -451,9 +463,26 @@ kalam_apply_snapshot(KalamApplier *applier, char **data, size_t *len,
 	sb.data[1] = KALAM_SNAPSHOT_VERSION;
 	memcpy(sb.data + 8, &applier->durable_index, 8);
 	memcpy(sb.data + 16, &sb.count, 8);
+	memcpy(sb.data + 24, &sb.required, 8);
 	*data = sb.data;
 	*len = sb.used;
 	return true;
+}
+
+/*
+ * The meta group position that a snapshot's rows require; 0 if the buffer
+ * is no snapshot (kalam_apply_restore reports that).
+ */
+uint64
+kalam_apply_snapshot_required_meta_index(const char *data, size_t len)
+{
+	uint64		required;
+
+	if (len < KALAM_SNAPSHOT_HEADER || data[0] != KALAM_SNAPSHOT_MAGIC ||
+		data[1] != KALAM_SNAPSHOT_VERSION)
+		return 0;
+	memcpy(&required, data + 24, 8);
+	return required;
 }
 
 /*

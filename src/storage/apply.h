@@ -38,8 +38,12 @@ extern bool kalam_apply_flush(KalamApplier *applier, char *errbuf,
 							  size_t errlen);
 extern void kalam_apply_discard(KalamApplier *applier);
 extern void kalam_apply_destroy(KalamApplier *applier);
-extern bool kalam_apply_snapshot(KalamApplier *applier, char **data,
-								 size_t *len, char *errbuf, size_t errlen);
+extern bool kalam_apply_snapshot(KalamApplier *applier,
+								 uint64 (*required_of_table) (uint32 table_id),
+								 char **data, size_t *len,
+								 char *errbuf, size_t errlen);
+extern uint64 kalam_apply_snapshot_required_meta_index(const char *data,
+													   size_t len);
 extern bool kalam_apply_restore(KalamApplier *applier, const char *data,
 								size_t len, char *errbuf, size_t errlen);
 
