@@ -90,16 +90,23 @@ is($held->safe_psql('postgres',
 	"SELECT commit_index > applied_index AND parked_entries > 0 FROM kalam.groups WHERE group_name = 'meta'"),
 	't', 'its meta group has committed entries it has not applied');
 
-# release: the CREATE is applied and replayed, then the parked write
-$held->append_conf('postgresql.conf', 'kalam.debug_hold_meta_apply = off');
-$held->reload;
-$held->poll_query_until('postgres', "SELECT to_regclass('newer') IS NOT NULL")
-  or die 'the held node did not replay the CREATE after the release';
+# Let the held node's meta group go on, and wait until it has replayed
+# the CREATE of the table and applied what was parked: $rows rows of the
+# table for $new_user.
+sub release
 {
+	my ($table, $rows) = @_;
+
+	$held->append_conf('postgresql.conf', 'kalam.debug_hold_meta_apply = off');
+	$held->reload;
+	$held->poll_query_until('postgres', "SELECT to_regclass('$table') IS NOT NULL")
+	  or die "the held node did not replay the CREATE of $table";
 	local $ENV{PGOPTIONS} = "-c kalam.user=$new_user";
-	$held->poll_query_until('postgres', 'SELECT count(*) = 3 FROM newer')
-	  or die 'the held node did not apply the parked write after the release';
+	$held->poll_query_until('postgres', "SELECT count(*) = $rows FROM $table")
+	  or die "the held node did not apply what was parked for $table";
 }
+
+release('newer', 3);
 is($held->safe_psql('postgres', 'SELECT sum(parked_entries) FROM kalam.groups'), 0,
 	'once meta caught up nothing is parked');
 ok(same_contents('newer', @nodes), 'and the node holds the same rows as the others');
@@ -125,15 +132,7 @@ cmp_ok($held->safe_psql('postgres',
 is($held->safe_psql('postgres', "SELECT to_regclass('newest') IS NULL"), 't',
 	'and, behind on meta, has not created the table');
 
-$held->append_conf('postgresql.conf', 'kalam.debug_hold_meta_apply = off');
-$held->reload;
-$held->poll_query_until('postgres', "SELECT to_regclass('newest') IS NOT NULL")
-  or die 'the node that came back did not replay the CREATE';
-{
-	local $ENV{PGOPTIONS} = "-c kalam.user=$new_user";
-	$held->poll_query_until('postgres', 'SELECT count(*) = 150 FROM newest')
-	  or die 'the node that came back did not restore the parked snapshot';
-}
+release('newest', 150);
 ok(same_contents('newest', @nodes),
 	'once meta caught up the snapshot is restored: the same rows as the others');
 
