@@ -128,6 +128,20 @@ park(KalamGroup *g, KalamParkedEntry *e, uint64 index, uint64 required)
 	g->nparked++;
 }
 
+/*
+ * Replace the group's rows with a snapshot's.  A snapshot of the meta
+ * group brings DDL records that no entry applied here: note their
+ * positions too.
+ */
+static bool
+restore(KalamGroup *g, const char *data, size_t len)
+{
+	if (!kalam_apply_restore(&g->applier, data, len, g->error, sizeof(g->error)))
+		return false;
+	return g->id != KALAM_GROUP_META ||
+		kalam_watermark_load(g->applier.db, g->error, sizeof(g->error));
+}
+
 /* Forget a parked entry and its copy of the data. */
 static void
 free_parked(KalamParkedEntry *e)
@@ -185,9 +199,7 @@ kalam_fsm_release_parked(KalamGroup *g)
 	while ((e = g->parked) != NULL && may_apply(g, e->required_meta_index))
 	{
 		/* on failure (out of memory, storage), try again next turn */
-		if (e->is_snapshot ?
-			!kalam_apply_restore(&g->applier, e->data, e->len, g->error,
-								 sizeof(g->error)) :
+		if (e->is_snapshot ? !restore(g, e->data, e->len) :
 			!apply_entry(g, e->index, e->data, e->len))
 			break;
 		g->parked = e->next;
@@ -273,11 +285,10 @@ fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 		e->is_snapshot = true;
 		e->data = buf->base;
 		e->len = buf->len;
-		park(g, e, raft_last_applied(&g->raft), required);
+		park(g, e, raft_last_applied(&g->raft) + 1, required);
 		return 0;
 	}
-	if (!kalam_apply_restore(&g->applier, buf->base, buf->len, g->error,
-							 sizeof(g->error)))
+	if (!restore(g, buf->base, buf->len))
 		return RAFT_IOERR;
 	raft_free(buf->base);
 	return 0;

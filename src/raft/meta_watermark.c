@@ -10,11 +10,12 @@
  * table before the CREATE or ALTER that shaped them.
  *
  * The kalam worker notes each DDL record as the meta group applies it (and
- * those already stored, at start); backends read the positions when they
- * build a command.  The positions live in a fixed array of slots in shared
- * memory, a table's slot chosen by a hash of its id.  Tables that share a
- * slot share the later position: a node that is behind may then wait for
- * a DDL it did not need, never skip one it needed.
+ * those already stored, at start or from a snapshot); backends read the
+ * positions when they build a command.  The positions live in a fixed
+ * array of slots in shared memory, a table's slot chosen by a hash of its
+ * id.  Tables that share a slot share the later position: a node that is
+ * behind may then wait for a DDL it did not need, never skip one it
+ * needed.
  *
  * src/raft/meta_watermark.c
  *
@@ -108,8 +109,9 @@ note_stored_record(const char *key, size_t keylen, const char *value,
 }
 
 /*
- * The kalam worker, at start: note the DDL records the meta group stored
- * before (each row's version is the log position that wrote it).
+ * The kalam worker, at start and after restoring a snapshot of the meta
+ * group: note the DDL records stored (each row's version is the log
+ * position that wrote it).  No palloc, no ereport.
  */
 bool
 kalam_watermark_load(rocksdb_t *db, char *errbuf, size_t errlen)
