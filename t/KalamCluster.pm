@@ -9,7 +9,6 @@ use warnings;
 use Exporter 'import';
 use IO::Socket::INET;
 use PostgreSQL::Test::Cluster;
-use Test::More;
 use Time::HiRes qw(usleep);
 
 our @EXPORT = qw(start_kalam_cluster group_leader kill9 same_contents);
