@@ -224,7 +224,7 @@ kalam_fsm_drop_parked(KalamGroup *g)
 		g->parked = e->next;
 		if (e->waiter != NULL)
 			kalam_node_fail_batch(e->waiter, KALAM_APPLY_OUTCOME_UNKNOWN,
-					   "a snapshot replaced the entry on this node before it was applied here");
+								  "a snapshot replaced the entry on this node before it was applied here");
 		free_parked(e);
 	}
 	g->nparked = 0;
