@@ -4,9 +4,10 @@
  *	  The binary record that carries every write of one transaction.
  *
  * A command is what a backend hands to the kalam worker at COMMIT and what
- * the apply function executes; with Raft it is the log entry.  It is read
- * in place from its buffer, without copying the rows, and the reader needs
- * neither palloc nor ereport, so it can run inside a libraft callback.
+ * the apply function executes; a Raft log entry carries one or more of
+ * them (entry.h).  It is read in place from its buffer, without copying
+ * the rows, and the reader needs neither palloc nor ereport, so it can run
+ * inside a libraft callback.
  *
  * Layout (native byte order; all nodes of a cluster share an architecture):
  *	 header: magic 'K', format version, 2 reserved bytes, operation count
