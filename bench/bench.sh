@@ -77,28 +77,10 @@ chown -R postgres:postgres "$scripts"
 
 # Runs pgbench; prints "tps latency_ms".  Extra arguments go to pgbench.
 run_pgbench() {
-	local script=$1 out=$TEMP_BASE/pgbench.out
+	local script=$1
 	shift
 	sql -c CHECKPOINT >/dev/null || return
-	if ! as_pg "$PG_BIN/pgbench" -n -M prepared -T "$BENCH_SECONDS" -U bench \
-		-f "$script" "$@" >"$out" 2>&1; then
-		echo "pgbench failed on $script:" >&2
-		cat "$out" >&2
-		return 1
-	fi
-	if ! awk '
-		/^number of transactions actually processed: / { done = $6 }
-		/^number of failed transactions: / { failed = $5 }
-		/^latency average = [0-9.]+ ms$/ { lat = $4 }
-		/^tps = [0-9.]+ / { tps = $3 }
-		END {
-			if (done + 0 == 0 || failed + 0 != 0 || lat == "" || tps == "") exit 1
-			print tps, lat
-		}' "$out"; then
-		echo "unexpected pgbench output for $script:" >&2
-		cat "$out" >&2
-		return 1
-	fi
+	pgbench_run -U bench -f "$script" "$@"
 }
 
 results=()

@@ -47,28 +47,12 @@ columns='room text, body text, sent_at timestamptz DEFAULT now()'
 # against the server at PORT, logging each transaction to $logs/runRUN.*;
 # prints its tps
 run_pgbench() {
-	local port=$1 kind=$2 run=$3 out=$TEMP_BASE/pgbench.out
+	local port=$1 kind=$2 run=$3 r
 	shift 3
 	sql "$port" -c CHECKPOINT >/dev/null || return
-	if ! as_pg "$PG_BIN/pgbench" -n -M prepared -T "$BENCH_SECONDS" -p "$port" \
-		-f "$scripts/insert-$kind.sql" -D run="$run" -D n=0 \
-		--log --log-prefix="$logs/run$run" "$@" >"$out" 2>&1; then
-		echo "pgbench failed on port $port:" >&2
-		cat "$out" >&2
-		return 1
-	fi
-	if ! awk '
-		/^number of transactions actually processed: / { done = $6 }
-		/^number of failed transactions: / { failed = $5 }
-		/^tps = [0-9.]+ / { tps = $3 }
-		END {
-			if (done + 0 == 0 || failed + 0 != 0 || tps == "") exit 1
-			print tps
-		}' "$out"; then
-		echo "unexpected pgbench output on port $port:" >&2
-		cat "$out" >&2
-		return 1
-	fi
+	r=$(pgbench_run -p "$port" -f "$scripts/insert-$kind.sql" -D run="$run" -D n=0 \
+		--log --log-prefix="$logs/run$run" "$@") || return
+	echo "${r%% *}"
 }
 
 # bench NAME PORT KIND CLIENTS: one run; adds its tps to tps[NAME,CLIENTS]

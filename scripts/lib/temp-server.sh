@@ -15,6 +15,11 @@
 #                            unix socket in TEMP_BASE
 #   write_insert_scripts DIR write DIR/insert-heap.sql and insert-kalam.sql,
 #                            pgbench scripts of single-row INSERTs
+#   pgbench_run PGBENCH-ARGS...
+#                            run pgbench -n -M prepared -T $BENCH_SECONDS as
+#                            postgres; print "tps latency_ms", or fail with
+#                            pgbench's output if it failed, processed nothing
+#                            or had failed transactions
 
 PG_BIN=/usr/lib/postgresql/15/bin
 TEMP_BASE=""
@@ -85,6 +90,28 @@ write_insert_scripts() {
 INSERT INTO bench.${kind}_ins (id, room, body) VALUES (:id, 'room 1', 'a benchmark message');
 SQL
 	done
+}
+
+pgbench_run() {
+	local out=$TEMP_BASE/pgbench.out
+	if ! as_pg "$PG_BIN/pgbench" -n -M prepared -T "$BENCH_SECONDS" "$@" >"$out" 2>&1; then
+		echo "pgbench $* failed:" >&2
+		cat "$out" >&2
+		return 1
+	fi
+	if ! awk '
+		/^number of transactions actually processed: / { done = $6 }
+		/^number of failed transactions: / { failed = $5 }
+		/^latency average = [0-9.]+ ms$/ { lat = $4 }
+		/^tps = [0-9.]+ / { tps = $3 }
+		END {
+			if (done + 0 == 0 || failed + 0 != 0 || lat == "" || tps == "") exit 1
+			print tps, lat
+		}' "$out"; then
+		echo "unexpected output of pgbench $*:" >&2
+		cat "$out" >&2
+		return 1
+	fi
 }
 
 temp_server_start() {
