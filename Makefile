@@ -9,9 +9,11 @@ OBJS = \
 	src/raft/group.o \
 	src/raft/forward.o \
 	src/raft/fsm.o \
+	src/raft/handshake.o \
 	src/raft/meta_watermark.o \
 	src/raft/node.o \
 	src/raft/status.o \
+	src/raft/transport.o \
 	src/storage/keys.o \
 	src/storage/row.o \
 	src/storage/command.o \
@@ -36,12 +38,12 @@ PGFILEDESC = "kalam - replicated per-user tables in RocksDB"
 
 # unused parameters are the norm in callbacks of fixed signature
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter
-SHLIB_LINK = -lrocksdb -lraft -luv
+SHLIB_LINK = -lrocksdb -lraft -luv -lcrypto
 
 REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups
-REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/kalam.conf
+REGRESS_OPTS = --port=25432 --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/kalam.conf
 ISOLATION = kalam_conflict
-ISOLATION_OPTS = --temp-instance=./tmp_check_isolation --temp-config=$(srcdir)/test/kalam.conf
+ISOLATION_OPTS = --port=25432 --temp-instance=./tmp_check_isolation --temp-config=$(srcdir)/test/kalam.conf
 TAP_TESTS = 1
 
 EXTRA_CLEAN = tmp_check_regress tmp_check_isolation output_iso

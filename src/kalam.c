@@ -25,6 +25,7 @@
 #include "jobs/jobs_worker.h"
 #include "kalam.h"
 #include "raft/group.h"
+#include "raft/handshake.h"
 #include "raft/meta_watermark.h"
 #include "raft/node.h"
 #include "worker/channel.h"
@@ -34,7 +35,7 @@ PG_MODULE_MAGIC;
 
 char	   *kalam_data_dir = NULL;
 char	   *kalam_database = NULL;
-char	   *kalam_user = NULL;
+char	   *kalam_as_user = NULL;
 int			kalam_ttl_purge_interval = 10;
 int			kalam_worker_wait_timeout = 10000;
 
@@ -106,10 +107,10 @@ define_gucs(void)
 							   PGC_POSTMASTER,
 							   0,
 							   NULL, NULL, NULL);
-	DefineCustomStringVariable("kalam.user",
+	DefineCustomStringVariable("kalam.as_user",
 							   "User whose rows of user and stream tables this session reads and writes.",
 							   "Empty means the current user.  Only superusers may set it.",
-							   &kalam_user,
+							   &kalam_as_user,
 							   "",
 							   PGC_SUSET,
 							   0,
@@ -216,6 +217,7 @@ define_gucs(void)
 							 PGC_SIGHUP,
 							 GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
+	kalam_handshake_define_gucs();
 	MarkGUCPrefixReserved("kalam");
 }
 

@@ -11,7 +11,8 @@ use IO::Socket::INET;
 use PostgreSQL::Test::Cluster;
 use Time::HiRes qw(usleep);
 
-our @EXPORT = qw(start_kalam_cluster group_leader kill9 same_contents);
+our @EXPORT =
+  qw(start_kalam_cluster group_leader kill9 same_contents cluster_secret write_secret);
 
 # each node needs consecutive free ports: one per group, one for forwarding
 sub can_bind
@@ -50,24 +51,30 @@ sub start_kalam_cluster
 	for my $i (1 .. $n)
 	{
 		my $base;
+		# below Linux's ephemeral range (32768-60999), from which outgoing
+		# connections take their ports: a restarted node must find its own
 		do
 		{
 			$base = PostgreSQL::Test::Cluster::get_free_port();
-		  } while (grep { !can_bind($_) } $base .. $base + $ngroups
+		  } while ($base + $ngroups >= 32768
+			or grep { !can_bind($_) } $base .. $base + $ngroups
 			or grep { abs($_ - $base) <= $ngroups } @raft_ports);
 		push @raft_ports, $base;
 	}
 	my $peers = join(',', map { ($_ + 1) . "\@127.0.0.1:$raft_ports[$_]" } 0 .. $n - 1);
+	my $secret = $opts{secret} // cluster_secret();
 
 	for my $i (1 .. $n)
 	{
 		my $node = PostgreSQL::Test::Cluster->new("node$i");
 		$node->init;
+		write_secret($node, $secret);
 		$node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'kalam'
 kalam.node_id = $i
 kalam.raft_address = '127.0.0.1:$raft_ports[$i - 1]'
 kalam.peers = '$peers'
+kalam.cluster_secret_file = 'kalam_secret'
 kalam.user_shards = $shards
 kalam.election_timeout = 300
 $conf
@@ -92,6 +99,26 @@ $conf
 		usleep(200_000);
 	}
 	die 'the nodes do not agree on the leaders: ' . join(' / ', map { leaders($_) } @nodes);
+}
+
+# A fresh random cluster secret, as hex.
+sub cluster_secret
+{
+	open(my $fh, '<', '/dev/urandom') or die "cannot read /dev/urandom: $!";
+	read($fh, my $bytes, 32) == 32 or die 'short read from /dev/urandom';
+	close($fh);
+	return unpack('H*', $bytes);
+}
+
+# Write a secret into the node's data directory as kalam_secret, mode 0600.
+sub write_secret
+{
+	my ($node, $secret) = @_;
+	my $path = $node->data_dir . '/kalam_secret';
+	open(my $fh, '>', $path) or die "cannot write $path: $!";
+	print $fh "$secret\n";
+	close($fh);
+	chmod(0600, $path) or die "cannot chmod $path: $!";
 }
 
 # The node that leads a group, as $asked sees it, among @nodes.

@@ -154,9 +154,11 @@ poll_same_count() {
 # start_kalam_cluster N_NODES USER_SHARDS: node i is server kalam<i> with
 # kalam.node_id i, PostgreSQL on NODE_PORTS[i], its Raft groups (meta,
 # shared, then the user shards) on RAFT_PORTS[i] + 0 .. USER_SHARDS + 1 and
-# forwarding on RAFT_PORTS[i] + USER_SHARDS + 2: consecutive ports.
+# forwarding on RAFT_PORTS[i] + USER_SHARDS + 2: consecutive ports.  The
+# nodes share a fresh random secret (kalam.cluster_secret_file), 0600 in
+# each data directory.
 start_kalam_cluster() {
-	local n_nodes=$1 user_shards=$2 i peers=""
+	local n_nodes=$1 user_shards=$2 i peers="" secret
 	NODE_PORTS=()
 	RAFT_PORTS=()
 	for ((i = 1; i <= n_nodes; i++)); do
@@ -167,10 +169,14 @@ start_kalam_cluster() {
 	done
 	echo "Starting a kalam cluster (PostgreSQL ports ${NODE_PORTS[*]}," \
 		"Raft ports ${RAFT_PORTS[*]} + 0..$((2 + user_shards)))..."
+	secret=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 	for ((i = 1; i <= n_nodes; i++)); do
 		init_node "kalam$i" || return
+		(umask 077 && echo "$secret" >"$TEMP_BASE/kalam$i/kalam_secret")
+		chown postgres:postgres "$TEMP_BASE/kalam$i/kalam_secret"
 		start_node "kalam$i" "${NODE_PORTS[i]}" \
 			"shared_preload_libraries = 'kalam'" \
+			"kalam.cluster_secret_file = 'kalam_secret'" \
 			"kalam.node_id = $i" \
 			"kalam.raft_address = '127.0.0.1:${RAFT_PORTS[i]}'" \
 			"kalam.peers = '$peers'" \

@@ -379,16 +379,21 @@ entry_op(const KalamWriteEntry *entry, bool *has_op)
 	return entry->if_absent ? KALAM_OP_INSERT_IF_ABSENT : KALAM_OP_INSERT;
 }
 
-/* Turn a failed apply into the error PostgreSQL users expect. */
+/*
+ * Turn a failed apply into the error PostgreSQL users expect.  The result
+ * may come from another node: its operation index is checked against the
+ * command's count of operations.
+ */
 static void
 report_apply_failure(const KalamApplyResult *result, KalamWriteEntry **ops,
-					 int nprefixes)
+					 int nprefixes, int ncommand_ops)
 {
 	KalamWriteEntry *entry = NULL;
 	const char *relname = NULL;
 	char	   *key_text = NULL;
 
-	if (result->op_index >= (uint32) nprefixes)
+	if (result->op_index >= (uint32) nprefixes &&
+		result->op_index < (uint32) ncommand_ops)
 		entry = ops[result->op_index - nprefixes];
 	if (entry != NULL && OidIsValid(entry->relid))
 	{
@@ -549,12 +554,15 @@ commit_writeset(void)
 	{
 		KalamApplyResult result;
 		int			nprefixes;
+		int			ncommand_ops;
 
-		if (build_group_command(&buf, group, entries, nentries, ops, &nprefixes) == 0)
+		ncommand_ops = build_group_command(&buf, group, entries, nentries, ops,
+										   &nprefixes);
+		if (ncommand_ops == 0)
 			continue;
 		kalam_channel_submit(group, buf.data, buf.len, &result);
 		if (result.status != KALAM_APPLY_OK)
-			report_apply_failure(&result, ops, nprefixes);
+			report_apply_failure(&result, ops, nprefixes, ncommand_ops);
 	}
 }
 

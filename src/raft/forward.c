@@ -9,9 +9,20 @@
  * with the outcome of the apply, which the follower hands to its backend
  * once it has applied the entry itself.
  *
- * Frames on the TCP stream: length (4 bytes, of what follows), type (1),
- * request id (8), then for a request the group (2) and the command, for a
- * reply the KalamApplyResult.  Nodes of a cluster share an architecture.
+ * Every connection authenticates first (handshake.c): nothing is read
+ * from a peer that has not proved it is a node of kalam.peers holding the
+ * cluster's secret.  Then frames: length (4 bytes, of what follows, at
+ * most MAX_FRAME), type (1), request id (8), then for a request the group
+ * (2) and the command, for a reply the KalamApplyResult.  Requests are
+ * taken only on connections a peer opened, replies only on those this node
+ * opened, and a reply only for a request sent to that node (node.c matches
+ * the pair; request ids start at random each start, so a reply meant for
+ * an earlier incarnation matches nothing).  A frame that breaks these
+ * rules closes the connection.  Nodes of a cluster share an architecture.
+ *
+ * The listener never stops accepting: when every slot is taken, the
+ * oldest connection still authenticating is dropped for the new one, or
+ * the new one is closed.
  *
  * Everything runs in libuv callbacks on the worker's main thread: no
  * PostgreSQL function is called here and memory comes from malloc.
@@ -22,12 +33,19 @@
  */
 #include "postgres.h"
 
+#include "utils/memutils.h"
+
 #include "raft/forward.h"
+#include "raft/handshake.h"
 
 #define FRAME_REQUEST	1
 #define FRAME_REPLY		2
 #define FRAME_HEADER	(4 + 1 + 8)
 #define MAX_CONNS		64
+
+/* a backend's command is a StringInfo: it cannot exceed MaxAllocSize */
+#define MAX_FRAME		((size_t) MaxAllocSize + 1 + 8 + 2)
+#define READ_CHUNK		65536
 
 typedef struct PendingFrame
 {
@@ -42,7 +60,9 @@ typedef struct ForwardConn
 	uv_connect_t connect;
 	int			id;				/* index in conns + 1 */
 	int			node_id;		/* outgoing: the peer; incoming: 0 */
-	bool		connected;
+	uint64		opened;			/* order of creation */
+	KalamHandshake *hs;			/* while authenticating */
+	bool		connected;		/* authenticated: frames may flow */
 	bool		closing;
 	char	   *rbuf;
 	size_t		rlen;
@@ -54,35 +74,54 @@ static uv_loop_t *fwd_loop = NULL;
 static uv_tcp_t listener;
 static bool listening = false;
 static ForwardConn *conns[MAX_CONNS];
+static uint64 conns_opened = 0;
 static KalamForwardRequestCb request_cb;
 static KalamForwardReplyCb reply_cb;
 static KalamForwardLostCb lost_cb;
 
 static void conn_close(ForwardConn *c);
 
-static ForwardConn *
-conn_new(int node_id)
+/*
+ * A free slot; when there is none, that of the oldest incoming connection
+ * still authenticating, which is closed.  -1 if every slot is in use by
+ * authenticated connections or outgoing ones.
+ */
+static int
+free_slot(void)
 {
+	ForwardConn *oldest = NULL;
 	int			i;
 
 	for (i = 0; i < MAX_CONNS; i++)
 	{
 		if (conns[i] == NULL)
-		{
-			ForwardConn *c = calloc(1, sizeof(ForwardConn));
-
-			if (c == NULL)
-				return NULL;
-			c->id = i + 1;
-			c->node_id = node_id;
-			c->tcp.data = c;
-			uv_tcp_init(fwd_loop, &c->tcp);
-			uv_tcp_nodelay(&c->tcp, 1);
-			conns[i] = c;
-			return c;
-		}
+			return i;
+		if (conns[i]->node_id == 0 && !conns[i]->connected &&
+			(oldest == NULL || conns[i]->opened < oldest->opened))
+			oldest = conns[i];
 	}
-	return NULL;
+	if (oldest == NULL)
+		return -1;
+	i = oldest->id - 1;
+	conn_close(oldest);
+	return i;
+}
+
+static ForwardConn *
+conn_new(int node_id)
+{
+	int			i = free_slot();
+	ForwardConn *c;
+
+	if (i < 0 || (c = calloc(1, sizeof(ForwardConn))) == NULL)
+		return NULL;
+	c->id = i + 1;
+	c->node_id = node_id;
+	c->opened = ++conns_opened;
+	c->tcp.data = c;
+	uv_tcp_init(fwd_loop, &c->tcp);
+	conns[i] = c;
+	return c;
 }
 
 static void
@@ -108,6 +147,8 @@ conn_close(ForwardConn *c)
 	if (c->closing)
 		return;
 	c->closing = true;
+	if (c->hs != NULL)
+		kalam_handshake_cancel(c->hs);
 	conns[c->id - 1] = NULL;
 	if (c->node_id != 0 && lost_cb != NULL)
 		lost_cb(c->node_id, c->connected);
@@ -161,39 +202,65 @@ make_frame(int type, uint64 request_id, size_t body_len, size_t *len)
 	return frame;
 }
 
-static void
+/*
+ * Act on one frame; false if it breaks the protocol (the caller closes
+ * the connection).
+ */
+static bool
 handle_frame(ForwardConn *c, const char *frame, size_t len)
 {
 	uint64		request_id;
-	int			type = frame[0];
+	int			type;
 
 	if (len < 9)
-		return;
+		return false;
+	type = frame[0];
 	memcpy(&request_id, frame + 1, 8);
-	if (type == FRAME_REQUEST && len >= 11)
+	if (type == FRAME_REQUEST && c->node_id == 0 && len >= 11)
 	{
 		uint16		group;
 
 		memcpy(&group, frame + 9, 2);
 		request_cb(c->id, request_id, group, frame + 11, len - 11);
+		return true;
 	}
-	else if (type == FRAME_REPLY && len >= 9 + sizeof(KalamApplyResult))
+	if (type == FRAME_REPLY && c->node_id != 0 &&
+		len == 9 + sizeof(KalamApplyResult))
 	{
 		KalamApplyResult result;
 
 		memcpy(&result, frame + 9, sizeof(result));
-		reply_cb(request_id, &result);
+		if (result.status < KALAM_APPLY_OK ||
+			result.status > KALAM_APPLY_OUTCOME_UNKNOWN)
+			return false;
+		result.message[sizeof(result.message) - 1] = '\0';
+		reply_cb(c->node_id, request_id, &result);
+		return true;
 	}
+	return false;
 }
 
+/*
+ * Room for the next read: READ_CHUNK, or the rest of a frame whose header
+ * was read (its length already checked against MAX_FRAME).
+ */
 static void
 alloc_buffer(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	ForwardConn *c = (ForwardConn *) handle->data;
+	size_t		want = c->rlen + READ_CHUNK;
 
-	if (c->rcap - c->rlen < suggested)
+	if (c->rlen >= 4)
 	{
-		char	   *bigger = realloc(c->rbuf, c->rlen + suggested);
+		uint32		length;
+
+		memcpy(&length, c->rbuf, 4);
+		want = Max(want, 4 + (size_t) length);
+	}
+	if (c->rcap < want)
+	{
+		size_t		cap = Max(want, c->rcap * 2);
+		char	   *bigger = realloc(c->rbuf, cap);
 
 		if (bigger == NULL)
 		{
@@ -201,7 +268,7 @@ alloc_buffer(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 			return;
 		}
 		c->rbuf = bigger;
-		c->rcap = c->rlen + suggested;
+		c->rcap = cap;
 	}
 	*buf = uv_buf_init(c->rbuf + c->rlen, c->rcap - c->rlen);
 }
@@ -223,9 +290,15 @@ read_done(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		uint32		length;
 
 		memcpy(&length, c->rbuf + pos, 4);
+		if (length > MAX_FRAME)
+		{
+			conn_close(c);
+			return;
+		}
 		if (c->rlen - pos - 4 < length)
 			break;
-		handle_frame(c, c->rbuf + pos + 4, length);
+		if (!handle_frame(c, c->rbuf + pos + 4, length))
+			conn_close(c);
 		if (c->closing)
 			return;
 		pos += 4 + length;
@@ -235,16 +308,28 @@ read_done(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		memmove(c->rbuf, c->rbuf + pos, c->rlen - pos);
 		c->rlen -= pos;
 	}
+	/* a large frame's buffer goes once the frame is handled */
+	if (c->rcap > 4 * READ_CHUNK && c->rlen < READ_CHUNK)
+	{
+		char	   *smaller = realloc(c->rbuf, READ_CHUNK);
+
+		if (smaller != NULL)
+		{
+			c->rbuf = smaller;
+			c->rcap = READ_CHUNK;
+		}
+	}
 }
 
+/* A peer proved it is a node of the cluster: read its requests. */
 static void
-accepted(uv_stream_t *server, int status)
+incoming_authenticated(uv_tcp_t *tcp, void *arg, int peer_id, const char *peer,
+					   const char *error)
 {
-	ForwardConn *c;
+	ForwardConn *c = (ForwardConn *) arg;
 
-	if (status != 0 || (c = conn_new(0)) == NULL)
-		return;
-	if (uv_accept(server, (uv_stream_t *) &c->tcp) != 0)
+	c->hs = NULL;
+	if (error != NULL)
 	{
 		conn_close(c);
 		return;
@@ -253,38 +338,74 @@ accepted(uv_stream_t *server, int status)
 	uv_read_start((uv_stream_t *) &c->tcp, alloc_buffer, read_done);
 }
 
-/* Listen for other workers; false if the port cannot be bound. */
-bool
+static void
+refused_closed(uv_handle_t *handle)
+{
+	free(handle);
+}
+
+static void
+accepted(uv_stream_t *server, int status)
+{
+	ForwardConn *c;
+
+	if (status != 0)
+		return;
+	c = conn_new(0);
+	if (c == NULL)
+	{
+		/* accept it anyway, or libuv stops accepting on the listener */
+		uv_tcp_t   *refused = malloc(sizeof(uv_tcp_t));
+
+		if (refused == NULL)
+			return;
+		uv_tcp_init(fwd_loop, refused);
+		(void) uv_accept(server, (uv_stream_t *) refused);
+		uv_close((uv_handle_t *) refused, refused_closed);
+		return;
+	}
+	if (uv_accept(server, (uv_stream_t *) &c->tcp) != 0 ||
+		(c->hs = kalam_handshake_accept(&c->tcp, KALAM_CHANNEL_FORWARD,
+										incoming_authenticated, c)) == NULL)
+		conn_close(c);
+}
+
+/* Listen for other workers; 0, or libuv's error if the port cannot be bound. */
+int
 kalam_forward_start(uv_loop_t *loop, const char *host, int port,
 					KalamForwardRequestCb on_request,
 					KalamForwardReplyCb on_reply,
 					KalamForwardLostCb on_lost)
 {
 	struct sockaddr_in addr;
+	int			rv;
 
 	fwd_loop = loop;
 	request_cb = on_request;
 	reply_cb = on_reply;
 	lost_cb = on_lost;
-	if (uv_ip4_addr(host, port, &addr) != 0)
-		return false;
+	if ((rv = uv_ip4_addr(host, port, &addr)) != 0)
+		return rv;
 	uv_tcp_init(loop, &listener);
-	if (uv_tcp_bind(&listener, (const struct sockaddr *) &addr, 0) != 0 ||
-		uv_listen((uv_stream_t *) &listener, 64, accepted) != 0)
+	if ((rv = uv_tcp_bind(&listener, (const struct sockaddr *) &addr, 0)) != 0 ||
+		(rv = uv_listen((uv_stream_t *) &listener, 64, accepted)) != 0)
 	{
 		uv_close((uv_handle_t *) &listener, NULL);
-		return false;
+		return rv;
 	}
 	listening = true;
-	return true;
+	return 0;
 }
 
+/* This node proved itself to the leader, and the leader to it. */
 static void
-connected(uv_connect_t *req, int status)
+outgoing_authenticated(uv_tcp_t *tcp, void *arg, int peer_id,
+					   const char *peer, const char *error)
 {
-	ForwardConn *c = (ForwardConn *) req->handle->data;
+	ForwardConn *c = (ForwardConn *) arg;
 
-	if (status != 0)
+	c->hs = NULL;
+	if (error != NULL)
 	{
 		conn_close(c);
 		return;
@@ -299,6 +420,18 @@ connected(uv_connect_t *req, int status)
 		conn_write(c, f->data, f->len);
 		free(f);
 	}
+}
+
+static void
+connected(uv_connect_t *req, int status)
+{
+	ForwardConn *c = (ForwardConn *) req->handle->data;
+
+	if (status != 0 ||
+		(c->hs = kalam_handshake_connect(&c->tcp, KALAM_CHANNEL_FORWARD,
+										 c->node_id, outgoing_authenticated,
+										 c)) == NULL)
+		conn_close(c);
 }
 
 /* Send a command to a node's worker, connecting first if need be. */

@@ -18,8 +18,8 @@
 typedef void (*KalamForwardRequestCb) (int conn_id, uint64 request_id,
 									   int group, const char *command,
 									   size_t length);
-/* the leader answered a request this node sent */
-typedef void (*KalamForwardReplyCb) (uint64 request_id,
+/* node_id answered a request this node sent it */
+typedef void (*KalamForwardReplyCb) (int node_id, uint64 request_id,
 									 const KalamApplyResult *result);
 /*
  * The connection to a node failed.  If it had been established, requests
@@ -27,7 +27,7 @@ typedef void (*KalamForwardReplyCb) (uint64 request_id,
  */
 typedef void (*KalamForwardLostCb) (int node_id, bool was_connected);
 
-extern bool kalam_forward_start(uv_loop_t *loop, const char *host, int port,
+extern int	kalam_forward_start(uv_loop_t *loop, const char *host, int port,
 								KalamForwardRequestCb on_request,
 								KalamForwardReplyCb on_reply,
 								KalamForwardLostCb on_lost);

@@ -47,9 +47,11 @@
 #include "kalam.h"
 #include "raft/forward.h"
 #include "raft/group.h"
+#include "raft/handshake.h"
 #include "raft/meta_watermark.h"
 #include "raft/node.h"
 #include "raft/node_internal.h"
+#include "raft/transport.h"
 #include "storage/command.h"
 #include "storage/entry.h"
 #include "storage/keys.h"
@@ -101,19 +103,22 @@ static uint64 next_request_id = 0;
 static uint64 meta_index_seen = 0;	/* meta group's applied index, last turn */
 static bool meta_held = false;	/* kalam.debug_hold_meta_apply, last turn */
 static uv_timer_t retry_timer;
-static uv_timer_t nodelay_timer;
+static uv_timer_t tick_timer;
 static bool address_registered = false;
 static bool address_pending = false;	/* a registration is under way */
 static uint64 address_tried_at = 0; /* loop time (ms) of the last attempt */
 
 static KalamPeer *find_peer(raft_id id);
+static void warn_if_ephemeral(int port);
 static void finish_proposal(KalamProposal *p);
 static void fail_proposal(KalamProposal *p, KalamApplyStatus status,
 						  const char *fmt,...) pg_attribute_printf(3, 4);
 static void forwarded_request(int conn_id, uint64 request_id, int group,
 							  const char *command, size_t length);
-static void forwarded_reply(uint64 request_id, const KalamApplyResult *result);
+static void forwarded_reply(int node_id, uint64 request_id,
+							const KalamApplyResult *result);
 static void forward_lost(int node_id, bool was_connected);
+static void forward_tick(uv_timer_t *timer);
 
 /* "host:port" into its parts; false if it is not that */
 static bool
@@ -193,6 +198,40 @@ kalam_node_check_settings(void)
 				 errmsg("kalam.peers does not list this node (kalam.node_id = %d)", kalam_node_id),
 				 errhint("List every initial voter in kalam.peers, this node included.")));
 	pfree(list);
+	kalam_handshake_load_secret(npeers > 0);
+	if (npeers > 0)
+		warn_if_ephemeral(find_peer(kalam_node_id)->port);
+}
+
+/*
+ * Ports of Linux's ephemeral range (ip_local_port_range) can be held by
+ * any outgoing connection or TIME_WAIT socket: a node restarted on one may
+ * find it taken and fail to start its groups until it is free again.
+ */
+static void
+warn_if_ephemeral(int port)
+{
+	FILE	   *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	int			low;
+	int			high;
+	int			last = port + kalam_group_count();
+
+	if (f == NULL)
+		return;
+	if (fscanf(f, "%d %d", &low, &high) == 2 && port <= high && last >= low)
+		ereport(WARNING,
+				(errmsg("kalam's ports %d to %d lie in the ephemeral port range %d-%d",
+						port, last, low, high),
+				 errdetail("An outgoing connection may hold one of them when the server restarts, and the node cannot rejoin until it is free."),
+				 errhint("Choose a kalam.raft_address port below %d.", low - kalam_group_count())));
+	fclose(f);
+}
+
+/* Is the node one of kalam.peers? */
+static bool
+is_peer(int node_id)
+{
+	return find_peer((raft_id) node_id) != NULL;
 }
 
 int
@@ -272,43 +311,43 @@ kalam_node_client_address(int node_id)
 }
 
 
-/*
- * libraft's TCP transport leaves Nagle's algorithm on: a small message sent
- * while an earlier one is unacknowledged waits for the peer's delayed ACK,
- * up to 40 ms on Linux (seen as 40 ms stalls of commits under load).
- * libraft has no setting for it and no hook on new connections, so every
- * TCP handle on the loop gets TCP_NODELAY, at start and every 100 ms
- * (Linux passes it on from a listening socket to those it accepts).
- */
-static void
-set_nodelay(uv_handle_t *handle, void *arg)
-{
-	if (handle->type == UV_TCP && !uv_is_closing(handle))
-		(void) uv_tcp_nodelay((uv_tcp_t *) handle, 1);
-}
-
-static void
-nodelay_tick(uv_timer_t *timer)
-{
-	uv_walk(node_loop, set_nodelay, NULL);
-}
-
 static void
 group_address(int group, const char *host, int port, char *out)
 {
 	snprintf(out, KALAM_ADDRESS_LEN, "%s:%d", host, port == 0 ? 0 : port + group);
 }
 
-/* Raise a start-up error with the signal mask restored. */
+/* The Raft address of a peer's group; false if the node is no peer. */
+static bool
+peer_group_address(int node_id, int group, char *address, size_t len)
+{
+	KalamPeer  *peer = find_peer((raft_id) node_id);
+
+	Assert(len >= KALAM_ADDRESS_LEN);
+	if (peer == NULL)
+		return false;
+	group_address(group, peer->host, peer->port, address);
+	return true;
+}
+
+/*
+ * Raise a start-up error with the signal mask restored.  libraft does not
+ * pass on its transport's message (which address could not be bound, and
+ * why): say it too.
+ */
 static void
 start_failed(const sigset_t *mask, KalamGroup *g, const char *what, int rv)
 {
+	const char *detail = g->initialized ? raft_errmsg(&g->raft) : "";
+
 	pthread_sigmask(SIG_SETMASK, mask, NULL);
 	ereport(FATAL,
 			(errcode(ERRCODE_INTERNAL_ERROR),
 			 errmsg("kalam could not %s Raft group \"%s\": %s", what, g->name,
 					raft_strerror(rv)),
-			 g->initialized ? errdetail("%s", raft_errmsg(&g->raft)) : 0));
+			 g->transport.errmsg[0] != '\0' ?
+			 errdetail("%s%s%s", g->transport.errmsg, detail[0] ? "; " : "", detail) :
+			 detail[0] ? errdetail("%s", detail) : 0));
 }
 
 static void
@@ -379,7 +418,8 @@ start_group(KalamGroup *g, rocksdb_t *db, const sigset_t *mask)
 	if (rv != 0)
 		start_failed(mask, g, "configure", rv);
 
-	if ((rv = raft_uv_tcp_init(&g->transport, node_loop)) != 0)
+	if ((rv = kalam_transport_init(&g->transport, node_loop, g->id,
+								   peer_group_address)) != 0)
 		start_failed(mask, g, "create the transport of", rv);
 	if ((rv = raft_uv_init(&g->io, node_loop, dir, &g->transport)) != 0)
 		start_failed(mask, g, "open the log of", rv);
@@ -430,6 +470,11 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 				 errmsg("kalam could not read the replicated DDL positions"),
 				 errdetail("RocksDB: %s", errbuf)));
 
+	kalam_handshake_set_members(is_peer);
+	/* request ids of this incarnation never match those of an earlier one */
+	if (!pg_strong_random(&next_request_id, sizeof(next_request_id)))
+		next_request_id = (uint64) GetCurrentTimestamp() << 16;
+
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &mask);
 	work.data = &pool_ready;
@@ -445,18 +490,20 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 	pthread_sigmask(SIG_SETMASK, &mask, NULL);
 
 	uv_timer_init(loop, &retry_timer);
-	uv_timer_init(loop, &nodelay_timer);
-	uv_timer_start(&nodelay_timer, nodelay_tick, 0, 100);
+	uv_timer_init(loop, &tick_timer);
+	uv_timer_start(&tick_timer, forward_tick, 100, 100);
 	if (npeers > 0)
 	{
 		KalamPeer  *self = find_peer(kalam_node_id);
+		int			rv = kalam_forward_start(loop, self->host, self->port + ngroups,
+											 forwarded_request, forwarded_reply,
+											 forward_lost);
 
-		if (!kalam_forward_start(loop, self->host, self->port + ngroups,
-								 forwarded_request, forwarded_reply, forward_lost))
+		if (rv != 0)
 			ereport(FATAL,
 					(errcode(ERRCODE_CONFIG_FILE_ERROR),
-					 errmsg("kalam could not listen for forwarded commands on %s:%d",
-							self->host, self->port + ngroups),
+					 errmsg("kalam could not listen for forwarded commands on %s:%d: %s",
+							self->host, self->port + ngroups, uv_strerror(rv)),
 					 errhint("Ports from kalam.raft_address's to %d above it must be free.",
 							 ngroups)));
 	}
@@ -469,7 +516,10 @@ push(KalamProposal **list, KalamProposal *p)
 	*list = p;
 }
 
-/* Take the proposal matching a predicate off a list; NULL if none. */
+/*
+ * Take a proposal forwarded to a node off the list: the one with the
+ * request id, or with request_id 0 any; NULL if none.
+ */
 static KalamProposal *
 take_forwarded(uint64 request_id, int node_id)
 {
@@ -479,8 +529,8 @@ take_forwarded(uint64 request_id, int node_id)
 	{
 		KalamProposal *p = *pp;
 
-		if ((request_id != 0 && p->request_id == request_id) ||
-			(request_id == 0 && p->forwarded_to == node_id))
+		if (p->forwarded_to == node_id &&
+			(request_id == 0 || p->request_id == request_id))
 		{
 			*pp = p->next;
 			return p;
@@ -601,8 +651,11 @@ not_leader(KalamProposal *p)
 	if (p->origin_conn == 0 && leader != 0 && leader != (raft_id) kalam_node_id &&
 		(peer = find_peer(leader)) != NULL)
 	{
-		p->request_id = ++next_request_id;
+		if (++next_request_id == 0)
+			next_request_id = 1;
+		p->request_id = next_request_id;
 		p->forwarded_to = (int) leader;
+		p->reply_deadline = uv_now(node_loop) + kalam_leader_wait_timeout;
 		push(&forwarded, p);
 		kalam_forward_request((int) leader, peer->host, peer->port + ngroups,
 							  p->request_id, p->group, p->data, p->len);
@@ -837,14 +890,15 @@ forwarded_request(int conn_id, uint64 request_id, int group,
 }
 
 /*
- * The leader answered: a committed command still has to be applied here
- * before the backend may read it; a leader that lost its place is looked
- * for again.
+ * The leader answered, on the connection that carried the request: a
+ * committed command still has to be applied here before the backend may
+ * read it; a leader that lost its place is looked for again.  forward.c
+ * checked the reply's status and message.
  */
 static void
-forwarded_reply(uint64 request_id, const KalamApplyResult *result)
+forwarded_reply(int node_id, uint64 request_id, const KalamApplyResult *result)
 {
-	KalamProposal *p = take_forwarded(request_id, 0);
+	KalamProposal *p = take_forwarded(request_id, node_id);
 
 	if (p == NULL)
 		return;
@@ -886,6 +940,32 @@ forward_lost(int node_id, bool was_connected)
 static void
 retry_tick(uv_timer_t *timer)
 {
+}
+
+/*
+ * Commands forwarded to a leader that has not answered within
+ * kalam.leader_wait_timeout: they were sent, so they may still commit.
+ */
+static void
+forward_tick(uv_timer_t *timer)
+{
+	KalamProposal **pp = &forwarded;
+	KalamProposal *p;
+	uint64		now = uv_now(node_loop);
+
+	while ((p = *pp) != NULL)
+	{
+		if (now >= p->reply_deadline)
+		{
+			*pp = p->next;
+			fail_proposal(p, KALAM_APPLY_OUTCOME_UNKNOWN,
+						  "node %d, leader of group \"%s\", did not answer within %d ms",
+						  p->forwarded_to, groups[p->group].name,
+						  kalam_leader_wait_timeout);
+		}
+		else
+			pp = &p->next;
+	}
 }
 
 static void
@@ -977,6 +1057,7 @@ kalam_node_finish_iteration(void)
 	int			i;
 
 	register_client_address();
+	kalam_handshake_report();
 
 	if (kalam_debug_hold_meta_apply != meta_held)
 	{
@@ -1116,7 +1197,7 @@ group_closed(struct raft *r)
 	KalamGroup *g = (KalamGroup *) r->data;
 
 	raft_uv_close(&g->io);
-	raft_uv_tcp_close(&g->transport);
+	kalam_transport_release(&g->transport);
 	g->closed = true;
 }
 
@@ -1129,7 +1210,7 @@ kalam_node_stop(void)
 
 	kalam_forward_stop();
 	uv_close((uv_handle_t *) &retry_timer, NULL);
-	uv_close((uv_handle_t *) &nodelay_timer, NULL);
+	uv_close((uv_handle_t *) &tick_timer, NULL);
 	for (i = 0; i < ngroups; i++)
 	{
 		if (!groups[i].started)

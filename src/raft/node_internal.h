@@ -83,6 +83,7 @@ typedef struct KalamProposal
 	size_t		len;
 	uint64		request_id;		/* while we forward it */
 	int			forwarded_to;
+	uint64		reply_deadline; /* loop time (ms) to stop waiting for it */
 	uint64		deadline;		/* loop time (ms) to stop waiting for a leader */
 	KalamApplyResult result;
 	struct KalamProposal *next;
