@@ -1,6 +1,6 @@
 --
 -- kalam_users: each role reads and writes only its own rows of user and
--- stream tables; superusers may act for a user through kalam.user
+-- stream tables; superusers may act for a user through kalam.as_user
 --
 CREATE ROLE alice;
 CREATE ROLE bob;
@@ -28,14 +28,14 @@ SELECT id, body FROM app.messages ORDER BY id;
 
 -- only superusers act for another user ("user" is a keyword: quote it,
 -- or use set_config)
-SET kalam."user" = 'alice';
+SET kalam.as_user = 'alice';
 RESET ROLE;
-SET kalam."user" = 'alice';
+SET kalam.as_user = 'alice';
 SELECT id, body FROM app.messages ORDER BY id;
-SELECT set_config('kalam.user', 'bob', false);
+SELECT set_config('kalam.as_user', 'bob', false);
 SELECT id, body FROM app.messages ORDER BY id;
 INSERT INTO app.messages (id, room, body) VALUES (3, 'general', 'written for bob');
-RESET kalam."user";
+RESET kalam.as_user;
 SELECT count(*) FROM app.messages;
 SET ROLE bob;
 SELECT id, body FROM app.messages ORDER BY id;

@@ -13,7 +13,7 @@
 /* GUCs (kalam.c) */
 extern char *kalam_data_dir;
 extern char *kalam_database;
-extern char *kalam_user;
+extern char *kalam_as_user;
 extern int	kalam_ttl_purge_interval;
 extern int	kalam_worker_wait_timeout;
 

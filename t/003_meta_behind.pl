@@ -64,16 +64,16 @@ my ($new_user, $old_user) = @users;
 
 $writer->safe_psql('postgres', sprintf($ddl, 'newer'));
 $writer->safe_psql('postgres', qq{
-	SET kalam."user" = '$new_user';
+	SET kalam.as_user = '$new_user';
 	INSERT INTO newer SELECT g, 'new ' || g FROM generate_series(1, 3) g;
-	SET kalam."user" = '$old_user';
+	SET kalam.as_user = '$old_user';
 	INSERT INTO older VALUES (1, 'old');
 });
 pass('commits on the other nodes do not wait for the node that is behind');
 
 # the older table's write needs no DDL the held node lacks: applied at once
 {
-	local $ENV{PGOPTIONS} = "-c kalam.user=$old_user";
+	local $ENV{PGOPTIONS} = "-c kalam.as_user=$old_user";
 	$held->poll_query_until('postgres', "SELECT count(*) = 1 FROM older WHERE v = 'old'")
 	  or die 'the write to the older table did not reach the held node';
 }
@@ -101,7 +101,7 @@ sub release
 	$held->reload;
 	$held->poll_query_until('postgres', "SELECT to_regclass('$table') IS NOT NULL")
 	  or die "the held node did not replay the CREATE of $table";
-	local $ENV{PGOPTIONS} = "-c kalam.user=$new_user";
+	local $ENV{PGOPTIONS} = "-c kalam.as_user=$new_user";
 	$held->poll_query_until('postgres', "SELECT count(*) = $rows FROM $table")
 	  or die "the held node did not apply what was parked for $table";
 }
@@ -117,7 +117,7 @@ ok(same_contents('newer', @nodes), 'and the node holds the same rows as the othe
 $held->stop;
 $writer->safe_psql('postgres', sprintf($ddl, 'newest'));
 $writer->safe_psql('postgres',
-	qq{SET kalam."user" = '$new_user';\n}
+	qq{SET kalam.as_user = '$new_user';\n}
 	  . join('', map { "INSERT INTO newest VALUES ($_, 'while away');\n" } 1 .. 150));
 $held->append_conf('postgresql.conf', 'kalam.debug_hold_meta_apply = on');
 $held->start;

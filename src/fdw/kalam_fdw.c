@@ -36,8 +36,8 @@ PG_FUNCTION_INFO_V1(kalam_fdw_handler);
 const char *
 kalam_row_owner(void)
 {
-	if (kalam_user != NULL && kalam_user[0] != '\0')
-		return kalam_user;
+	if (kalam_as_user != NULL && kalam_as_user[0] != '\0')
+		return kalam_as_user;
 	return GetUserNameFromId(GetUserId(), false);
 }
 
