@@ -8,6 +8,7 @@ OBJS = \
 	src/worker/kalam_worker.o \
 	src/raft/group.o \
 	src/raft/forward.o \
+	src/raft/fence.o \
 	src/raft/fsm.o \
 	src/raft/handshake.o \
 	src/raft/meta_watermark.o \
@@ -28,6 +29,7 @@ OBJS = \
 	src/fdw/scan.o \
 	src/fdw/modify.o \
 	src/fdw/writeset.o \
+	src/fdw/read_level.o \
 	src/fdw/ddl.o \
 	src/jobs/jobs_worker.o \
 	src/jobs/ddl_replay.o
@@ -40,7 +42,7 @@ PGFILEDESC = "kalam - replicated per-user tables in RocksDB"
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter
 SHLIB_LINK = -lrocksdb -lraft -luv -lcrypto
 
-REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups
+REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups kalam_read
 REGRESS_OPTS = --port=25432 --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/kalam.conf
 ISOLATION = kalam_conflict
 ISOLATION_OPTS = --port=25432 --temp-instance=./tmp_check_isolation --temp-config=$(srcdir)/test/kalam.conf

@@ -108,6 +108,13 @@ RETURNS boolean
 AS 'MODULE_PATHNAME', 'kalam_is_leader_for_user'
 LANGUAGE C STRICT VOLATILE;
 
+-- the log positions of this session's last COMMIT that wrote kalam tables,
+-- as a token for kalam.read_after; NULL if none
+CREATE FUNCTION last_commit()
+RETURNS text
+AS 'MODULE_PATHNAME', 'kalam_last_commit'
+LANGUAGE C VOLATILE;
+
 GRANT USAGE ON SCHEMA kalam TO PUBLIC;
 GRANT SELECT ON tables, stats, groups, nodes TO PUBLIC;
 GRANT USAGE ON FOREIGN SERVER kalam TO PUBLIC;

@@ -218,6 +218,7 @@ define_gucs(void)
 							 GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 	kalam_handshake_define_gucs();
+	kalam_read_define_gucs();
 	MarkGUCPrefixReserved("kalam");
 }
 

@@ -23,6 +23,9 @@ extern int	kalam_worker_wait_timeout;
 /* SQLSTATE for "this node does not lead the Raft group" */
 #define ERRCODE_KALAM_NOT_LEADER	MAKE_SQLSTATE('K','L','0','0','2')
 
+/* SQLSTATE for "this node does not lead the group: read on the leader" */
+#define ERRCODE_KALAM_LEADER_ELSEWHERE	MAKE_SQLSTATE('K','L','0','0','4')
+
 /* SQLSTATE for "the kalam worker is not available" */
 #define ERRCODE_KALAM_WORKER_UNAVAILABLE	MAKE_SQLSTATE('K','L','0','0','1')
 

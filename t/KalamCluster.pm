@@ -12,7 +12,7 @@ use PostgreSQL::Test::Cluster;
 use Time::HiRes qw(usleep);
 
 our @EXPORT =
-  qw(start_kalam_cluster group_leader kill9 same_contents cluster_secret write_secret);
+  qw(start_kalam_cluster group_leader kill9 node_pids same_contents cluster_secret write_secret);
 
 # each node needs consecutive free ports: one per group, one for forwarding
 sub can_bind
@@ -130,9 +130,8 @@ sub group_leader
 	return $nodes[ $id - 1 ];
 }
 
-# kill -9 of a whole node: the postmaster and every process it started,
-# with no chance to shut anything down.
-sub kill9
+# The postmaster of a node and every process it started.
+sub node_pids
 {
 	my ($node) = @_;
 	my $postmaster = $node->{_pid};
@@ -148,6 +147,16 @@ sub kill9
 		push @pids, $pid if $stat =~ /\) \S+ (\d+) / && $1 == $postmaster;
 	}
 	closedir($proc);
+	return @pids;
+}
+
+# kill -9 of a whole node: the postmaster and every process it started,
+# with no chance to shut anything down.
+sub kill9
+{
+	my ($node) = @_;
+	my @pids = node_pids($node);
+
 	kill 'KILL', @pids;
 	for (1 .. 100)
 	{

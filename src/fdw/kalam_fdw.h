@@ -129,6 +129,24 @@ extern List *kalam_writeset_range(const char *lower, size_t lowerlen,
 								  const char *upper, size_t upperlen);
 extern void kalam_writeset_init(void);
 
+/* read_level.c: where and how fresh client reads are */
+typedef enum KalamReadLevel
+{
+	KALAM_READ_LEADER,
+	KALAM_READ_LINEARIZABLE,
+	KALAM_READ_LOCAL
+} KalamReadLevel;
+
+extern int	kalam_read_consistency;
+extern char *kalam_read_after;
+extern bool kalam_internal_reads;
+extern void kalam_read_define_gucs(void);
+extern void kalam_read_check(const KalamTable *table);
+extern const char *kalam_read_level_name(void);
+extern void kalam_read_commit_begin(void);
+extern void kalam_read_commit_group(int group, uint64 index);
+extern void kalam_read_commit_end(void);
+
 /* ddl.c */
 extern bool kalam_ddl_replaying;
 extern uint32 kalam_ddl_replay_table_id;

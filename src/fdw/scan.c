@@ -109,6 +109,7 @@ kalam_begin_scan(ForeignScanState *node, int eflags)
 
 	if (eflags & EXEC_FLAG_EXPLAIN_ONLY)
 		return;
+	kalam_read_check(state->table);
 
 	state->value_states = ExecInitExprList(plan->fdw_exprs, (PlanState *) node);
 	state->row_context = AllocSetContextCreate(estate->es_query_cxt,
@@ -519,6 +520,7 @@ kalam_explain_scan(ForeignScanState *node, ExplainState *es)
 	else
 		access = "scan of the user's rows";
 	ExplainPropertyText("Kalam Access", access, es);
+	ExplainPropertyText("Kalam Read", kalam_read_level_name(), es);
 	if (state->description[0] != '\0')
 		ExplainPropertyText("Kalam Key Conditions", state->description, es);
 	if (es->analyze)

@@ -550,6 +550,7 @@ commit_writeset(void)
 		entries[nentries++] = entry;
 
 	initStringInfo(&buf);
+	kalam_read_commit_begin();
 	for (group = 0; group < kalam_group_count(); group++)
 	{
 		KalamApplyResult result;
@@ -563,7 +564,9 @@ commit_writeset(void)
 		kalam_channel_submit(group, buf.data, buf.len, &result);
 		if (result.status != KALAM_APPLY_OK)
 			report_apply_failure(&result, ops, nprefixes, ncommand_ops);
+		kalam_read_commit_group(group, result.applied_index);
 	}
+	kalam_read_commit_end();
 }
 
 static void

@@ -32,6 +32,7 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "fdw/kalam_fdw.h"
 #include "jobs/jobs_worker.h"
 #include "kalam.h"
 #include "raft/group.h"
@@ -148,6 +149,8 @@ kalam_jobs_worker_main(Datum main_arg)
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
 	BackgroundWorkerInitializeConnection(kalam_database, NULL, 0);
+	/* ttl purge and DDL replay read this node's own state */
+	kalam_internal_reads = true;
 	kalam_channel_attach_jobs(MyLatch);
 	next_purge = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 											 kalam_ttl_purge_interval * 1000L);

@@ -331,14 +331,15 @@ peer_group_address(int node_id, int group, char *address, size_t len)
 }
 
 /*
- * Raise a start-up error with the signal mask restored.  libraft does not
- * pass on its transport's message (which address could not be bound, and
- * why): say it too.
+ * Raise a start-up error with the signal mask restored, with libraft's
+ * message (or that of its I/O, before raft_init).  libraft does not pass
+ * on its transport's message (which address could not be bound, and why):
+ * say it too.
  */
 static void
 start_failed(const sigset_t *mask, KalamGroup *g, const char *what, int rv)
 {
-	const char *detail = g->initialized ? raft_errmsg(&g->raft) : "";
+	const char *detail = g->initialized ? raft_errmsg(&g->raft) : g->io.errmsg;
 
 	pthread_sigmask(SIG_SETMASK, mask, NULL);
 	ereport(FATAL,
@@ -558,6 +559,28 @@ fail_proposal(KalamProposal *p, KalamApplyStatus status, const char *fmt,...)
 	finish_proposal(p);
 }
 
+/*
+ * The barrier of a read fence was applied (status 0), with the applier at
+ * applied_index; or it failed, and the fence looks for a leader again
+ * until its deadline (a read may always be tried again).
+ */
+void
+kalam_node_finish_fence(KalamProposal *p, int status, uint64 applied_index)
+{
+	if (status == 0)
+	{
+		memset(&p->result, 0, sizeof(KalamApplyResult));
+		p->result.applied_index = applied_index;
+		finish_proposal(p);
+	}
+	else if (uv_now(node_loop) < p->deadline)
+		push(&retrying, p);
+	else
+		fail_proposal(p, KALAM_APPLY_NOT_LEADER,
+					  "node %d could not confirm that it leads group \"%s\": %s",
+					  kalam_node_id, groups[p->group].name, raft_strerror(status));
+}
+
 /* Hand each proposal of a batch its outcome, from g->results. */
 void
 kalam_node_finish_batch(KalamBatch *batch, KalamGroup *g)
@@ -692,6 +715,11 @@ try_propose(KalamProposal *p)
 		not_leader(p);
 		return;
 	}
+	if (p->len == 0)
+	{
+		kalam_fence_enqueue(g, p);
+		return;
+	}
 	p->next = NULL;
 	if (g->pending == NULL)
 		g->pending = p;
@@ -794,7 +822,7 @@ new_proposal(int group, const char *data, size_t length)
 	p->group = group;
 	p->deadline = uv_now(node_loop) + kalam_leader_wait_timeout;
 	p->len = length;
-	p->data = malloc(length);
+	p->data = malloc(Max(length, 1));	/* a fence has no bytes */
 	if (p->data == NULL)
 	{
 		free(p);

@@ -56,6 +56,9 @@ typedef struct KalamGroup
 	struct KalamProposal *pending;	/* to propose at the end of the turn */
 	struct KalamProposal *pending_last;
 	int			entries_in_flight;	/* proposed, not yet applied here */
+	struct KalamProposal *fence_waiting;	/* read fences for the next barrier */
+	struct KalamProposal *fence_confirming; /* those of the barrier in flight */
+	struct raft_barrier fence_barrier;
 	KalamParkedEntry *parked;	/* oldest parked entry */
 	KalamParkedEntry *parked_last;
 	uint64		nparked;
@@ -107,7 +110,12 @@ extern void kalam_fsm_release_parked(KalamGroup *g);
 extern void kalam_fsm_drop_parked(KalamGroup *g);
 extern void kalam_fsm_take_apply_stats(uint64 *commands, uint64 *microseconds);
 
-/* node.c: the outcomes of a batch's entry */
+/* fence.c */
+extern void kalam_fence_enqueue(KalamGroup *g, struct KalamProposal *p);
+
+/* node.c: the outcomes of a fence, and of a batch's entry */
+extern void kalam_node_finish_fence(struct KalamProposal *p, int status,
+									uint64 applied_index);
 extern void kalam_node_finish_batch(KalamBatch *batch, KalamGroup *g);
 extern void kalam_node_fail_batch(KalamBatch *batch, KalamApplyStatus status,
 								  const char *message);

@@ -212,8 +212,32 @@ channel_backend_exit(int code, Datum arg)
 }
 
 /*
+ * How long a waiting COMMIT may still wait under statement_timeout, in ms;
+ * -1 without a timeout.  PostgreSQL stops the statement timer before it
+ * commits, so kalam enforces it itself.
+ */
+static long
+statement_time_left(void)
+{
+	TimestampTz deadline;
+	long		left;
+
+	if (StatementTimeout <= 0)
+		return -1;
+	deadline = TimestampTzPlusMilliseconds(GetCurrentStatementStartTimestamp(),
+										   StatementTimeout);
+	left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
+	if (left <= 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_QUERY_CANCELED),
+				 errmsg("canceling statement due to statement timeout")));
+	return left;
+}
+
+/*
  * Wait until a slot abandoned by an earlier interrupted commit has been
- * freed by the worker.
+ * freed by the worker (each of the worker's waits is bounded, by
+ * kalam.leader_wait_timeout or an election), under statement_timeout.
  */
 static void
 wait_for_free_slot(KalamSlot *slot)
@@ -221,14 +245,17 @@ wait_for_free_slot(KalamSlot *slot)
 	for (;;)
 	{
 		KalamSlotState state;
+		long		time_left;
 
 		LWLockAcquire(channel->lock, LW_SHARED);
 		state = slot->state;
 		LWLockRelease(channel->lock);
 		if (state == SLOT_FREE)
 			return;
+		time_left = statement_time_left();
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10L, PG_WAIT_EXTENSION);
+						 time_left >= 0 ? Min(time_left, 10L) : 10L,
+						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -262,29 +289,6 @@ kalam_channel_wait_storage_ready(void)
 }
 
 /*
- * How long a waiting COMMIT may still wait under statement_timeout, in ms;
- * -1 without a timeout.  PostgreSQL stops the statement timer before it
- * commits, so kalam enforces it itself.
- */
-static long
-statement_time_left(void)
-{
-	TimestampTz deadline;
-	long		left;
-
-	if (StatementTimeout <= 0)
-		return -1;
-	deadline = TimestampTzPlusMilliseconds(GetCurrentStatementStartTimestamp(),
-										   StatementTimeout);
-	left = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), deadline);
-	if (left <= 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_QUERY_CANCELED),
-				 errmsg("canceling statement due to statement timeout")));
-	return left;
-}
-
-/*
  * Hand a command to the kalam worker and wait until it is applied.  The
  * outcome of the apply function is returned in *result; errors of the wait
  * itself are raised here.
@@ -313,8 +317,12 @@ kalam_channel_submit(int group, const char *command, Size length,
 	wait_for_free_slot(slot);
 
 	/* the worker reads the slot only once it is queued */
+	/* a read fence (see channel.h) carries no command */
 	if (length <= KALAM_INLINE_COMMAND_SIZE)
-		memcpy(slot->inline_data, command, length);
+	{
+		if (length > 0)
+			memcpy(slot->inline_data, command, length);
+	}
 	else
 	{
 		seg = dsm_create(length, 0);

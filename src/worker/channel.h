@@ -65,7 +65,12 @@ typedef struct KalamStats
  */
 #define KALAM_INLINE_COMMAND_SIZE	8192
 
-/* A command the worker took from the queue */
+/*
+ * A command the worker took from the queue.  One of length 0 is a read
+ * fence: it completes once the group's leader confirmed with a quorum that
+ * it still leads, and this node applied what the leader had applied then
+ * (applied_index of the result).
+ */
 typedef struct KalamPendingCommand
 {
 	int			slot;
