@@ -28,6 +28,7 @@ OBJS = \
 	src/fdw/writeset.o \
 	src/fdw/ddl.o \
 	src/jobs/jobs_worker.o \
+	src/jobs/ddl_record.o \
 	src/jobs/ddl_replay.o
 
 EXTENSION = kalam
