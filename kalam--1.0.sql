@@ -43,6 +43,27 @@ CREATE TABLE replay_state (
     next_attempt timestamptz,           -- retrying: when it is tried again
     PRIMARY KEY (position, record_key));
 
+-- let the DDL replay go past a record that keeps failing here: it is
+-- skipped, and the records after it run (superusers only)
+CREATE FUNCTION replay_skip(record_position bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE STRICT
+AS $$
+WITH pending AS (
+    UPDATE kalam.replay_state
+       SET state = 'skipped', next_attempt = NULL,
+           last_error = last_error || ' (skipped by ' || current_user || ')'
+     WHERE position = record_position AND state = 'retrying'
+    RETURNING position, record_key),
+moved AS (
+    UPDATE kalam.replay_position
+       SET ddl_index = pending.position, ddl_key = pending.record_key
+      FROM pending
+    RETURNING 1)
+SELECT count(*) = 1 FROM moved
+$$;
+REVOKE ALL ON FUNCTION replay_skip(bigint) FROM PUBLIC;
+
 -- developer function: write unchecked bytes as a DDL record of this node
 -- (only with kalam.debug_ddl_records = on)
 CREATE FUNCTION debug_put_ddl_record(bytea)

@@ -134,7 +134,7 @@ my $state = $blocked->safe_psql('postgres', q{
 	SELECT origin || ' ' || role || ' ' || last_error || ' ' || (next_attempt > last_attempt)
 	  FROM kalam.replay_state});
 my $origin_id = $origin->name =~ s/node//r;
-like($state, qr/^$origin_id \S+ relation "clash" already exists t$/,
+like($state, qr/^$origin_id \S+ relation "clash" already exists true$/,
 	'kalam.replay_state shows the failing replay: origin, role, error, next attempt');
 is($blocked->safe_psql('postgres',
 		"SELECT count(*) FROM pg_attribute WHERE attrelid = 'app.t1r'::regclass AND attname = 'later'"),
@@ -160,7 +160,7 @@ is(jobs_pid($blocked), $jobs_pid, 'the jobs worker did not restart');
 # the cause goes away: the replay runs, and the later ALTER after it
 $blocked->safe_psql('postgres', 'DROP TABLE public.clash');
 $blocked->poll_query_until('postgres', qq{
-	SELECT count(*) = 1 FROM kalam.tables WHERE "table" = 'public.clash'::regclass AND id = $clash_id})
+	SELECT count(*) = 1 FROM kalam.tables WHERE "table" = to_regclass('public.clash') AND id = $clash_id})
   or die 'the replay did not run once the conflict was gone';
 $blocked->poll_query_until('postgres',
 	"SELECT count(*) = 1 FROM pg_attribute WHERE attrelid = 'app.t1r'::regclass AND attname = 'later'")
@@ -222,6 +222,31 @@ for my $node ($n2, $n3)
 	is($node->safe_psql('postgres', "SELECT count(*) FROM kalam.replay_state WHERE state <> 'skipped'"),
 		0, 'and nothing waits on ' . $node->name);
 }
+# (4) a record that keeps failing (no table has its id) blocks the later
+# DDL until an administrator skips it
+put_record(record_bytes(2, 9000006, '', 'ALTER FOREIGN TABLE gone ADD COLUMN x int'));
+$n1->safe_psql('postgres', q{
+	CREATE FOREIGN TABLE app.after_skip (k int) SERVER kalam OPTIONS (type 'shared', primary_key 'k')});
+for my $node ($n2, $n3)
+{
+	$node->poll_query_until('postgres', q{
+		SELECT attempts > 1 FROM kalam.replay_state
+		 WHERE state = 'retrying' AND table_id = 9000006
+		   AND last_error = 'no kalam table has table id 9000006 on this node'})
+	  or die 'the failing ALTER is not retried on ' . $node->name;
+	is($node->safe_psql('postgres', "SELECT to_regclass('app.after_skip') IS NULL"), 't',
+		'a DDL after it waits on ' . $node->name);
+	is($node->safe_psql('postgres',
+			"SELECT kalam.replay_skip(position) FROM kalam.replay_state WHERE state = 'retrying'"),
+		't', 'kalam.replay_skip skips it on ' . $node->name);
+	$node->poll_query_until('postgres', "SELECT to_regclass('app.after_skip') IS NOT NULL")
+	  or die 'the DDL after a skipped record did not run on ' . $node->name;
+	like($node->safe_psql('postgres',
+			"SELECT state || ': ' || last_error FROM kalam.replay_state WHERE table_id = 9000006"),
+		qr/^skipped: no kalam table has table id 9000006 on this node \(skipped by \S+\)$/,
+		'and kalam.replay_state shows it skipped on ' . $node->name);
+}
+
 ok($n2->log_contains(qr/WARNING:  kalam: refused the DDL record of node 1 at meta position \d+/),
 	'a refused record is logged');
 

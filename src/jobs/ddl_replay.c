@@ -29,6 +29,7 @@
  * conflicting local table, a missing role, a privilege) is kept there as
  * 'retrying' and tried again with a backoff of 1 s doubling up to 60 s;
  * the records after it wait for it, the worker's other work goes on.
+ * kalam.replay_skip() lets an administrator skip such a record.
  *
  * src/jobs/ddl_replay.c
  *
@@ -269,7 +270,8 @@ note_outcome(const StoredRecord *r, const KalamDdlRecord *rec,
 			" state = EXCLUDED.state, attempts = s.attempts + 1,"
 			" last_error = EXCLUDED.last_error,"
 			" last_attempt = EXCLUDED.last_attempt,"
-			" next_attempt = EXCLUDED.next_attempt",
+			" next_attempt = EXCLUDED.next_attempt"
+			" WHERE s.state = 'retrying'",
 			9, types, values, nulls);
 }
 
@@ -595,8 +597,9 @@ replay_record(const StoredRecord *r)
 	decode_error = kalam_ddl_record_decode(r->data, r->len, &rec);
 	if (decode_error == NULL)
 		ereport(LOG,
-				(errmsg("kalam: running DDL of node %d at meta position " UINT64_FORMAT ": %s",
-						r->origin, r->position, rec.statement)));
+				(errmsg("kalam: running DDL of node %d at meta position " UINT64_FORMAT " (%s, table id %u): %s",
+						r->origin, r->position, kalam_ddl_kind_name(rec.kind),
+						rec.table_id, rec.statement)));
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(context);
