@@ -38,7 +38,6 @@
 #include "nodes/makefuncs.h"
 #include "port/pg_bswap.h"
 #include "tcop/utility.h"
-#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
