@@ -7,11 +7,11 @@
  * the meta group's log (ddl_replay.c) when the kalam worker says the meta
  * group moved or a failed replay is due again, and every
  * kalam.ttl_purge_interval deletes the expired rows of every stream table.
- * An error in one job is logged and its transaction aborted; the worker
- * goes on with the other and tries the failed one on its next round.  The deletion is an ordinary command per user
- * shard, carrying the cut-off time, so that it is applied like any write,
- * identically on every node.  Readers never depend on it: they skip
- * expired rows.
+ * The deletion is an ordinary command per user shard, carrying the cut-off
+ * time, so that it is applied like any write, identically on every node.
+ * Readers never depend on it: they skip expired rows.  An error in one job
+ * is logged and its transaction rolled back; the worker goes on with the
+ * other and runs the failed one again on its next round.
  *
  * src/jobs/jobs_worker.c
  *
