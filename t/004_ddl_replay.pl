@@ -247,6 +247,9 @@ for my $node ($n2, $n3)
 		'and kalam.replay_state shows it skipped on ' . $node->name);
 }
 
+is($n1->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname IN ('pwned', 'pwned2')"),
+	0, 'nor on the node that wrote them, which replays no record of its own');
+
 ok($n2->log_contains(qr/WARNING:  kalam: refused the DDL record of node 1 at meta position \d+/),
 	'a refused record is logged');
 
