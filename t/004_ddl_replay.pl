@@ -173,10 +173,10 @@ is(describe($blocked, 'public.clash'), describe($origin, 'public.clash'),
 # (3) crafted records, written on node 1 through the meta group's log
 sub record_bytes
 {
-	my ($kind, $table_id, $schema, $statement, $version) = @_;
+	my ($kind, $table_id, $schema, $statement, $version, $role) = @_;
 	my $bytes = pack('a2 C C N', 'KD', $version // 1, $kind, $table_id);
 	$bytes .= pack('N', length($_)) . $_ . "\0"
-	  for ('postgres', '"$user", public', $schema, $statement);
+	  for ($role // 'postgres', '"$user", public', $schema, $statement);
 	return $bytes;
 }
 
@@ -196,6 +196,15 @@ put_record(record_bytes(1, 9000004, 'public', 'CREATE FOREIGN TABLE pwned ('));
 put_record('garbage');
 put_record(record_bytes(1, 9000005, 'public',
 	q{CREATE FOREIGN TABLE pwned (k int) SERVER kalam OPTIONS (type 'shared', primary_key 'k', table_id '42')}));
+# malformed: each check of the decoder
+my $good = record_bytes(1, 9000007, 'public', $kalam_create);
+put_record(record_bytes(9, 9000007, 'public', $kalam_create));
+put_record(record_bytes(1, 0, 'public', $kalam_create));
+put_record(substr($good, 0, -3));
+put_record(substr($good, 0, -1) . 'X');
+put_record(substr($good, 0, 8) . pack('N', 5) . "po\0es\0" . substr($good, 8 + 4 + 9));
+put_record($good . "\0\0");
+put_record(record_bytes(1, 9000007, '', $kalam_create));
 $n1->safe_psql('postgres', q{
 	CREATE FOREIGN TABLE app.after (k int) SERVER kalam OPTIONS (type 'shared', primary_key 'k')});
 for my $node ($n2, $n3)
@@ -217,7 +226,14 @@ for my $node ($n2, $n3)
 			'?: the record has an unknown format version',
 			'create: syntax error at end of input',
 			'?: the record is shorter than its header',
-			'create: the statement\'s table_id option is not the record\'s table id'),
+			'create: the statement\'s table_id option is not the record\'s table id',
+			'?: the record has an unknown statement kind',
+			'?: the record names no table id',
+			'?: a string runs past the end of the record',
+			'?: a string is not terminated where its length says',
+			'?: a string is not terminated where its length says',
+			'?: the record has bytes after its statement',
+			'?: the record\'s schema does not fit its kind'),
 		'kalam.replay_state shows each refused record as skipped on ' . $node->name);
 	is($node->safe_psql('postgres', "SELECT count(*) FROM kalam.replay_state WHERE state <> 'skipped'"),
 		0, 'and nothing waits on ' . $node->name);
@@ -245,6 +261,30 @@ for my $node ($n2, $n3)
 			"SELECT state || ': ' || last_error FROM kalam.replay_state WHERE table_id = 9000006"),
 		qr/^skipped: no kalam table has table id 9000006 on this node \(skipped by \S+\)$/,
 		'and kalam.replay_state shows it skipped on ' . $node->name);
+}
+
+# (5) a CREATE runs as its recorded role: it waits until an administrator
+# creates the role, and grants nothing that role lacks
+put_record(record_bytes(1, 9000008, 'public',
+	q{CREATE FOREIGN TABLE by_carol (k int) SERVER kalam OPTIONS (type 'shared', primary_key 'k')},
+	1, 'carol'));
+for my $node ($n2, $n3)
+{
+	$node->poll_query_until('postgres', q{
+		SELECT last_error = 'role "carol" does not exist on this node'
+		  FROM kalam.replay_state WHERE state = 'retrying' AND role = 'carol'})
+	  or die 'a missing role does not show on ' . $node->name;
+	$node->safe_psql('postgres', 'CREATE ROLE carol');
+	$node->poll_query_until('postgres', q{
+		SELECT last_error = 'permission denied for schema public'
+		  FROM kalam.replay_state WHERE state = 'retrying' AND role = 'carol'})
+	  or die 'the replay ran without the privilege on ' . $node->name;
+	$node->safe_psql('postgres', 'GRANT CREATE ON SCHEMA public TO carol');
+	$node->poll_query_until('postgres', q{
+		SELECT count(*) = 1 FROM kalam.tables t JOIN pg_class c ON c.oid = t."table"
+		 WHERE t.id = 9000008 AND c.relowner = 'carol'::regrole})
+	  or die 'the CREATE did not run once the role could on ' . $node->name;
+	pass('a CREATE waits for its role and its privilege, then runs as that role on ' . $node->name);
 }
 
 is($n1->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname IN ('pwned', 'pwned2')"),
