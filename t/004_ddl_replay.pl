@@ -293,6 +293,23 @@ is($n1->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname IN ('
 ok($n2->log_contains(qr/WARNING:  kalam: refused the DDL record of node 1 at meta position \d+/),
 	'a refused record is logged');
 
+# (6) a change acts on the table with the recorded id, whatever the
+# statement names: not on a same-named table in another schema
+for my $node ($n2, $n3)
+{
+	$node->safe_psql('postgres', 'CREATE SCHEMA decoy; CREATE TABLE decoy.t1r (a int)');
+}
+put_record(record_bytes(3, $t1_id, '', 'ALTER TABLE decoy.t1r RENAME TO t1_by_id'));
+for my $node ($n2, $n3)
+{
+	$node->poll_query_until('postgres', "SELECT to_regclass('app.t1_by_id') IS NOT NULL")
+	  or die 'the rename by id did not run on ' . $node->name;
+	is($node->safe_psql('postgres', qq{
+			SELECT to_regclass('decoy.t1r') IS NOT NULL AND to_regclass('decoy.t1_by_id') IS NULL
+			   AND (SELECT id FROM kalam.tables WHERE "table" = 'app.t1_by_id'::regclass) = $t1_id}),
+		't', 'a rename acts on the kalam table by its id, not on a same-named table, on ' . $node->name);
+}
+
 # the developer function is refused where the setting is off
 my ($ret, $out, $err) = $n1->psql('postgres', q{
 	SET ROLE alice; SELECT kalam.debug_put_ddl_record('\x00')});
