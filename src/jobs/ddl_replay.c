@@ -578,6 +578,21 @@ run_record(const KalamDdlRecord *rec, volatile bool *refusable)
 static TimestampTz retry_at = 0;
 static int	retry_delay_ms = 0;
 
+/* Skip a record that can never run, saying why. */
+static void
+refuse_record(const StoredRecord *r, const KalamDdlRecord *rec,
+			  const char *why)
+{
+	ereport(WARNING,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("kalam: refused the DDL record of node %d at meta position " UINT64_FORMAT,
+					r->origin, r->position),
+			 errdetail("%s", why),
+			 errhint("The record is skipped; kalam.replay_state keeps it.")));
+	note_outcome(r, rec, "skipped", why, 0);
+	advance_position(r);
+}
+
 /*
  * Replay one record of another node in a subtransaction that also moves
  * kalam.replay_position past it.  Returns false if it failed and is to be
@@ -589,9 +604,9 @@ replay_record(const StoredRecord *r)
 	MemoryContext context = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
 	KalamDdlRecord rec;
-	const char *volatile decode_error;
+	const char *decode_error;
 	volatile bool refusable = false;
-	ErrorData  *edata;
+	ErrorData  *volatile edata = NULL;
 
 	decode_error = kalam_ddl_record_decode(r->data, r->len, &rec);
 	if (decode_error == NULL)
@@ -609,19 +624,12 @@ replay_record(const StoredRecord *r)
 		if (refusal == NULL)
 			refusal = run_record(&rec, &refusable);
 		if (refusal != NULL)
-		{
-			ereport(WARNING,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("kalam: refused the DDL record of node %d at meta position " UINT64_FORMAT,
-							r->origin, r->position),
-					 errdetail("%s", refusal),
-					 errhint("The record is skipped; kalam.replay_state keeps it.")));
-			note_outcome(r, decode_error == NULL ? &rec : NULL, "skipped",
-						 refusal, 0);
-		}
+			refuse_record(r, decode_error == NULL ? &rec : NULL, refusal);
 		else
+		{
 			forget_failures(r);
-		advance_position(r);
+			advance_position(r);
+		}
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(context);
 		CurrentResourceOwner = owner;
@@ -634,36 +642,32 @@ replay_record(const StoredRecord *r)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(context);
 		CurrentResourceOwner = owner;
-
-		if (refusable)
-		{
-			ereport(WARNING,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("kalam: refused the DDL record of node %d at meta position " UINT64_FORMAT,
-							r->origin, r->position),
-					 errdetail("%s", edata->message),
-					 errhint("The record is skipped; kalam.replay_state keeps it.")));
-			note_outcome(r, &rec, "skipped", edata->message, 0);
-			advance_position(r);
-			return true;
-		}
-
-		retry_delay_ms = retry_delay_ms == 0 ? REPLAY_FIRST_DELAY_MS :
-			Min(retry_delay_ms * 2, REPLAY_MAX_DELAY_MS);
-		retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), retry_delay_ms);
-		ereport(LOG,
-				(errmsg("kalam: DDL of node %d at meta position " UINT64_FORMAT " failed, retrying in %d ms: %s",
-						r->origin, r->position, retry_delay_ms, edata->message),
-				 edata->detail ? errdetail("%s", edata->detail) : 0,
-				 edata->hint ? errhint("%s", edata->hint) : 0));
-		note_outcome(r, decode_error == NULL ? &rec : NULL, "retrying",
-					 edata->message, retry_at);
-		return false;
 	}
 	PG_END_TRY();
-	retry_delay_ms = 0;
-	retry_at = 0;
-	return true;
+
+	if (edata == NULL)
+	{
+		retry_delay_ms = 0;
+		retry_at = 0;
+		return true;
+	}
+	if (refusable)
+	{
+		refuse_record(r, &rec, edata->message);
+		return true;
+	}
+
+	retry_delay_ms = retry_delay_ms == 0 ? REPLAY_FIRST_DELAY_MS :
+		Min(retry_delay_ms * 2, REPLAY_MAX_DELAY_MS);
+	retry_at = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), retry_delay_ms);
+	ereport(LOG,
+			(errmsg("kalam: DDL of node %d at meta position " UINT64_FORMAT " failed, retrying in %d ms: %s",
+					r->origin, r->position, retry_delay_ms, edata->message),
+			 edata->detail ? errdetail("%s", edata->detail) : 0,
+			 edata->hint ? errhint("%s", edata->hint) : 0));
+	note_outcome(r, decode_error == NULL ? &rec : NULL, "retrying",
+				 edata->message, retry_at);
+	return false;
 }
 
 /* When the jobs worker is to retry a failed record; 0 if none failed. */
