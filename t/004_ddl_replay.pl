@@ -1,11 +1,13 @@
 # Replicated DDL is replayed safely: CREATE, ALTER, RENAME and DROP on a
 # kalam table reach every node, run as the table's role, on the table with
-# the recorded id.  A replay that fails (here a local table in the way) is
-# retried with backoff and shown in kalam.replay_state while the node's
+# the recorded id (not on a same-named table the statement names).  A
+# replay that fails (a local table in the way, a missing role or privilege)
+# is retried with backoff and shown in kalam.replay_state while the node's
 # other work (writes, stream ttl purge) goes on and later DDL waits for it;
-# once the cause is gone it runs.  Records that can never run (a statement
-# of another kind than recorded, several statements, a non-kalam table,
-# malformed bytes) are refused: skipped and shown, and nothing of them runs.
+# once the cause is gone it runs, and kalam.replay_skip gives up on one that
+# never will.  Records that can never run (a statement of another kind than
+# recorded, several statements, a non-kalam table, malformed bytes) are
+# refused: skipped and shown, and nothing of them runs.
 use strict;
 use warnings;
 
