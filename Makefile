@@ -32,6 +32,7 @@ OBJS = \
 	src/fdw/read_level.o \
 	src/fdw/ddl.o \
 	src/jobs/jobs_worker.o \
+	src/jobs/ddl_record.o \
 	src/jobs/ddl_replay.o
 
 EXTENSION = kalam

@@ -22,9 +22,55 @@ CREATE SERVER kalam FOREIGN DATA WRAPPER kalam;
 -- ids of kalam tables, shifted left by 8 bits and or'ed with the node id
 CREATE SEQUENCE table_id_seq;
 
--- how far the kalam jobs worker has run the DDL of other nodes
-CREATE TABLE replay_state (ddl_index bigint NOT NULL);
-INSERT INTO replay_state VALUES (0);
+-- how far the kalam jobs worker has run the DDL of other nodes: the meta
+-- log position and key of the last DDL record it ran or skipped
+CREATE TABLE replay_position (ddl_index bigint NOT NULL, ddl_key bytea NOT NULL);
+INSERT INTO replay_position VALUES (0, '');
+
+-- DDL records of other nodes that failed here and are retried, or that
+-- were refused and skipped
+CREATE TABLE replay_state (
+    position bigint NOT NULL,           -- meta log position of the record
+    record_key bytea NOT NULL,          -- its key, among those of the position
+    origin integer NOT NULL,            -- node that ran the statement first
+    table_id bigint,                    -- NULL if the record is malformed
+    kind text,                          -- create, alter, rename, drop
+    role text,                          -- role that ran it at its origin
+    state text NOT NULL CHECK (state IN ('retrying', 'skipped')),
+    attempts integer NOT NULL,
+    last_error text NOT NULL,
+    last_attempt timestamptz NOT NULL,
+    next_attempt timestamptz,           -- retrying: when it is tried again
+    PRIMARY KEY (position, record_key));
+
+-- let the DDL replay go past a record that keeps failing here: it is
+-- skipped, and the records after it run (superusers only)
+CREATE FUNCTION replay_skip(record_position bigint)
+RETURNS boolean
+LANGUAGE sql VOLATILE STRICT
+AS $$
+WITH pending AS (
+    UPDATE kalam.replay_state
+       SET state = 'skipped', next_attempt = NULL,
+           last_error = last_error || ' (skipped by ' || current_user || ')'
+     WHERE position = record_position AND state = 'retrying'
+    RETURNING position, record_key),
+moved AS (
+    UPDATE kalam.replay_position
+       SET ddl_index = pending.position, ddl_key = pending.record_key
+      FROM pending
+    RETURNING 1)
+SELECT count(*) = 1 FROM moved
+$$;
+REVOKE ALL ON FUNCTION replay_skip(bigint) FROM PUBLIC;
+
+-- developer function: write unchecked bytes as a DDL record of this node
+-- (only with kalam.debug_ddl_records = on)
+CREATE FUNCTION debug_put_ddl_record(bytea)
+RETURNS void
+AS 'MODULE_PATHNAME', 'kalam_debug_put_ddl_record'
+LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION debug_put_ddl_record(bytea) FROM PUBLIC;
 
 CREATE VIEW tables AS
 SELECT c.oid::regclass AS "table",

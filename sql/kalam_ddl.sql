@@ -79,3 +79,10 @@ DROP FOREIGN TABLE app.scratch;
 
 -- the extension lives in kalam.database only
 SHOW kalam.database;
+
+-- DDL of other nodes: none ran or failed here; writing records by hand is
+-- a developer function, off unless kalam.debug_ddl_records is on
+SELECT * FROM kalam.replay_state;
+SELECT count(*) FROM kalam.replay_position;
+SHOW kalam.debug_ddl_records;
+SELECT kalam.debug_put_ddl_record('\x00');

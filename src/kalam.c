@@ -38,6 +38,7 @@ char	   *kalam_database = NULL;
 char	   *kalam_as_user = NULL;
 int			kalam_ttl_purge_interval = 10;
 int			kalam_worker_wait_timeout = 10000;
+bool		kalam_debug_ddl_records = false;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -215,6 +216,14 @@ define_gucs(void)
 							 &kalam_debug_hold_meta_apply,
 							 false,
 							 PGC_SIGHUP,
+							 GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("kalam.debug_ddl_records",
+							 "Lets superusers write unchecked DDL records into the meta group's log.",
+							 "For tests of the refusal of bad records by the other nodes (kalam.debug_put_ddl_record).",
+							 &kalam_debug_ddl_records,
+							 false,
+							 PGC_POSTMASTER,
 							 GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 	kalam_handshake_define_gucs();

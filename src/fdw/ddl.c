@@ -12,9 +12,11 @@
  * and column types cannot change afterwards.  DROP deletes the table's rows
  * when the dropping transaction commits, as part of its command.
  *
- * Every DDL statement on a kalam table is also written, with the
- * search_path it ran under, into the meta group's log as part of the
- * transaction; the kalam jobs worker of every other node runs it again
+ * Every DDL statement on a kalam table is also written into the meta
+ * group's log as part of the transaction, as a record (jobs/ddl_record.c)
+ * naming its kind, the table's id, the role that ran it and the search_path
+ * it ran under; a DROP of several kalam tables writes one record per
+ * table.  The kalam jobs worker of every other node runs it again
  * (jobs/ddl_replay.c).  While it does, kalam_ddl_replaying is set: the table
  * id comes from the log and nothing is written back to it.
  *
@@ -40,6 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "fdw/kalam_fdw.h"
+#include "jobs/ddl_record.h"
 #include "kalam.h"
 #include "raft/group.h"
 #include "raft/node.h"
@@ -52,8 +55,9 @@ static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static uint32 ddl_counter = 0;
 static object_access_hook_type prev_object_access_hook = NULL;
 
-static bool
-server_is_kalam(const char *servername)
+/* Is the named server one of the kalam foreign-data wrapper? */
+bool
+kalam_server_is_kalam(const char *servername)
 {
 	ForeignServer *server = GetForeignServerByName(servername, true);
 
@@ -68,24 +72,24 @@ assign_table_id(CreateForeignTableStmt *stmt)
 	Oid			seqid;
 	int64		id;
 
-	foreach(lc, stmt->options)
-	{
-		DefElem    *def = (DefElem *) lfirst(lc);
-
-		if (strcmp(def->defname, "table_id") != 0)
-			continue;
-		if (!superuser())
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("option \"table_id\" is assigned by kalam"),
-					 errhint("Remove the option; only superusers may set it, to re-create a table over its stored rows.")));
-		return (uint32) strtoul(defGetString(def), NULL, 10);
-	}
-
+	/* the replay took any table_id option out, having checked it */
 	if (kalam_ddl_replaying)
 		id = kalam_ddl_replay_table_id;
 	else
 	{
+		foreach(lc, stmt->options)
+		{
+			DefElem    *def = (DefElem *) lfirst(lc);
+
+			if (strcmp(def->defname, "table_id") != 0)
+				continue;
+			if (!superuser())
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("option \"table_id\" is assigned by kalam"),
+						 errhint("Remove the option; only superusers may set it, to re-create a table over its stored rows.")));
+			return (uint32) strtoul(defGetString(def), NULL, 10);
+		}
 		seqid = get_relname_relid("table_id_seq", get_namespace_oid("kalam", false));
 		id = (nextval_internal(seqid, false) << 8) | kalam_node_id;
 		if (id > PG_INT32_MAX)
@@ -101,20 +105,15 @@ assign_table_id(CreateForeignTableStmt *stmt)
 }
 
 /*
- * Write the statement into the meta group's log, as part of the
- * transaction, for the other nodes to run.  The record: the table's id (4;
- * 0 for a DROP), then search_path, the schema to create if missing, and the
- * statement, each NUL-terminated.  The key orders nothing: replay follows
- * the log positions stored with the rows.
+ * Write a DDL record into the meta group's log, as part of the
+ * transaction, under a key of this node (origin) that no other record
+ * has.  The key orders nothing: replay follows the log positions stored
+ * with the rows.
  */
 static void
-record_ddl(PlannedStmt *pstmt, const char *queryString, uint32 table_id,
-		   const char *schema)
+put_ddl_record(const char *record, size_t len)
 {
 	StringInfoData key;
-	StringInfoData value;
-	int			location = Max(pstmt->stmt_location, 0);
-	int			len = pstmt->stmt_len > 0 ? pstmt->stmt_len : (int) strlen(queryString + location);
 	uint32		be;
 	int64		now_be;
 
@@ -129,17 +128,63 @@ record_ddl(PlannedStmt *pstmt, const char *queryString, uint32 table_id,
 	be = pg_hton32(++ddl_counter);
 	appendBinaryStringInfo(&key, (char *) &be, 4);
 
-	initStringInfo(&value);
-	appendBinaryStringInfo(&value, (char *) &table_id, 4);
-	appendStringInfoString(&value, namespace_search_path);
-	appendStringInfoChar(&value, '\0');
-	appendStringInfoString(&value, schema ? schema : "");
-	appendStringInfoChar(&value, '\0');
-	appendBinaryStringInfo(&value, queryString + location, len);
-	appendStringInfoChar(&value, '\0');
-
 	kalam_writeset_put(InvalidOid, key.data, key.len, false, 0, false,
-					   value.data, value.len);
+					   record, len);
+}
+
+/*
+ * Record a statement that ran on a kalam table, for the other nodes to
+ * run: its kind, the table's id, the role that ran it, the search_path,
+ * for a CREATE the table's schema, and the text of the one statement.
+ */
+static void
+record_ddl(PlannedStmt *pstmt, const char *queryString, KalamDdlKind kind,
+		   uint32 table_id, const char *schema)
+{
+	KalamDdlRecord record;
+	int			location = Max(pstmt->stmt_location, 0);
+	int			len = pstmt->stmt_len > 0 ? pstmt->stmt_len : (int) strlen(queryString + location);
+	char	   *data;
+	size_t		size;
+
+	record.kind = kind;
+	record.table_id = table_id;
+	record.role = GetUserNameFromId(GetUserId(), false);
+	record.search_path = namespace_search_path;
+	record.schema = schema ? schema : "";
+	record.statement = pnstrdup(queryString + location, len);
+	size = kalam_ddl_record_size(&record);
+	data = palloc(size);
+	kalam_ddl_record_encode(&record, data);
+	put_ddl_record(data, size);
+}
+
+PG_FUNCTION_INFO_V1(kalam_debug_put_ddl_record);
+
+/*
+ * kalam.debug_put_ddl_record(bytea): write the bytes as a DDL record of
+ * this node, as they are, for tests of what the other nodes refuse.
+ * Superusers only, and only with the developer setting
+ * kalam.debug_ddl_records on.
+ */
+Datum
+kalam_debug_put_ddl_record(PG_FUNCTION_ARGS)
+{
+	bytea	   *record = PG_GETARG_BYTEA_PP(0);
+
+	if (!kalam_debug_ddl_records)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("kalam.debug_put_ddl_record is disabled"),
+				 errdetail("It writes unchecked records into the meta group's log, for tests."),
+				 errhint("Set kalam.debug_ddl_records = on and restart the server, on a test cluster only.")));
+	if (!superuser())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only superusers may write DDL records"),
+				 errdetail("kalam.debug_put_ddl_record is a developer function.")));
+	put_ddl_record(VARDATA_ANY(record), VARSIZE_ANY_EXHDR(record));
+	PG_RETURN_VOID();
 }
 
 static Oid
@@ -153,25 +198,41 @@ kalam_relation(RangeVar *rv)
 	return InvalidOid;
 }
 
-/* Does a DROP name a kalam table? */
-static bool
-drops_kalam_table(DropStmt *stmt)
+static uint32 stored_identity(Oid relid, KalamTableType *type);
+
+/* The ids of the kalam tables a DROP names, as a list of OIDs (uint32). */
+static List *
+dropped_kalam_tables(DropStmt *stmt)
 {
 	ListCell   *lc;
+	List	   *ids = NIL;
+	KalamTableType type;
+	Oid			relid;
 
 	if (stmt->removeType != OBJECT_FOREIGN_TABLE)
-		return false;
+		return NIL;
 	foreach(lc, stmt->objects)
 	{
 		RangeVar   *rv = makeRangeVarFromNameList((List *) lfirst(lc));
 
-		if (OidIsValid(kalam_relation(rv)))
-			return true;
+		if (OidIsValid(relid = kalam_relation(rv)))
+			ids = lappend_oid(ids, (Oid) stored_identity(relid, &type));
 	}
-	return false;
+	return ids;
 }
 
-static uint32 stored_identity(Oid relid, KalamTableType *type);
+/*
+ * The renames that are replicated: of the table, a column, a constraint
+ * (those of triggers, rules and policies stay local, like those objects).
+ */
+static bool
+replicated_rename(RenameStmt *stmt)
+{
+	return stmt->renameType == OBJECT_TABLE ||
+		stmt->renameType == OBJECT_FOREIGN_TABLE ||
+		stmt->renameType == OBJECT_COLUMN ||
+		stmt->renameType == OBJECT_TABCONSTRAINT;
+}
 
 static const char *const fixed_options[] = {"type", "primary_key", "table_id", NULL};
 
@@ -254,13 +315,14 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 	Node	   *parsetree = pstmt->utilityStmt;
 	RangeVar   *validate = NULL;
 	bool		replicate = false;
+	KalamDdlKind kind = KALAM_DDL_CREATE;
 	uint32		table_id = 0;
-	const char *schema = NULL;
-	Oid			relid;
+	List	   *dropped = NIL;
+	Oid			relid = InvalidOid;
 	KalamTableType type;
 
 	if (IsA(parsetree, CreateForeignTableStmt) &&
-		server_is_kalam(((CreateForeignTableStmt *) parsetree)->servername))
+		kalam_server_is_kalam(((CreateForeignTableStmt *) parsetree)->servername))
 	{
 		if (readOnlyTree)
 		{
@@ -270,7 +332,6 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 		}
 		table_id = assign_table_id((CreateForeignTableStmt *) parsetree);
 		validate = ((CreateForeignTableStmt *) parsetree)->base.relation;
-		schema = validate->schemaname;
 		replicate = true;
 	}
 	else if (IsA(parsetree, AlterTableStmt) &&
@@ -278,6 +339,7 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 	{
 		check_alter_table((AlterTableStmt *) parsetree);
 		validate = ((AlterTableStmt *) parsetree)->relation;
+		kind = KALAM_DDL_ALTER;
 		table_id = stored_identity(relid, &type);
 		replicate = true;
 	}
@@ -285,11 +347,15 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 			 OidIsValid(relid = kalam_relation(((RenameStmt *) parsetree)->relation)))
 	{
 		check_rename((RenameStmt *) parsetree, relid);
+		kind = KALAM_DDL_RENAME;
 		table_id = stored_identity(relid, &type);
-		replicate = true;
+		replicate = replicated_rename((RenameStmt *) parsetree);
 	}
-	else if (IsA(parsetree, DropStmt) && drops_kalam_table((DropStmt *) parsetree))
-		replicate = true;
+	else if (IsA(parsetree, DropStmt))
+	{
+		dropped = dropped_kalam_tables((DropStmt *) parsetree);
+		kind = KALAM_DDL_DROP;
+	}
 	else if (IsA(parsetree, CreateExtensionStmt) &&
 			 strcmp(((CreateExtensionStmt *) parsetree)->extname, "kalam") == 0 &&
 			 strcmp(get_database_name(MyDatabaseId), kalam_database) != 0)
@@ -308,9 +374,24 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 								params, queryEnv, dest, qc);
 
 	if (validate != NULL)
-		validate_table(RangeVarGetRelid(validate, NoLock, false));
-	if (replicate && !kalam_ddl_replaying)
-		record_ddl(pstmt, queryString, table_id, schema);
+	{
+		relid = RangeVarGetRelid(validate, NoLock, false);
+		validate_table(relid);
+	}
+	if (kalam_ddl_replaying)
+		return;
+	if (replicate && kind == KALAM_DDL_CREATE)
+		record_ddl(pstmt, queryString, kind, table_id,
+				   get_namespace_name(get_rel_namespace(relid)));
+	else if (replicate)
+		record_ddl(pstmt, queryString, kind, table_id, NULL);
+	else
+	{
+		ListCell   *lc;
+
+		foreach(lc, dropped)
+			record_ddl(pstmt, queryString, kind, (uint32) lfirst_oid(lc), NULL);
+	}
 }
 
 /*

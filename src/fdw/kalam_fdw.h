@@ -150,6 +150,7 @@ extern void kalam_read_commit_end(void);
 /* ddl.c */
 extern bool kalam_ddl_replaying;
 extern uint32 kalam_ddl_replay_table_id;
+extern bool kalam_server_is_kalam(const char *servername);
 extern void kalam_ddl_install_hooks(void);
 
 #endif							/* KALAM_FDW_H */

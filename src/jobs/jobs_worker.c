@@ -5,11 +5,13 @@
  *
  * Connected to kalam.database, it runs the DDL that other nodes wrote into
  * the meta group's log (ddl_replay.c) when the kalam worker says the meta
- * group moved, and every kalam.ttl_purge_interval deletes the expired rows
- * of every stream table.  The deletion is an ordinary command per user
- * shard, carrying the cut-off time, so that it is applied like any write,
- * identically on every node.  Readers never depend on it: they skip
- * expired rows.
+ * group moved or a failed replay is due again, and every
+ * kalam.ttl_purge_interval deletes the expired rows of every stream table.
+ * The deletion is an ordinary command per user shard, carrying the cut-off
+ * time, so that it is applied like any write, identically on every node.
+ * Readers never depend on it: they skip expired rows.  An error in one job
+ * is logged and its transaction rolled back; the worker goes on with the
+ * other and runs the failed one again on its next round.
  *
  * src/jobs/jobs_worker.c
  *
@@ -140,6 +142,32 @@ purge_expired_rows(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/*
+ * Run one job.  An error it raises is logged and its transaction rolled
+ * back, as a backend does with a failed statement, and the worker goes on.
+ */
+static void
+run_job(void (*job) (void))
+{
+	MemoryContext context = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		job();
+	}
+	PG_CATCH();
+	{
+		HOLD_INTERRUPTS();
+		EmitErrorReport();
+		AbortOutOfAnyTransaction();
+		FlushErrorState();
+		MemoryContextSwitchTo(context);
+		pgstat_report_activity(STATE_IDLE, NULL);
+		RESUME_INTERRUPTS();
+	}
+	PG_END_TRY();
+}
+
 void
 kalam_jobs_worker_main(Datum main_arg)
 {
@@ -157,8 +185,12 @@ kalam_jobs_worker_main(Datum main_arg)
 
 	for (;;)
 	{
-		long		wait = TimestampDifferenceMilliseconds(GetCurrentTimestamp(),
-														   next_purge);
+		TimestampTz wake = next_purge;
+		long		wait;
+
+		if (kalam_replay_retry_at() != 0 && kalam_replay_retry_at() < wake)
+			wake = kalam_replay_retry_at();
+		wait = TimestampDifferenceMilliseconds(GetCurrentTimestamp(), wake);
 
 		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
 						 wait, PG_WAIT_EXTENSION);
@@ -169,10 +201,10 @@ kalam_jobs_worker_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		kalam_replay_ddl();
+		run_job(kalam_replay_ddl);
 		if (GetCurrentTimestamp() >= next_purge)
 		{
-			purge_expired_rows();
+			run_job(purge_expired_rows);
 			next_purge = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													 kalam_ttl_purge_interval * 1000L);
 		}

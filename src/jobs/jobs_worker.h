@@ -10,8 +10,11 @@
 #ifndef KALAM_JOBS_WORKER_H
 #define KALAM_JOBS_WORKER_H
 
+#include "datatype/timestamp.h"
+
 extern void kalam_jobs_worker_register(void);
 extern void kalam_replay_ddl(void);
+extern TimestampTz kalam_replay_retry_at(void);
 extern PGDLLEXPORT void kalam_jobs_worker_main(Datum main_arg);
 
 #endif							/* KALAM_JOBS_WORKER_H */

@@ -27,6 +27,7 @@
 #include "port/atomics.h"
 #include "storage/shmem.h"
 
+#include "jobs/ddl_record.h"
 #include "raft/meta_watermark.h"
 #include "storage/command.h"
 #include "storage/keys.h"
@@ -97,14 +98,14 @@ note_stored_record(const char *key, size_t keylen, const char *value,
 				   size_t vallen, void *arg)
 {
 	KalamRowHeader header;
-	uint32		table_id;
+	KalamDdlRecord record;
 
-	if (vallen < KALAM_ROW_HEADER_SIZE + sizeof(table_id))
+	if (vallen < KALAM_ROW_HEADER_SIZE ||
+		kalam_ddl_record_decode(value + KALAM_ROW_HEADER_SIZE,
+								vallen - KALAM_ROW_HEADER_SIZE, &record) != NULL)
 		return true;
 	kalam_row_read_header(value, &header);
-	memcpy(&table_id, value + KALAM_ROW_HEADER_SIZE, sizeof(table_id));
-	if (table_id != 0)
-		note(table_id, header.version);
+	note(record.table_id, header.version);
 	return true;
 }
 
@@ -136,19 +137,18 @@ kalam_watermark_note_command(const char *command, size_t length,
 	KalamCommandReader reader;
 	KalamOp		op;
 	bool		corrupt;
-	uint32		table_id;
+	KalamDdlRecord record;
 
 	if (!kalam_command_open(&reader, command, length))
 		return;
 	while (kalam_command_next(&reader, &op, &corrupt))
 	{
 		if (op.kind == KALAM_OP_DELETE || op.kind == KALAM_OP_DELETE_PREFIX ||
-			op.kind == KALAM_OP_EXPIRE || op.vallen < sizeof(table_id) ||
-			!kalam_key_has_prefix(op.key, op.keylen, ddl_prefix, ddl_prefix_len))
+			op.kind == KALAM_OP_EXPIRE ||
+			!kalam_key_has_prefix(op.key, op.keylen, ddl_prefix, ddl_prefix_len) ||
+			kalam_ddl_record_decode(op.value, op.vallen, &record) != NULL)
 			continue;
-		memcpy(&table_id, op.value, sizeof(table_id));
-		if (table_id != 0)
-			note(table_id, meta_index);
+		note(record.table_id, meta_index);
 	}
 }
 
