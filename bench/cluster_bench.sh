@@ -146,7 +146,9 @@ if [ "$(sql "${NODE_PORTS[leader]}" -At -c "SELECT kalam.is_leader_for_user('pos
 	echo "warning: node $leader lost the leadership of the shard of postgres during the runs" >&2
 fi
 poll_same_count bench.heap_ins "$primary_port" $((primary_port + 1)) $((primary_port + 2))
-poll_same_count bench.kalam_ins "${NODE_PORTS[leader]}" "${NODE_PORTS[follower]}" \
+# each node's own copy: local reads (the default level reads on the leader only)
+PGOPTIONS='-c kalam.read_consistency=local' \
+	poll_same_count bench.kalam_ins "${NODE_PORTS[leader]}" "${NODE_PORTS[follower]}" \
 	"${NODE_PORTS[follower % 3 + 1]}"
 
 declare -A result

@@ -18,6 +18,7 @@ use Time::HiRes qw(usleep);
 my @nodes = start_kalam_cluster(
 	nodes => 3,
 	shards => 2,
+	reads => 'leader',
 	conf => "kalam.ttl_purge_interval = 1\nkalam.leader_wait_timeout = 2000\n"
 	  . "log_line_prefix = '%m [%p] %b '");
 $nodes[0]->safe_psql('postgres', q{

@@ -46,6 +46,8 @@ sub start_kalam_cluster
 	my $shards = $opts{shards} // 2;
 	my $ngroups = 2 + $shards;
 	my $conf = $opts{conf} // '';
+	# tests look at each node's own copy: local reads, unless they ask
+	my $reads = $opts{reads} // 'local';
 	my (@nodes, @raft_ports);
 
 	for my $i (1 .. $n)
@@ -77,6 +79,7 @@ kalam.peers = '$peers'
 kalam.cluster_secret_file = 'kalam_secret'
 kalam.user_shards = $shards
 kalam.election_timeout = 300
+kalam.read_consistency = $reads
 $conf
 });
 		push @nodes, $node;
