@@ -32,65 +32,18 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$repo/scripts/setup.sh"
 # shellcheck source=scripts/lib/temp-cluster.sh
 . "$repo/scripts/lib/temp-cluster.sh"
+# shellcheck source=scripts/lib/bench.sh
+. "$repo/scripts/lib/bench.sh"
 
 temp_cluster_init kalam-cluster-bench
 
 # pgbench scripts (write_insert_scripts: no two inserts collide)
 scripts=$TEMP_BASE/scripts
-logs=$TEMP_BASE/pgbench-logs
-mkdir "$scripts" "$logs"
+BENCH_LOGS=$TEMP_BASE/pgbench-logs
+mkdir "$scripts" "$BENCH_LOGS"
 write_insert_scripts "$scripts"
-chown -R postgres:postgres "$scripts" "$logs"
+chown -R postgres:postgres "$scripts" "$BENCH_LOGS"
 columns='room text, body text, sent_at timestamptz DEFAULT now()'
-
-# run_pgbench PORT KIND RUN PGBENCH-ARGS...: runs the insert script of KIND
-# against the server at PORT, logging each transaction to $logs/runRUN.*;
-# prints its tps
-run_pgbench() {
-	local port=$1 kind=$2 run=$3 r
-	shift 3
-	sql "$port" -c CHECKPOINT >/dev/null || return
-	r=$(pgbench_run -p "$port" -f "$scripts/insert-$kind.sql" -D run="$run" -D n=0 \
-		--log --log-prefix="$logs/run$run" "$@") || return
-	echo "${r%% *}"
-}
-
-# bench NAME PORT KIND CLIENTS: one run; adds its tps to tps[NAME,CLIENTS]
-# and its number to runs[NAME,CLIENTS]
-declare -A tps runs
-run=0
-bench() {
-	local name=$1 port=$2 kind=$3 clients=$4 t
-	run=$((run + 1))
-	echo "Running: $name, $clients client(s), port $port (${BENCH_SECONDS}s)..."
-	t=$(run_pgbench "$port" "$kind" "$run" -c "$clients" -j $((clients > 1 ? 2 : 1)))
-	tps[$name,$clients]+=" $t"
-	runs[$name,$clients]+=" $run"
-}
-
-# summary NAME CLIENTS: "tps p50_ms p99_ms": the median tps of the rounds,
-# nearest-rank percentiles of the latencies (us in the logs' third field)
-# of all their transactions
-summary() {
-	local name=$1 clients=$2 median r files=()
-	# shellcheck disable=SC2086 # split the list of numbers
-	median=$(printf '%s\n' ${tps[$name,$clients]} | sort -g |
-		awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
-	for r in ${runs[$name,$clients]}; do
-		files+=("$logs/run$r".*)
-	done
-	if ! cat "${files[@]}" | awk '$3 ~ /^[0-9]+$/ { print $3 }' | sort -n |
-		awk -v tps="$median" '
-			{ lat[NR] = $1 }
-			END {
-				if (NR == 0) exit 1
-				printf "%s %.3f %.3f\n", tps,
-					lat[int((NR * 50 + 99) / 100)] / 1000, lat[int((NR * 99 + 99) / 100)] / 1000
-			}'; then
-		echo "no latencies in pgbench's logs of $name, $clients client(s)" >&2
-		return 1
-	fi
-}
 
 # A: the kalam cluster: nodes 1, 2, 3 on PostgreSQL ports NODE_PORTS[1..3].
 start_kalam_cluster 3 4
@@ -137,9 +90,9 @@ SQL
 for round in $(seq "$BENCH_ROUNDS"); do
 	echo "Round $round of $BENCH_ROUNDS"
 	for clients in 1 16; do
-		bench "sync replication" "$primary_port" heap "$clients"
-		bench "kalam leader" "${NODE_PORTS[leader]}" kalam "$clients"
-		bench "kalam follower" "${NODE_PORTS[follower]}" kalam "$clients"
+		bench "sync replication" "$primary_port" "$scripts/insert-heap.sql" "$clients"
+		bench "kalam leader" "${NODE_PORTS[leader]}" "$scripts/insert-kalam.sql" "$clients"
+		bench "kalam follower" "${NODE_PORTS[follower]}" "$scripts/insert-kalam.sql" "$clients"
 	done
 done
 if [ "$(sql "${NODE_PORTS[leader]}" -At -c "SELECT kalam.is_leader_for_user('postgres')")" != t ]; then
@@ -178,6 +131,5 @@ for clients in 1 16; do
 		"$(printf '%.1f' "$s_tps")" "$s_p50" "$s_p99" \
 		"$(printf '%.1f' "$l_tps")" "$l_p50" "$l_p99" \
 		"$(printf '%.1f' "$f_tps")" "$f_p50" "$f_p99" \
-		"$(awk -v k="$l_p50" -v s="$s_p50" 'BEGIN { printf "%.2f", (s > 0 ? k / s : 0) }')" \
-		"$(awk -v k="$l_tps" -v s="$s_tps" 'BEGIN { printf "%.2f", (s > 0 ? k / s : 0) }')"
+		"$(ratio "$l_p50" "$s_p50")" "$(ratio "$l_tps" "$s_tps")"
 done

@@ -148,7 +148,7 @@ $n1->poll_query_until('postgres', 'SELECT count(*) = 1 FROM app.t1r')
   or die 'the write on the blocked node did not reach node1';
 pass('writes to other kalam tables go on on the blocked node');
 $blocked->safe_psql('postgres', qq{
-	SET kalam."user" = '$user';
+	SET kalam.as_user = '$user';
 	INSERT INTO app.s SELECT 1, g, 'expires' FROM generate_series(1, 5) g});
 isnt($blocked->safe_psql('postgres', "SELECT kalam.table_digest('app.s')"),
 	$blocked->safe_psql('postgres', "SELECT md5('')"), 'stream rows are stored');

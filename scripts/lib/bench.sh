@@ -1,0 +1,66 @@
+# shellcheck shell=bash
+# Shared by bench/cluster_bench.sh and bench/read_bench.sh (source it after
+# temp-cluster.sh): interleaved pgbench runs and their summary.  The caller
+# sets BENCH_SECONDS and BENCH_LOGS (a directory the postgres user may
+# write).
+#
+#   bench NAME PORT SCRIPT CLIENTS
+#                            one run of the pgbench SCRIPT against the
+#                            server at PORT (with -D run=<run number> and
+#                            -D n=0, for scripts that make unique keys);
+#                            adds its tps to the runs of NAME and CLIENTS
+#   summary NAME CLIENTS     "tps p50_ms p99_ms": the median tps of the runs
+#                            of NAME with CLIENTS, nearest-rank percentiles
+#                            of the latencies of all their transactions
+#   ratio A B                A / B with two decimals (0 if B is 0)
+
+declare -A tps runs
+run=0
+
+# run_pgbench PORT SCRIPT RUN PGBENCH-ARGS...: prints the tps of one run,
+# logging each transaction to $BENCH_LOGS/runRUN.*
+run_pgbench() {
+	local port=$1 script=$2 run=$3 r
+	shift 3
+	sql "$port" -c CHECKPOINT >/dev/null || return
+	r=$(pgbench_run -p "$port" -f "$script" -D run="$run" -D n=0 \
+		--log --log-prefix="$BENCH_LOGS/run$run" "$@") || return
+	echo "${r%% *}"
+}
+
+bench() {
+	local name=$1 port=$2 script=$3 clients=$4 t
+	run=$((run + 1))
+	echo "Running: $name, $clients client(s), port $port (${BENCH_SECONDS}s)..."
+	t=$(run_pgbench "$port" "$script" "$run" -c "$clients" -j $((clients > 1 ? 2 : 1)))
+	tps[$name,$clients]+=" $t"
+	runs[$name,$clients]+=" $run"
+}
+
+# summary NAME CLIENTS: "tps p50_ms p99_ms": the median tps of the rounds,
+# nearest-rank percentiles of the latencies (us in the logs' third field)
+# of all their transactions
+summary() {
+	local name=$1 clients=$2 median r files=()
+	# shellcheck disable=SC2086 # split the list of numbers
+	median=$(printf '%s\n' ${tps[$name,$clients]} | sort -g |
+		awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
+	for r in ${runs[$name,$clients]}; do
+		files+=("$BENCH_LOGS/run$r".*)
+	done
+	if ! cat "${files[@]}" | awk '$3 ~ /^[0-9]+$/ { print $3 }' | sort -n |
+		awk -v tps="$median" '
+			{ lat[NR] = $1 }
+			END {
+				if (NR == 0) exit 1
+				printf "%s %.3f %.3f\n", tps,
+					lat[int((NR * 50 + 99) / 100)] / 1000, lat[int((NR * 99 + 99) / 100)] / 1000
+			}'; then
+		echo "no latencies in pgbench's logs of $name, $clients client(s)" >&2
+		return 1
+	fi
+}
+
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
+}
