@@ -4,6 +4,11 @@ MODULE_big = kalam
 OBJS = \
 	src/kalam.o \
 	src/stats.o \
+	src/debug_hooks.o \
+	src/codec/command.o \
+	src/codec/entry.o \
+	src/codec/row.o \
+	src/codec/snapshot.o \
 	src/worker/channel.o \
 	src/worker/kalam_worker.o \
 	src/raft/group.o \
@@ -14,8 +19,6 @@ OBJS = \
 	src/raft/status.o \
 	src/storage/keys.o \
 	src/storage/row.o \
-	src/storage/command.o \
-	src/storage/entry.o \
 	src/storage/apply.o \
 	src/storage/rocks.o \
 	src/storage/prefix_scan.o \

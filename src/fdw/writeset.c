@@ -28,11 +28,11 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "codec/command.h"
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
 #include "raft/group.h"
 #include "raft/meta_watermark.h"
-#include "storage/command.h"
 #include "storage/keys.h"
 #include "storage/row.h"
 #include "worker/channel.h"

@@ -27,11 +27,11 @@
 #include "port/atomics.h"
 #include "storage/shmem.h"
 
+#include "codec/command.h"
+#include "codec/row.h"
 #include "raft/meta_watermark.h"
-#include "storage/command.h"
 #include "storage/keys.h"
 #include "storage/prefix_scan.h"
-#include "storage/row.h"
 
 #define KALAM_WATERMARK_SLOTS	4096
 
@@ -135,12 +135,12 @@ kalam_watermark_note_command(const char *command, size_t length,
 {
 	KalamCommandReader reader;
 	KalamOp		op;
-	bool		corrupt;
+	const char *error;
 	uint32		table_id;
 
-	if (!kalam_command_open(&reader, command, length))
+	if (!kalam_command_open(&reader, command, length, &error))
 		return;
-	while (kalam_command_next(&reader, &op, &corrupt))
+	while (kalam_command_next(&reader, &op, &error))
 	{
 		if (op.kind == KALAM_OP_DELETE || op.kind == KALAM_OP_DELETE_PREFIX ||
 			op.kind == KALAM_OP_EXPIRE || op.vallen < sizeof(table_id) ||

@@ -14,12 +14,19 @@
 
 #include "worker/channel.h"
 
+/* kalam.debug_fail_apply_write (kalam.c): fail the next batch writes */
+extern bool kalam_debug_fail_apply_write;
+
 /* The apply state of one Raft group */
 typedef struct KalamApplier
 {
 	int			group;
 	char		applied_key[32];	/* where the applied index is stored */
 	size_t		applied_keylen;
+	char		ddl_prefix[32]; /* meta group: the DDL records' keys */
+	size_t		ddl_prefix_len;
+	char		node_prefix[32];	/* meta group: the client addresses' keys */
+	size_t		node_prefix_len;
 	rocksdb_t  *db;
 	rocksdb_writebatch_wi_t *batch;
 	rocksdb_readoptions_t *read_options;
@@ -27,6 +34,8 @@ typedef struct KalamApplier
 	uint64		durable_index;	/* applied index stored in RocksDB */
 	uint64		staged_index;	/* applied index once the batch is written */
 	uint64		staged_rows;
+	bool		failed;			/* a batch write failed: stage nothing more */
+	char		failure[256];	/* and why */
 } KalamApplier;
 
 extern bool kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,

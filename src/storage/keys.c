@@ -108,6 +108,18 @@ kalam_key_ddl_prefix(StringInfo buf)
 	appendStringInfoString(buf, "ddl/");
 }
 
+/*
+ * Where the meta group keeps each node's client address (see raft/node.c):
+ * rows of its table id 0 under "node/", then the node id.
+ */
+void
+kalam_key_node_prefix(StringInfo buf)
+{
+	kalam_key_append_group(buf, KALAM_GROUP_META);
+	append_uint32(buf, 0);
+	appendStringInfoString(buf, "node/");
+}
+
 /* Where a group stores its applied index: table id 0 of the group. */
 void
 kalam_key_applied_index(StringInfo buf, int group)

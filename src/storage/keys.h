@@ -26,6 +26,7 @@ extern int	kalam_key_group(const char *key, size_t keylen);
 extern void kalam_key_append_table(StringInfo buf, uint32 table_id);
 extern uint32 kalam_key_table(const char *key, size_t keylen);
 extern void kalam_key_ddl_prefix(StringInfo buf);
+extern void kalam_key_node_prefix(StringInfo buf);
 extern void kalam_key_applied_index(StringInfo buf, int group);
 extern void kalam_key_append_user(StringInfo buf, const char *user);
 extern bool kalam_key_type_supported(Oid typid);
