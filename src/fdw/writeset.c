@@ -388,7 +388,10 @@ report_apply_failure(const KalamApplyResult *result, KalamWriteEntry **ops,
 	const char *relname = NULL;
 	char	   *key_text = NULL;
 
-	if (result->op_index >= (uint32) nprefixes)
+	/* only these name an operation that ran; a refused command may not */
+	if ((result->status == KALAM_APPLY_DUPLICATE_KEY ||
+		 result->status == KALAM_APPLY_ROW_CHANGED) &&
+		result->op_index >= (uint32) nprefixes)
 		entry = ops[result->op_index - nprefixes];
 	if (entry != NULL && OidIsValid(entry->relid))
 	{

@@ -357,6 +357,7 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 	KalamCommandReader reader;
 	KalamOp		op;
 	const char *error = NULL;
+	uint32		bad_op;
 	uint64		rows_before;
 	char	   *err = NULL;
 
@@ -370,9 +371,10 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 		return;
 	}
 
-	if (!command_is_own(applier, command, length, &result->op_index, &error))
+	if (!command_is_own(applier, command, length, &bad_op, &error))
 	{
 		set_error(result, KALAM_APPLY_BAD_COMMAND, error);
+		result->op_index = bad_op;
 		applier->staged_index = index;
 		return;
 	}
