@@ -41,7 +41,7 @@ PGFILEDESC = "kalam - replicated per-user tables in RocksDB"
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter
 SHLIB_LINK = -lrocksdb -lraft -luv
 
-REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups
+REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups kalam_debug
 REGRESS_OPTS = --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/kalam.conf
 ISOLATION = kalam_conflict
 ISOLATION_OPTS = --temp-instance=./tmp_check_isolation --temp-config=$(srcdir)/test/kalam.conf
@@ -60,3 +60,8 @@ override ISOLATION_TESTDB = contrib_regression
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# the fuzz harnesses of src/codec (gcc + ASan), FUZZ_SECONDS each
+fuzz:
+	PG_CONFIG=$(PG_CONFIG) bash $(srcdir)/test/fuzz/run.sh
+.PHONY: fuzz
