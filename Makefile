@@ -7,6 +7,7 @@ OBJS = \
 	src/debug_hooks.o \
 	src/codec/command.o \
 	src/codec/entry.o \
+	src/codec/key.o \
 	src/codec/row.o \
 	src/codec/snapshot.o \
 	src/worker/channel.o \

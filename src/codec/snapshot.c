@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "codec/command.h"
+#include "codec/key.h"
 #include "codec/snapshot.h"
 
 /* each row takes at least its two lengths */
@@ -176,4 +177,27 @@ kalam_snapshot_next(KalamSnapshotReader *reader, const char **key,
 	reader->pos = *value + *vallen;
 	reader->remaining--;
 	return true;
+}
+
+/*
+ * Read the whole snapshot of a group: well formed, and every key one the
+ * group may hold (codec/key.h).  False with *error set if not.
+ */
+bool
+kalam_snapshot_check(const char *data, size_t len, int group,
+					 KalamSnapshotHeader *header, const char **error)
+{
+	KalamSnapshotReader reader;
+	const char *key;
+	const char *value;
+	size_t		keylen;
+	size_t		vallen;
+
+	if (!kalam_snapshot_open(&reader, data, len, header, error))
+		return false;
+	while (kalam_snapshot_next(&reader, &key, &keylen, &value, &vallen, error))
+		if (!kalam_key_check_scope(group, KALAM_KEY_USE_SNAPSHOT, key, keylen,
+								   error))
+			return false;
+	return *error == NULL;
 }

@@ -9,7 +9,8 @@
  * command, the meta group position that its rows' tables require.  It
  * comes from another node, so the reader checks the header, the row count
  * (no more rows than the bytes can hold) and every length, and nothing may
- * follow the last row.  Writer and reader use malloc, never palloc, and
+ * follow the last row; kalam_snapshot_check also holds every key to the
+ * rule of codec/key.h, before anything is written.  Writer and reader use malloc, never palloc, and
  * report errors as static messages: they run inside libraft callbacks, and
  * the reader in the fuzz harness too (test/fuzz/).
  *
@@ -70,5 +71,8 @@ extern bool kalam_snapshot_next(KalamSnapshotReader *reader,
 								const char **key, size_t *keylen,
 								const char **value, size_t *vallen,
 								const char **error);
+extern bool kalam_snapshot_check(const char *data, size_t len, int group,
+								 KalamSnapshotHeader *header,
+								 const char **error);
 
 #endif							/* KALAM_SNAPSHOT_H */

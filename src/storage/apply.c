@@ -14,13 +14,14 @@
  * checks read only the data the previous commands left.
  *
  * A command is decoded whole (codec/command.c) before anything is staged,
- * and every key it touches must be its group's own: the group's 2-byte
- * prefix; in a data group a table id other than 0 (table id 0 holds the
- * group's own metadata, such as its applied index); in the meta group only
- * the two kinds of table id 0 row that kalam writes there, DDL records and
- * node client addresses.  A range deletion must name a table.  A command
- * that breaks a rule fails alone, with the same verdict on every node.  A
- * snapshot is held to the same rules, whole, before anything is written.
+ * and every key it touches must be its group's own (codec/key.c): the
+ * group's 2-byte prefix; in a data group a table id other than 0 (table id
+ * 0 holds the group's own metadata, such as its applied index); in the
+ * meta group only the two kinds of table id 0 row that kalam writes there,
+ * DDL records and node client addresses.  A range deletion must name a
+ * table.  A command that breaks a rule fails alone, with the same verdict
+ * on every node.  A snapshot is held to the same rules, whole, before
+ * anything is written.
  *
  * A failed batch write leaves the applier failed: it stages and writes
  * nothing more, so that no later entry is written over the lost ones (the
@@ -40,9 +41,9 @@
 
 #include "storage/apply.h"
 #include "codec/command.h"
+#include "codec/key.h"
 #include "codec/row.h"
 #include "codec/snapshot.h"
-#include "raft/group.h"
 #include "storage/keys.h"
 #include "storage/prefix_scan.h"
 
@@ -72,16 +73,6 @@ kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
 	Assert(key.len <= sizeof(applier->applied_key));
 	memcpy(applier->applied_key, key.data, key.len);
 	applier->applied_keylen = key.len;
-	resetStringInfo(&key);
-	kalam_key_ddl_prefix(&key);
-	Assert(key.len <= sizeof(applier->ddl_prefix));
-	memcpy(applier->ddl_prefix, key.data, key.len);
-	applier->ddl_prefix_len = key.len;
-	resetStringInfo(&key);
-	kalam_key_node_prefix(&key);
-	Assert(key.len <= sizeof(applier->node_prefix));
-	memcpy(applier->node_prefix, key.data, key.len);
-	applier->node_prefix_len = key.len;
 	pfree(key.data);
 
 	applier->db = db;
@@ -107,55 +98,6 @@ kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
 	return true;
 }
 
-/*
- * Is the key one that this group's commands may touch (see the file
- * header)?  False with *error set if not.  A snapshot may also carry the
- * group's applied index.
- */
-static bool
-key_is_own(const KalamApplier *applier, KalamOpKind kind, const char *key,
-		   size_t keylen, bool in_snapshot, const char **error)
-{
-	bool		range = (kind == KALAM_OP_DELETE_PREFIX || kind == KALAM_OP_EXPIRE);
-	uint32		table_id;
-
-	if (kalam_key_group(key, keylen) != applier->group)
-	{
-		*error = "key outside the group of the command";
-		return false;
-	}
-	if (keylen < KALAM_GROUP_PREFIX_LEN + sizeof(uint32))
-	{
-		*error = range ? "range deletion does not name a table" :
-			"key names no table";
-		return false;
-	}
-	table_id = kalam_key_table(key, keylen);
-	if (range && table_id == 0)
-	{
-		*error = "range deletion of the group's own metadata (table id 0)";
-		return false;
-	}
-	if (applier->group == KALAM_GROUP_META)
-	{
-		if (table_id == 0 && !range &&
-			(kalam_key_has_prefix(key, keylen, applier->ddl_prefix,
-								  applier->ddl_prefix_len) ||
-			 kalam_key_has_prefix(key, keylen, applier->node_prefix,
-								  applier->node_prefix_len)))
-			return true;
-	}
-	else if (table_id != 0)
-		return true;
-	if (in_snapshot && keylen == applier->applied_keylen &&
-		memcmp(key, applier->applied_key, keylen) == 0)
-		return true;
-	*error = applier->group == KALAM_GROUP_META ?
-		"key of the meta group that is neither a DDL record nor a node address" :
-		"key of the group's own metadata (table id 0)";
-	return false;
-}
-
 /* Check every operation of a decoded command; false with *error if one fails. */
 static bool
 command_is_own(const KalamApplier *applier, const char *command,
@@ -169,7 +111,11 @@ command_is_own(const KalamApplier *applier, const char *command,
 		return false;
 	while (kalam_command_next(&reader, &op, error))
 	{
-		if (!key_is_own(applier, op.kind, op.key, op.keylen, false, error))
+		if (!kalam_key_check_scope(applier->group,
+								   (op.kind == KALAM_OP_DELETE_PREFIX ||
+									op.kind == KALAM_OP_EXPIRE) ?
+								   KALAM_KEY_USE_RANGE : KALAM_KEY_USE_ROW,
+								   op.key, op.keylen, error))
 			return false;
 		(*op_index)++;
 	}
@@ -564,40 +510,6 @@ kalam_apply_snapshot_required_meta_index(const char *data, size_t len)
 }
 
 /*
- * Check a whole snapshot: decodable, and every key the group's own.  False
- * with errbuf set if not.
- */
-static bool
-snapshot_is_own(KalamApplier *applier, const char *data, size_t len,
-				KalamSnapshotHeader *header, char *errbuf, size_t errlen)
-{
-	KalamSnapshotReader reader;
-	const char *key;
-	const char *value;
-	size_t		keylen;
-	size_t		vallen;
-	const char *error;
-
-	if (!kalam_snapshot_open(&reader, data, len, header, &error))
-	{
-		strlcpy(errbuf, error, errlen);
-		return false;
-	}
-	while (kalam_snapshot_next(&reader, &key, &keylen, &value, &vallen, &error))
-		if (!key_is_own(applier, KALAM_OP_PUT, key, keylen, true, &error))
-		{
-			snprintf(errbuf, errlen, "snapshot refused: %s", error);
-			return false;
-		}
-	if (error != NULL)
-	{
-		strlcpy(errbuf, error, errlen);
-		return false;
-	}
-	return true;
-}
-
-/*
  * Replace the group's rows with a snapshot's, unless what is stored is
  * already as new (a restart loads the last snapshot even when RocksDB went
  * on past it).  The whole snapshot is checked before anything is written.
@@ -625,8 +537,11 @@ kalam_apply_restore(KalamApplier *applier, const char *data, size_t len,
 		strlcpy(errbuf, applier->failure, errlen);
 		return false;
 	}
-	if (!snapshot_is_own(applier, data, len, &header, errbuf, errlen))
+	if (!kalam_snapshot_check(data, len, applier->group, &header, &error))
+	{
+		snprintf(errbuf, errlen, "snapshot refused: %s", error);
 		return false;
+	}
 	kalam_apply_discard(applier);
 	if (header.applied_index <= applier->durable_index)
 		return true;

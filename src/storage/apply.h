@@ -23,10 +23,6 @@ typedef struct KalamApplier
 	int			group;
 	char		applied_key[32];	/* where the applied index is stored */
 	size_t		applied_keylen;
-	char		ddl_prefix[32]; /* meta group: the DDL records' keys */
-	size_t		ddl_prefix_len;
-	char		node_prefix[32];	/* meta group: the client addresses' keys */
-	size_t		node_prefix_len;
 	rocksdb_t  *db;
 	rocksdb_writebatch_wi_t *batch;
 	rocksdb_readoptions_t *read_options;

@@ -3,9 +3,12 @@
  * fuzz_snapshot.c
  *	  Fuzz harness of the snapshot reader (src/codec/snapshot.c).
  *
- * Seeds are snapshots of 0, 1 and 50 rows built with the writer, each
- * checked to read back.  A snapshot that opens must claim no more rows
- * than its bytes can hold, and every row handed out must lie inside it.
+ * Seeds are snapshots of 0, 1 and 50 rows of group 2 built with the
+ * writer, each checked to read back, to pass kalam_snapshot_check for its
+ * group and to be refused for another; and one that hides a key of another
+ * group among its rows, refused whole.  A snapshot that opens must claim
+ * no more rows than its bytes can hold, and every row handed out must lie
+ * inside it.
  *
  * test/fuzz/fuzz_snapshot.c
  *
@@ -14,12 +17,13 @@
 #include "fuzz.h"
 
 #include "codec/command.h"
+#include "codec/key.h"
 #include "codec/snapshot.h"
 
 const char *fuzz_name = "snapshot";
 
 static void
-add_snapshot(int rows)
+add_snapshot(int rows, int foreign_row)
 {
 	KalamSnapshotWriter writer;
 	KalamSnapshotReader reader;
@@ -38,7 +42,8 @@ add_snapshot(int rows)
 		char		k[16];
 		char		v[40];
 
-		snprintf(k, sizeof(k), "%c%c%c%c%c%crow%d", 0, 2, 0, 0, 1, 0, i);
+		snprintf(k, sizeof(k), "%c%c%c%c%c%crow%d", 0, i == foreign_row ? 3 : 2,
+				 0, 0, 1, 0, i);
 		memset(v, 'v', sizeof(v));
 		if (!kalam_snapshot_add(&writer, k, 6 + strlen(k + 6), v, i % sizeof(v)))
 			fuzz_fail("out of memory");
@@ -53,6 +58,11 @@ add_snapshot(int rows)
 			fuzz_fail("a seed's row reads back as something else");
 	if (error != NULL || i != rows)
 		fuzz_fail("a seed's rows do not read back");
+	if (kalam_snapshot_check(writer.data, writer.used, 2, &header, &error) !=
+		(foreign_row < 0))
+		fuzz_fail("a seed gets the wrong verdict for its group");
+	if (rows > 0 && kalam_snapshot_check(writer.data, writer.used, 1, &header, &error))
+		fuzz_fail("a seed of group 2 is accepted by group 1");
 	fuzz_add_seed(writer.data, writer.used);
 	kalam_snapshot_abandon(&writer);
 }
@@ -60,9 +70,10 @@ add_snapshot(int rows)
 void
 fuzz_seeds(void)
 {
-	add_snapshot(0);
-	add_snapshot(1);
-	add_snapshot(50);
+	add_snapshot(0, -1);
+	add_snapshot(1, -1);
+	add_snapshot(50, -1);
+	add_snapshot(50, 37);
 }
 
 void
@@ -97,4 +108,7 @@ fuzz_one(const char *data, size_t len)
 	}
 	if (n > header.count)
 		fuzz_fail("more rows than the header says");
+	if (kalam_snapshot_check(data, len, 2, &header, &error) &&
+		(n != header.count || error != NULL))
+		fuzz_fail("a snapshot that does not read whole passes the check");
 }
