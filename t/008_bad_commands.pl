@@ -56,11 +56,15 @@ sub key { my ($group, $table, $rest) = @_; return pack('n N', $group, $table) . 
 my $row_key = key(1, $table_id, pack('Q>', 7 ^ (1 << 63)));
 
 my $next = 1;
+
+# on the group's leader: a proposal that waits there for its deadline is
+# not also timed out by a follower that forwarded it
 sub propose
 {
 	my ($group, $bytes) = @_;
 	my $hex = unpack('H*', $bytes);
-	return $nodes[0]->safe_psql('postgres',
+	my $leader = group_leader($nodes[0], $group == 0 ? 'meta' : 'shared', @nodes);
+	return $leader->safe_psql('postgres',
 		"SELECT kalam.debug_propose($group, '\\x$hex')");
 }
 
