@@ -126,6 +126,17 @@ for my $node (@nodes)
 }
 ok(same_contents('app.t', @nodes), 'every node holds the same rows');
 
+# the meta group goes on too: DDL after its refused commands
+$nodes[0]->safe_psql('postgres', q{
+	CREATE FOREIGN TABLE app.t2 (k int, v text)
+	  SERVER kalam OPTIONS (type 'shared', primary_key 'k')});
+for my $node (@nodes)
+{
+	$node->poll_query_until('postgres', "SELECT to_regclass('app.t2') IS NOT NULL")
+	  or die 'the CREATE after the refused meta commands did not reach ' . $node->name;
+}
+pass('DDL replicates after the refused meta commands');
+
 # a restart reads the applied index that no command could overwrite
 $nodes[1]->restart;
 $nodes[0]->safe_psql('postgres', "INSERT INTO app.t VALUES ($next, 'ok')");
