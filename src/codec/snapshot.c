@@ -126,6 +126,12 @@ kalam_snapshot_open(KalamSnapshotReader *reader, const char *data, size_t len,
 		*error = "required meta index is beyond any meta group position";
 		return false;
 	}
+	/* no log gets that far either (see KALAM_COMMAND_MAX_META_INDEX) */
+	if (header->applied_index > KALAM_COMMAND_MAX_META_INDEX)
+	{
+		*error = "applied index is beyond any log position";
+		return false;
+	}
 	reader->pos = data + KALAM_SNAPSHOT_HEADER_SIZE;
 	reader->end = data + len;
 	reader->remaining = header->count;
@@ -180,8 +186,9 @@ kalam_snapshot_next(KalamSnapshotReader *reader, const char **key,
 }
 
 /*
- * Read the whole snapshot of a group: well formed, and every key one the
- * group may hold (codec/key.h).  False with *error set if not.
+ * Read the whole snapshot of a group: well formed, every key one the group
+ * may hold (codec/key.h), and the applied index row, if any, the header's.
+ * False with *error set if not.
  */
 bool
 kalam_snapshot_check(const char *data, size_t len, int group,
@@ -196,8 +203,21 @@ kalam_snapshot_check(const char *data, size_t len, int group,
 	if (!kalam_snapshot_open(&reader, data, len, header, error))
 		return false;
 	while (kalam_snapshot_next(&reader, &key, &keylen, &value, &vallen, error))
+	{
 		if (!kalam_key_check_scope(group, KALAM_KEY_USE_SNAPSHOT, key, keylen,
 								   error))
 			return false;
+		/* the group's applied index, if carried, is the header's */
+		if (kalam_key_table(key, keylen) == 0 &&
+			keylen == KALAM_TABLE_PREFIX_LEN + strlen(KALAM_KEY_APPLIED_INDEX) &&
+			memcmp(key + KALAM_TABLE_PREFIX_LEN, KALAM_KEY_APPLIED_INDEX,
+				   keylen - KALAM_TABLE_PREFIX_LEN) == 0 &&
+			(vallen != sizeof(uint64) ||
+			 memcmp(value, &header->applied_index, sizeof(uint64)) != 0))
+		{
+			*error = "the snapshot's applied index row differs from its header";
+			return false;
+		}
+	}
 	return *error == NULL;
 }
