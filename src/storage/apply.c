@@ -39,11 +39,11 @@
 
 #include "port/pg_bswap.h"
 
-#include "storage/apply.h"
 #include "codec/command.h"
 #include "codec/key.h"
 #include "codec/row.h"
 #include "codec/snapshot.h"
+#include "storage/apply.h"
 #include "storage/keys.h"
 #include "storage/prefix_scan.h"
 

@@ -14,7 +14,7 @@
 
 #include "worker/channel.h"
 
-/* kalam.debug_fail_apply_write (kalam.c): fail the next batch writes */
+/* kalam.debug_fail_apply_write (registered in kalam.c): fail batch writes */
 extern bool kalam_debug_fail_apply_write;
 
 /* The apply state of one Raft group */
