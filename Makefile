@@ -4,6 +4,12 @@ MODULE_big = kalam
 OBJS = \
 	src/kalam.o \
 	src/stats.o \
+	src/debug_hooks.o \
+	src/codec/command.o \
+	src/codec/entry.o \
+	src/codec/key.o \
+	src/codec/row.o \
+	src/codec/snapshot.o \
 	src/worker/channel.o \
 	src/worker/kalam_worker.o \
 	src/raft/group.o \
@@ -17,8 +23,6 @@ OBJS = \
 	src/raft/transport.o \
 	src/storage/keys.o \
 	src/storage/row.o \
-	src/storage/command.o \
-	src/storage/entry.o \
 	src/storage/apply.o \
 	src/storage/rocks.o \
 	src/storage/prefix_scan.o \
@@ -32,7 +36,7 @@ OBJS = \
 	src/fdw/read_level.o \
 	src/fdw/ddl.o \
 	src/jobs/jobs_worker.o \
-	src/jobs/ddl_record.o \
+	src/codec/ddl_record.o \
 	src/jobs/ddl_replay.o
 
 EXTENSION = kalam
@@ -43,7 +47,7 @@ PGFILEDESC = "kalam - replicated per-user tables in RocksDB"
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter
 SHLIB_LINK = -lrocksdb -lraft -luv -lcrypto
 
-REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups kalam_read
+REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups kalam_read kalam_debug
 REGRESS_OPTS = --port=25432 --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/kalam.conf
 ISOLATION = kalam_conflict
 ISOLATION_OPTS = --port=25432 --temp-instance=./tmp_check_isolation --temp-config=$(srcdir)/test/kalam.conf
@@ -62,3 +66,8 @@ override ISOLATION_TESTDB = contrib_regression
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# the fuzz harnesses of src/codec (gcc + ASan), FUZZ_SECONDS each
+fuzz:
+	PG_CONFIG=$(PG_CONFIG) bash $(srcdir)/test/fuzz/run.sh
+.PHONY: fuzz

@@ -164,3 +164,12 @@ LANGUAGE C VOLATILE;
 GRANT USAGE ON SCHEMA kalam TO PUBLIC;
 GRANT SELECT ON tables, stats, groups, nodes TO PUBLIC;
 GRANT USAGE ON FOREIGN SERVER kalam TO PUBLIC;
+
+-- developer-only (kalam.debug_enable_hooks): propose raw command bytes to
+-- a Raft group and return the outcome
+CREATE FUNCTION debug_propose("group" integer, command bytea)
+RETURNS text
+AS 'MODULE_PATHNAME', 'kalam_debug_propose'
+LANGUAGE C STRICT VOLATILE;
+
+REVOKE ALL ON FUNCTION debug_propose(integer, bytea) FROM PUBLIC;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Runs every kalam test: sets up the machine and installs kalam (setup.sh),
+# fuzzes the decoders of src/codec (test/fuzz/run.sh, FUZZ_SECONDS each),
 # then runs `make installcheck` (pg_regress, isolation, then the TAP tests in
 # t/) as the postgres user in a copy of the repo that this user owns.  On
 # failure prints the diffs and logs, keeps the copy and exits non-zero.
@@ -10,6 +11,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 
 bash "$repo/scripts/setup.sh"
+PG_CONFIG="$PG_CONFIG" bash "$repo/test/fuzz/run.sh"
 
 # The postgres user may not be able to read the repo (e.g. a clone under /root).
 work=$(mktemp -d /tmp/kalam-test.XXXXXX)

@@ -28,6 +28,7 @@
 #include "raft/handshake.h"
 #include "raft/meta_watermark.h"
 #include "raft/node.h"
+#include "storage/apply.h"
 #include "worker/channel.h"
 #include "worker/kalam_worker.h"
 
@@ -216,6 +217,22 @@ define_gucs(void)
 							 &kalam_debug_hold_meta_apply,
 							 false,
 							 PGC_SIGHUP,
+							 GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("kalam.debug_fail_apply_write",
+							 "Makes this node's writes of applied entries fail.",
+							 "For tests: the kalam worker stops with FATAL and replays the Raft log when it restarts.",
+							 &kalam_debug_fail_apply_write,
+							 false,
+							 PGC_SIGHUP,
+							 GUC_NOT_IN_SAMPLE,
+							 NULL, NULL, NULL);
+	DefineCustomBoolVariable("kalam.debug_enable_hooks",
+							 "Enables the developer-only functions such as kalam.debug_propose.",
+							 "For tests: they hand raw commands to the Raft groups.",
+							 &kalam_debug_enable_hooks,
+							 false,
+							 PGC_POSTMASTER,
 							 GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 	DefineCustomBoolVariable("kalam.debug_ddl_records",

@@ -18,6 +18,9 @@ extern int	kalam_ttl_purge_interval;
 extern int	kalam_worker_wait_timeout;
 extern bool kalam_debug_ddl_records;
 
+/* developer settings (debug_hooks.c) */
+extern bool kalam_debug_enable_hooks;
+
 /* SQLSTATE for "the outcome of this commit is unknown" */
 #define ERRCODE_KALAM_OUTCOME_UNKNOWN	MAKE_SQLSTATE('K','L','0','0','3')
 

@@ -13,7 +13,7 @@
  * when the dropping transaction commits, as part of its command.
  *
  * Every DDL statement on a kalam table is also written into the meta
- * group's log as part of the transaction, as a record (jobs/ddl_record.c)
+ * group's log as part of the transaction, as a record (codec/ddl_record.c)
  * naming its kind, the table's id, the role that ran it and the search_path
  * it ran under; a DROP of several kalam tables writes one record per
  * table.  The kalam jobs worker of every other node runs it again
@@ -42,7 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "fdw/kalam_fdw.h"
-#include "jobs/ddl_record.h"
+#include "codec/ddl_record.h"
 #include "kalam.h"
 #include "raft/group.h"
 #include "raft/node.h"

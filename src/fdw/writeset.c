@@ -28,11 +28,11 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "codec/command.h"
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
 #include "raft/group.h"
 #include "raft/meta_watermark.h"
-#include "storage/command.h"
 #include "storage/keys.h"
 #include "storage/row.h"
 #include "worker/channel.h"
@@ -392,7 +392,10 @@ report_apply_failure(const KalamApplyResult *result, KalamWriteEntry **ops,
 	const char *relname = NULL;
 	char	   *key_text = NULL;
 
-	if (result->op_index >= (uint32) nprefixes &&
+	/* only these name an operation that ran; a refused command may not */
+	if ((result->status == KALAM_APPLY_DUPLICATE_KEY ||
+		 result->status == KALAM_APPLY_ROW_CHANGED) &&
+		result->op_index >= (uint32) nprefixes &&
 		result->op_index < (uint32) ncommand_ops)
 		entry = ops[result->op_index - nprefixes];
 	if (entry != NULL && OidIsValid(entry->relid))

@@ -4,7 +4,7 @@
  *	  Running the DDL that other nodes wrote into the meta group's log.
  *
  * Each DDL statement on a kalam table is a record in the meta group (see
- * fdw/ddl.c and jobs/ddl_record.c), stored like any row with the log
+ * fdw/ddl.c and codec/ddl_record.c), stored like any row with the log
  * position that wrote it.  When the meta group has applied more, the
  * kalam jobs worker reads the records past the one recorded in
  * kalam.replay_position and runs those of other nodes, in log order.
@@ -61,7 +61,7 @@
 #include "utils/varlena.h"
 
 #include "fdw/kalam_fdw.h"
-#include "jobs/ddl_record.h"
+#include "codec/ddl_record.h"
 #include "jobs/jobs_worker.h"
 #include "raft/group.h"
 #include "raft/node.h"

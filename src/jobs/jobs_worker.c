@@ -34,11 +34,11 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
+#include "codec/command.h"
 #include "fdw/kalam_fdw.h"
 #include "jobs/jobs_worker.h"
 #include "kalam.h"
 #include "raft/group.h"
-#include "storage/command.h"
 #include "storage/keys.h"
 #include "worker/channel.h"
 

@@ -24,11 +24,11 @@
 
 #include "portability/instr_time.h"
 
+#include "codec/command.h"
+#include "codec/entry.h"
 #include "raft/meta_watermark.h"
 #include "raft/node.h"
 #include "raft/node_internal.h"
-#include "storage/command.h"
-#include "storage/entry.h"
 
 static uint64 applied_in_turn = 0;	/* commands applied since last asked */
 static instr_time apply_time;	/* and the time they took */
@@ -40,21 +40,43 @@ group_of_fsm(struct raft_fsm *fsm)
 }
 
 /*
+ * Is the whole entry well formed?  Its count is known once it opens (at
+ * most KALAM_ENTRY_MAX_COMMANDS); 1 if it does not.
+ */
+static bool
+entry_is_valid(const char *data, size_t len, uint32 *count, const char **error)
+{
+	KalamEntryReader reader;
+	const char *command;
+	size_t		length;
+
+	if (!kalam_entry_open(&reader, data, len, count, error))
+	{
+		*count = 1;
+		return false;
+	}
+	while (kalam_entry_next(&reader, &command, &length, error))
+		;
+	return *error == NULL;
+}
+
+/*
  * Stage the commands of an entry with the group's applier, their outcomes
- * into g->results; the meta group notes its DDL.  False if out of memory.
+ * into g->results; the meta group notes its DDL.  A malformed entry fails
+ * every command it claims, each alone.  False if out of memory.
  */
 static bool
 apply_entry(KalamGroup *g, uint64 index, const char *data, size_t len)
 {
 	KalamEntryReader reader;
 	uint32		count;
-	const char *command;
-	size_t		length;
+	const char *command = NULL;
+	size_t		length = 0;
+	const char *error;
+	bool		valid = entry_is_valid(data, len, &count, &error);
 	instr_time	start;
 	instr_time	end;
 
-	if (!kalam_entry_open(&reader, data, len, &count))
-		count = 1;				/* reported below as one unreadable command */
 	if (count > (uint32) g->results_cap)
 	{
 		KalamApplyResult *bigger = realloc(g->results, sizeof(KalamApplyResult) * count);
@@ -66,17 +88,18 @@ apply_entry(KalamGroup *g, uint64 index, const char *data, size_t len)
 	}
 
 	INSTR_TIME_SET_CURRENT(start);
+	if (valid)
+		(void) kalam_entry_open(&reader, data, len, &count, &error);
 	g->nresults = 0;
 	while (g->nresults < (int) count)
 	{
 		KalamApplyResult *result = &g->results[g->nresults++];
 
-		if (!kalam_entry_next(&reader, &command, &length))
-		{
-			command = NULL;
-			length = 0;
-		}
+		if (valid)
+			(void) kalam_entry_next(&reader, &command, &length, &error);
 		kalam_apply_command(&g->applier, index, command, length, result);
+		if (!valid && result->status == KALAM_APPLY_BAD_COMMAND)
+			strlcpy(result->message, error, sizeof(result->message));
 		if (g->id == KALAM_GROUP_META && result->status == KALAM_APPLY_OK)
 			kalam_watermark_note_command(command, length, index);
 	}
@@ -86,7 +109,12 @@ apply_entry(KalamGroup *g, uint64 index, const char *data, size_t len)
 	return true;
 }
 
-/* The highest meta position that a command of the entry requires */
+/*
+ * The highest meta position that a command of the entry requires.  A
+ * command that does not decode (a requirement beyond
+ * KALAM_COMMAND_MAX_META_INDEX included) requires nothing: apply refuses
+ * it, on every node alike, rather than parking the group for it.
+ */
 static uint64
 entry_required_meta_index(const char *data, size_t len)
 {
@@ -95,12 +123,14 @@ entry_required_meta_index(const char *data, size_t len)
 	uint32		count;
 	const char *command;
 	size_t		length;
+	const char *error;
 	uint64		required = 0;
 
-	if (!kalam_entry_open(&reader, data, len, &count))
+	if (!kalam_entry_open(&reader, data, len, &count, &error))
 		return 0;
-	while (kalam_entry_next(&reader, &command, &length))
-		if (kalam_command_open(&command_reader, command, length))
+	while (kalam_entry_next(&reader, &command, &length, &error))
+		if (kalam_command_validate(command, length, &error) &&
+			kalam_command_open(&command_reader, command, length, &error))
 			required = Max(required, command_reader.header.required_meta_index);
 	return required;
 }

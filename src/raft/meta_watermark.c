@@ -27,12 +27,12 @@
 #include "port/atomics.h"
 #include "storage/shmem.h"
 
-#include "jobs/ddl_record.h"
+#include "codec/command.h"
+#include "codec/row.h"
+#include "codec/ddl_record.h"
 #include "raft/meta_watermark.h"
-#include "storage/command.h"
 #include "storage/keys.h"
 #include "storage/prefix_scan.h"
-#include "storage/row.h"
 
 #define KALAM_WATERMARK_SLOTS	4096
 
@@ -136,12 +136,12 @@ kalam_watermark_note_command(const char *command, size_t length,
 {
 	KalamCommandReader reader;
 	KalamOp		op;
-	bool		corrupt;
+	const char *error;
 	KalamDdlRecord record;
 
-	if (!kalam_command_open(&reader, command, length))
+	if (!kalam_command_open(&reader, command, length, &error))
 		return;
-	while (kalam_command_next(&reader, &op, &corrupt))
+	while (kalam_command_next(&reader, &op, &error))
 	{
 		if (op.kind == KALAM_OP_DELETE || op.kind == KALAM_OP_DELETE_PREFIX ||
 			op.kind == KALAM_OP_EXPIRE ||

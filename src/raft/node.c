@@ -44,6 +44,8 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "codec/command.h"
+#include "codec/entry.h"
 #include "kalam.h"
 #include "raft/forward.h"
 #include "raft/group.h"
@@ -52,8 +54,6 @@
 #include "raft/node.h"
 #include "raft/node_internal.h"
 #include "raft/transport.h"
-#include "storage/command.h"
-#include "storage/entry.h"
 #include "storage/keys.h"
 #include "storage/rocks.h"
 #include "storage/row.h"
@@ -76,8 +76,7 @@ typedef struct KalamPeer
 	int			port;
 } KalamPeer;
 
-/* At most this many commands, and about this many bytes, in one entry */
-#define KALAM_ENTRY_MAX_COMMANDS	64
+/* About this many bytes in one entry (and KALAM_ENTRY_MAX_COMMANDS) */
 #define KALAM_ENTRY_TARGET_SIZE		(1024 * 1024)
 
 /*
@@ -260,9 +259,7 @@ client_address_key(StringInfo key, int node_id)
 {
 	uint32		be = pg_hton32((uint32) node_id);
 
-	kalam_key_append_group(key, KALAM_GROUP_META);
-	kalam_key_append_table(key, 0);
-	appendStringInfoString(key, "node/");
+	kalam_key_node_prefix(key);
 	appendBinaryStringInfo(key, (char *) &be, sizeof(be));
 }
 
@@ -702,6 +699,43 @@ not_leader(KalamProposal *p)
 }
 
 /*
+ * The meta position a data command requires must be one the meta group
+ * can have reached: at most the last index of the meta log on this node,
+ * the data group's leader.  Checked here, before the command enters the
+ * log, because no bound is deterministic at apply time (each node's meta
+ * group is where it is): a requirement beyond the meta log would park the
+ * group on every node until meta got that far.  A legitimate requirement
+ * comes from a node that applied that meta entry, so this leader's meta
+ * log has it or soon will: the proposal waits for it until its deadline,
+ * then fails.  Apply refuses, on every node alike, only requirements
+ * beyond KALAM_COMMAND_MAX_META_INDEX (codec/command.h).  A command that
+ * does not decode is left to apply to refuse.  True if the proposal may
+ * go on.
+ */
+static bool
+meta_requirement_reachable(KalamProposal *p, KalamGroup *g)
+{
+	KalamCommandReader reader;
+	const char *error;
+	uint64		meta_last;
+
+	if (g->id == KALAM_GROUP_META ||
+		!kalam_command_open(&reader, p->data, p->len, &error))
+		return true;
+	meta_last = raft_last_index(&g->meta->raft);
+	if (reader.header.required_meta_index <= meta_last)
+		return true;
+	if (uv_now(node_loop) < p->deadline)
+		push(&retrying, p);
+	else
+		fail_proposal(p, KALAM_APPLY_BAD_COMMAND,
+					  "the command requires meta group position %llu, but the meta log of node %d, leader of group \"%s\", ends at %llu",
+					  (unsigned long long) reader.header.required_meta_index,
+					  kalam_node_id, g->name, (unsigned long long) meta_last);
+	return false;
+}
+
+/*
  * Queue the proposal for its group's next log entry if this node leads the
  * group (propose_pending sends the entry at the end of the turn).
  */
@@ -720,6 +754,8 @@ try_propose(KalamProposal *p)
 		kalam_fence_enqueue(g, p);
 		return;
 	}
+	if (!meta_requirement_reachable(p, g))
+		return;
 	p->next = NULL;
 	if (g->pending == NULL)
 		g->pending = p;
@@ -1121,16 +1157,10 @@ kalam_node_finish_iteration(void)
 		char		errbuf[256];
 		uint64		staged = g->applier.staged_index;
 
-		if (staged != g->applier.durable_index)
-		{
-			if (kalam_apply_flush(&g->applier, errbuf, sizeof(errbuf)))
-				pg_atomic_fetch_add_u64(&stats->batches_written, 1);
-			else
-				ereport(LOG,
-						(errcode(ERRCODE_IO_ERROR),
-						 errmsg("kalam could not write the applied entries of group \"%s\"", g->name),
-						 errdetail("RocksDB: %s", errbuf)));
-		}
+		/* a failure fails the applier: the worker stops (kalam_worker.c) */
+		if (staged != g->applier.durable_index &&
+			kalam_apply_flush(&g->applier, errbuf, sizeof(errbuf)))
+			pg_atomic_fetch_add_u64(&stats->batches_written, 1);
 		if (g->error[0] != '\0')
 		{
 			ereport(LOG,
@@ -1217,6 +1247,25 @@ kalam_node_finish_iteration(void)
 	pg_atomic_fetch_add_u64(&stats->commands_failed, failed);
 	pg_atomic_fetch_add_u64(&stats->rows_written, rows);
 	pg_atomic_fetch_add_u64(&stats->apply_time_us, apply_us);
+}
+
+/*
+ * Did a group's applier fail to write what it applied?  Then the name of
+ * the first such group and the RocksDB error.
+ */
+bool
+kalam_node_storage_failed(char *group_name, char *errbuf, size_t errlen)
+{
+	int			i;
+
+	for (i = 0; i < ngroups; i++)
+		if (groups[i].applier.failed)
+		{
+			strlcpy(group_name, groups[i].name, KALAM_GROUP_NAME_LEN);
+			strlcpy(errbuf, groups[i].applier.failure, errlen);
+			return true;
+		}
+	return false;
 }
 
 static void

@@ -40,6 +40,8 @@ extern void kalam_node_check_settings(void);
 extern void kalam_node_start(uv_loop_t *loop, rocksdb_t *db);
 extern void kalam_node_propose(const KalamPendingCommand *command);
 extern void kalam_node_finish_iteration(void);
+extern bool kalam_node_storage_failed(char *group_name, char *errbuf,
+									  size_t errlen);
 extern void kalam_node_stop(void);
 
 #endif							/* KALAM_NODE_H */

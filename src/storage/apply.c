@@ -13,6 +13,21 @@
  * its failure reported, and every node reaches the same verdict because the
  * checks read only the data the previous commands left.
  *
+ * A command is decoded whole (codec/command.c) before anything is staged,
+ * and every key it touches must be its group's own (codec/key.c): the
+ * group's 2-byte prefix; in a data group a table id other than 0 (table id
+ * 0 holds the group's own metadata, such as its applied index); in the
+ * meta group only the two kinds of table id 0 row that kalam writes there,
+ * DDL records and node client addresses.  A range deletion must name a
+ * table.  A command that breaks a rule fails alone, with the same verdict
+ * on every node.  A snapshot is held to the same rules, whole, before
+ * anything is written.
+ *
+ * A failed batch write leaves the applier failed: it stages and writes
+ * nothing more, so that no later entry is written over the lost ones (the
+ * stored applied index would skip them), and the kalam worker stops with
+ * FATAL; its restart replays the Raft log from the last written index.
+ *
  * Nothing here calls palloc or ereport: errors become status codes, so the
  * function can run inside a libraft callback.
  *
@@ -24,11 +39,15 @@
 
 #include "port/pg_bswap.h"
 
+#include "codec/command.h"
+#include "codec/key.h"
+#include "codec/row.h"
+#include "codec/snapshot.h"
 #include "storage/apply.h"
-#include "storage/command.h"
 #include "storage/keys.h"
 #include "storage/prefix_scan.h"
-#include "storage/row.h"
+
+bool		kalam_debug_fail_apply_write = false;
 
 static void
 set_error(KalamApplyResult *result, KalamApplyStatus status, const char *msg)
@@ -77,6 +96,30 @@ kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
 	}
 	applier->staged_index = applier->durable_index;
 	return true;
+}
+
+/* Check every operation of a decoded command; false with *error if one fails. */
+static bool
+command_is_own(const KalamApplier *applier, const char *command,
+			   size_t length, uint32 *op_index, const char **error)
+{
+	KalamCommandReader reader;
+	KalamOp		op;
+
+	*op_index = 0;
+	if (!kalam_command_open(&reader, command, length, error))
+		return false;
+	while (kalam_command_next(&reader, &op, error))
+	{
+		if (!kalam_key_check_scope(applier->group,
+								   (op.kind == KALAM_OP_DELETE_PREFIX ||
+									op.kind == KALAM_OP_EXPIRE) ?
+								   KALAM_KEY_USE_RANGE : KALAM_KEY_USE_ROW,
+								   op.key, op.keylen, error))
+			return false;
+		(*op_index)++;
+	}
+	return *error == NULL;
 }
 
 /*
@@ -178,14 +221,7 @@ delete_range(KalamApplier *applier, const KalamOp *op, bool expire,
 	rd.expire = expire;
 	rd.expire_before = 0;
 	if (expire)
-	{
-		if (op->vallen != sizeof(TimestampTz))
-		{
-			set_error(result, KALAM_APPLY_BAD_COMMAND, "expire operation without a timestamp");
-			return false;
-		}
 		memcpy(&rd.expire_before, op->value, sizeof(TimestampTz));
-	}
 	if (!kalam_scan_prefix(applier->db, applier->read_options, op->key,
 						   op->keylen, delete_row, &rd, result->message,
 						   sizeof(result->message)))
@@ -257,7 +293,8 @@ apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 /*
  * Stage one command at the given position of the group's log.  A command
  * at or below the durable position was applied before a crash and is
- * skipped.
+ * skipped; one that cannot be decoded, or touches a key that is not its
+ * group's, fails alone; after a failed write nothing is staged.
  */
 void
 kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
@@ -265,7 +302,8 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 {
 	KalamCommandReader reader;
 	KalamOp		op;
-	bool		corrupt = false;
+	const char *error = NULL;
+	uint32		bad_op;
 	uint64		rows_before;
 	char	   *err = NULL;
 
@@ -273,10 +311,16 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 	result->applied_index = index;
 	if (index <= applier->durable_index)
 		return;
-
-	if (!kalam_command_open(&reader, command, length))
+	if (applier->failed)
 	{
-		set_error(result, KALAM_APPLY_BAD_COMMAND, "unknown command format");
+		set_error(result, KALAM_APPLY_STORAGE_ERROR, applier->failure);
+		return;
+	}
+
+	if (!command_is_own(applier, command, length, &bad_op, &error))
+	{
+		set_error(result, KALAM_APPLY_BAD_COMMAND, error);
+		result->op_index = bad_op;
 		applier->staged_index = index;
 		return;
 	}
@@ -290,16 +334,15 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 		return;
 	}
 
+	(void) kalam_command_open(&reader, command, length, &error);
 	rows_before = applier->staged_rows;
 	rocksdb_writebatch_wi_set_save_point(applier->batch);
-	while (kalam_command_next(&reader, &op, &corrupt))
+	while (kalam_command_next(&reader, &op, &error))
 	{
 		if (!apply_op(applier, index, reader.header.timestamp, &op, result))
 			break;
 		result->op_index++;
 	}
-	if (corrupt)
-		set_error(result, KALAM_APPLY_BAD_COMMAND, "command is truncated");
 
 	if (result->status != KALAM_APPLY_OK)
 	{
@@ -316,14 +359,37 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 	applier->staged_index = index;
 }
 
-/* Write the staged commands and the applied index as one batch. */
+/* Mark the applier failed: it stages and writes nothing more. */
+static void
+fail_applier(KalamApplier *applier, const char *why)
+{
+	strlcpy(applier->failure, why, sizeof(applier->failure));
+	applier->failed = true;
+	kalam_apply_discard(applier);
+}
+
+/*
+ * Write the staged commands and the applied index as one batch.  On a
+ * failure the applier is failed for good (see the file header).
+ */
 bool
 kalam_apply_flush(KalamApplier *applier, char *errbuf, size_t errlen)
 {
 	char	   *err = NULL;
 
+	if (applier->failed)
+	{
+		strlcpy(errbuf, applier->failure, errlen);
+		return false;
+	}
 	if (applier->staged_index == applier->durable_index)
 		return true;
+	if (kalam_debug_fail_apply_write)
+	{
+		fail_applier(applier, "write failure injected by kalam.debug_fail_apply_write");
+		strlcpy(errbuf, applier->failure, errlen);
+		return false;
+	}
 	rocksdb_writebatch_wi_put(applier->batch, applier->applied_key,
 							  applier->applied_keylen,
 							  (const char *) &applier->staged_index,
@@ -332,9 +398,9 @@ kalam_apply_flush(KalamApplier *applier, char *errbuf, size_t errlen)
 								applier->batch, &err);
 	if (err != NULL)
 	{
-		strlcpy(errbuf, err, errlen);
+		fail_applier(applier, err);
 		rocksdb_free(err);
-		kalam_apply_discard(applier);
+		strlcpy(errbuf, applier->failure, errlen);
 		return false;
 	}
 	rocksdb_writebatch_wi_clear(applier->batch);
@@ -360,18 +426,6 @@ kalam_apply_destroy(KalamApplier *applier)
 	rocksdb_writeoptions_destroy(applier->write_options);
 }
 
-/*
- * Snapshot format: magic 'S', format version 2, 6 reserved bytes, applied
- * index (8), row count (8), required meta index (8), then each row as key
- * length (4), key, value length (4), value.  It carries every key of the
- * group, applied index included, so that a node that missed compacted log
- * entries is rebuilt from it; and, like a command, the meta group position
- * that its rows' tables require.
- */
-#define KALAM_SNAPSHOT_MAGIC	'S'
-#define KALAM_SNAPSHOT_VERSION	2
-#define KALAM_SNAPSHOT_HEADER	32
-
 static void
 group_prefix(int group, char *prefix)
 {
@@ -380,56 +434,35 @@ group_prefix(int group, char *prefix)
 	memcpy(prefix, &be, KALAM_GROUP_PREFIX_LEN);
 }
 
-/* A snapshot being built, in a buffer that grows */
-typedef struct SnapshotBuffer
+/* A snapshot being built from the group's rows, ordered by table */
+typedef struct SnapshotScan
 {
-	char	   *data;
-	size_t		used;
-	size_t		cap;
-	uint64		count;
+	KalamSnapshotWriter writer;
 	uint64		(*required_of_table) (uint32 table_id);
-	uint32		last_table;		/* rows come ordered by table */
+	uint32		last_table;
 	uint64		required;
-} SnapshotBuffer;
+} SnapshotScan;
 
 static bool
 append_row(const char *key, size_t keylen, const char *value, size_t vallen,
 		   void *arg)
 {
-	SnapshotBuffer *sb = (SnapshotBuffer *) arg;
-	uint32		klen32 = keylen;
-	uint32		vlen32 = vallen;
-	size_t		need = sb->used + 8 + keylen + vallen;
+	SnapshotScan *scan = (SnapshotScan *) arg;
+	uint32		table_id = kalam_key_table(key, keylen);
 
-	if (need > sb->cap)
+	if (scan->writer.count == 0 || table_id != scan->last_table)
 	{
-		char	   *bigger;
-
-		while (need > sb->cap)
-			sb->cap *= 2;
-		bigger = realloc(sb->data, sb->cap);
-		if (bigger == NULL)
-			return false;
-		sb->data = bigger;
+		scan->last_table = table_id;
+		scan->required = Max(scan->required, scan->required_of_table(table_id));
 	}
-	if (sb->count == 0 || kalam_key_table(key, keylen) != sb->last_table)
-	{
-		sb->last_table = kalam_key_table(key, keylen);
-		sb->required = Max(sb->required, sb->required_of_table(sb->last_table));
-	}
-	memcpy(sb->data + sb->used, &klen32, 4);
-	memcpy(sb->data + sb->used + 4, key, keylen);
-	memcpy(sb->data + sb->used + 4 + keylen, &vlen32, 4);
-	memcpy(sb->data + sb->used + 8 + keylen, value, vallen);
-	sb->used = need;
-	sb->count++;
-	return true;
+	return kalam_snapshot_add(&scan->writer, key, keylen, value, vallen);
 }
 
 /*
- * Serialize the group's rows into a malloc'd buffer, after writing what is
- * staged so that the snapshot is the state at the last applied entry.
- * required_of_table gives the meta position that a table's rows require.
+ * Serialize the group's rows (codec/snapshot.h) into a malloc'd buffer,
+ * after writing what is staged so that the snapshot is the state at the
+ * last applied entry.  required_of_table gives the meta position that a
+ * table's rows require.
  */
 bool
 kalam_apply_snapshot(KalamApplier *applier,
@@ -437,58 +470,50 @@ kalam_apply_snapshot(KalamApplier *applier,
 					 char **data, size_t *len, char *errbuf, size_t errlen)
 {
 	char		prefix[KALAM_GROUP_PREFIX_LEN];
-	SnapshotBuffer sb;
+	SnapshotScan scan;
 
 	if (!kalam_apply_flush(applier, errbuf, errlen))
 		return false;
-	memset(&sb, 0, sizeof(sb));
-	sb.cap = 1024 * 1024;
-	sb.used = KALAM_SNAPSHOT_HEADER;
-	sb.required_of_table = required_of_table;
-	sb.data = malloc(sb.cap);
+	memset(&scan, 0, sizeof(scan));
+	scan.required_of_table = required_of_table;
 	errbuf[0] = '\0';
 	group_prefix(applier->group, prefix);
-	if (sb.data == NULL ||
+	if (!kalam_snapshot_begin(&scan.writer, 1024 * 1024) ||
 		!kalam_scan_prefix(applier->db, applier->read_options, prefix,
-						   sizeof(prefix), append_row, &sb, errbuf, errlen))
+						   sizeof(prefix), append_row, &scan, errbuf, errlen))
 	{
 		if (errbuf[0] == '\0')
 			strlcpy(errbuf, "out of memory", errlen);
-		free(sb.data);
+		kalam_snapshot_abandon(&scan.writer);
 		return false;
 	}
-
-	memset(sb.data, 0, KALAM_SNAPSHOT_HEADER);
-	sb.data[0] = KALAM_SNAPSHOT_MAGIC;
-	sb.data[1] = KALAM_SNAPSHOT_VERSION;
-	memcpy(sb.data + 8, &applier->durable_index, 8);
-	memcpy(sb.data + 16, &sb.count, 8);
-	memcpy(sb.data + 24, &sb.required, 8);
-	*data = sb.data;
-	*len = sb.used;
+	kalam_snapshot_finish(&scan.writer, applier->durable_index, scan.required);
+	*data = scan.writer.data;
+	*len = scan.writer.used;
 	return true;
 }
 
 /*
  * The meta group position that a snapshot's rows require; 0 if the buffer
- * is no snapshot (kalam_apply_restore reports that).
+ * is no valid snapshot (kalam_apply_restore refuses it).
  */
 uint64
 kalam_apply_snapshot_required_meta_index(const char *data, size_t len)
 {
-	uint64		required;
+	KalamSnapshotReader reader;
+	KalamSnapshotHeader header;
+	const char *error;
 
-	if (len < KALAM_SNAPSHOT_HEADER || data[0] != KALAM_SNAPSHOT_MAGIC ||
-		data[1] != KALAM_SNAPSHOT_VERSION)
+	if (!kalam_snapshot_open(&reader, data, len, &header, &error))
 		return 0;
-	memcpy(&required, data + 24, 8);
-	return required;
+	return header.required_meta_index;
 }
 
 /*
  * Replace the group's rows with a snapshot's, unless what is stored is
  * already as new (a restart loads the last snapshot even when RocksDB went
- * on past it).  Written synced: the log before the snapshot may be gone.
+ * on past it).  The whole snapshot is checked before anything is written.
+ * Written synced: the log before the snapshot may be gone.
  */
 bool
 kalam_apply_restore(KalamApplier *applier, const char *data, size_t len,
@@ -496,53 +521,41 @@ kalam_apply_restore(KalamApplier *applier, const char *data, size_t len,
 {
 	char		prefix[KALAM_GROUP_PREFIX_LEN];
 	char		end[KALAM_GROUP_PREFIX_LEN];
+	KalamSnapshotHeader header;
+	KalamSnapshotReader reader;
 	rocksdb_writebatch_t *batch;
 	rocksdb_writeoptions_t *sync_options;
-	uint64		index;
-	uint64		count;
-	uint64		i;
-	size_t		pos = KALAM_SNAPSHOT_HEADER;
+	const char *key;
+	const char *value;
+	size_t		keylen;
+	size_t		vallen;
+	const char *error;
 	char	   *err = NULL;
 
-	if (len < KALAM_SNAPSHOT_HEADER || data[0] != KALAM_SNAPSHOT_MAGIC ||
-		data[1] != KALAM_SNAPSHOT_VERSION)
+	if (applier->failed)
 	{
-		strlcpy(errbuf, "unknown snapshot format", errlen);
+		strlcpy(errbuf, applier->failure, errlen);
 		return false;
 	}
-	memcpy(&index, data + 8, 8);
-	memcpy(&count, data + 16, 8);
+	if (!kalam_snapshot_check(data, len, applier->group, &header, &error))
+	{
+		snprintf(errbuf, errlen, "snapshot refused: %s", error);
+		return false;
+	}
 	kalam_apply_discard(applier);
-	if (index <= applier->durable_index)
+	if (header.applied_index <= applier->durable_index)
 		return true;
 
 	group_prefix(applier->group, prefix);
 	group_prefix(applier->group + 1, end);
 	batch = rocksdb_writebatch_create();
 	rocksdb_writebatch_delete_range(batch, prefix, sizeof(prefix), end, sizeof(end));
-	for (i = 0; i < count; i++)
-	{
-		uint32		keylen;
-		uint32		vallen;
-
-		if (pos + 4 > len)
-			break;
-		memcpy(&keylen, data + pos, 4);
-		if (pos + 8 + keylen > len)
-			break;
-		memcpy(&vallen, data + pos + 4 + keylen, 4);
-		if (pos + 8 + keylen + vallen > len)
-			break;
-		rocksdb_writebatch_put(batch, data + pos + 4, keylen,
-							   data + pos + 8 + keylen, vallen);
-		pos += 8 + keylen + vallen;
-	}
-	if (i < count)
-	{
-		rocksdb_writebatch_destroy(batch);
-		strlcpy(errbuf, "snapshot is truncated", errlen);
-		return false;
-	}
+	(void) kalam_snapshot_open(&reader, data, len, &header, &error);
+	while (kalam_snapshot_next(&reader, &key, &keylen, &value, &vallen, &error))
+		rocksdb_writebatch_put(batch, key, keylen, value, vallen);
+	/* the header's index is the one that counts */
+	rocksdb_writebatch_put(batch, applier->applied_key, applier->applied_keylen,
+						   (const char *) &header.applied_index, sizeof(uint64));
 
 	sync_options = rocksdb_writeoptions_create();
 	rocksdb_writeoptions_set_sync(sync_options, 1);
@@ -555,7 +568,7 @@ kalam_apply_restore(KalamApplier *applier, const char *data, size_t len,
 		rocksdb_free(err);
 		return false;
 	}
-	applier->durable_index = index;
-	applier->staged_index = index;
+	applier->durable_index = header.applied_index;
+	applier->staged_index = header.applied_index;
 	return true;
 }

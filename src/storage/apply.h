@@ -14,6 +14,9 @@
 
 #include "worker/channel.h"
 
+/* kalam.debug_fail_apply_write (registered in kalam.c): fail batch writes */
+extern bool kalam_debug_fail_apply_write;
+
 /* The apply state of one Raft group */
 typedef struct KalamApplier
 {
@@ -27,6 +30,8 @@ typedef struct KalamApplier
 	uint64		durable_index;	/* applied index stored in RocksDB */
 	uint64		staged_index;	/* applied index once the batch is written */
 	uint64		staged_rows;
+	bool		failed;			/* a batch write failed: stage nothing more */
+	char		failure[256];	/* and why */
 } KalamApplier;
 
 extern bool kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,

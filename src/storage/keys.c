@@ -66,34 +66,10 @@ kalam_key_append_group(StringInfo buf, int group)
 	appendBinaryStringInfo(buf, (char *) &be, sizeof(be));
 }
 
-/* The group a key belongs to; -1 if the key is too short to have one. */
-int
-kalam_key_group(const char *key, size_t keylen)
-{
-	uint16		be;
-
-	if (keylen < KALAM_GROUP_PREFIX_LEN)
-		return -1;
-	memcpy(&be, key, sizeof(be));
-	return pg_ntoh16(be);
-}
-
 void
 kalam_key_append_table(StringInfo buf, uint32 table_id)
 {
 	append_uint32(buf, table_id);
-}
-
-/* The table id of a row's key; 0 (a group's own metadata) if too short. */
-uint32
-kalam_key_table(const char *key, size_t keylen)
-{
-	uint32		be;
-
-	if (keylen < KALAM_GROUP_PREFIX_LEN + sizeof(be))
-		return 0;
-	memcpy(&be, key + KALAM_GROUP_PREFIX_LEN, sizeof(be));
-	return pg_ntoh32(be);
 }
 
 /*
@@ -105,7 +81,19 @@ kalam_key_ddl_prefix(StringInfo buf)
 {
 	kalam_key_append_group(buf, KALAM_GROUP_META);
 	append_uint32(buf, 0);
-	appendStringInfoString(buf, "ddl/");
+	appendStringInfoString(buf, KALAM_KEY_DDL_TAG);
+}
+
+/*
+ * Where the meta group keeps each node's client address (see raft/node.c):
+ * rows of its table id 0 under "node/", then the node id.
+ */
+void
+kalam_key_node_prefix(StringInfo buf)
+{
+	kalam_key_append_group(buf, KALAM_GROUP_META);
+	append_uint32(buf, 0);
+	appendStringInfoString(buf, KALAM_KEY_NODE_TAG);
 }
 
 /* Where a group stores its applied index: table id 0 of the group. */
@@ -114,7 +102,7 @@ kalam_key_applied_index(StringInfo buf, int group)
 {
 	kalam_key_append_group(buf, group);
 	append_uint32(buf, 0);
-	appendStringInfoString(buf, "applied_index");
+	appendStringInfoString(buf, KALAM_KEY_APPLIED_INDEX);
 }
 
 void
@@ -240,11 +228,4 @@ kalam_key_append_datum(StringInfo buf, Oid coltype, Oid valuetype,
 		default:
 			elog(ERROR, "type %u cannot be part of a kalam key", coltype);
 	}
-}
-
-bool
-kalam_key_has_prefix(const char *key, size_t keylen,
-					 const char *prefix, size_t prefixlen)
-{
-	return keylen >= prefixlen && memcmp(key, prefix, prefixlen) == 0;
 }

@@ -8,7 +8,8 @@
  * primary key columns.  Each part is encoded so that comparing keys byte by
  * byte orders rows as SQL orders the key values, so one user's rows are one
  * contiguous range and a condition on the key is a seek.  Table id 0 holds
- * the group's own metadata, such as its applied index.
+ * the group's own metadata, such as its applied index.  Reading a key's
+ * group and table id, and which keys a group may touch, is codec/key.h's.
  *
  * src/storage/keys.h
  *
@@ -19,13 +20,12 @@
 
 #include "lib/stringinfo.h"
 
-#define KALAM_GROUP_PREFIX_LEN	2
+#include "codec/key.h"
 
 extern void kalam_key_append_group(StringInfo buf, int group);
-extern int	kalam_key_group(const char *key, size_t keylen);
 extern void kalam_key_append_table(StringInfo buf, uint32 table_id);
-extern uint32 kalam_key_table(const char *key, size_t keylen);
 extern void kalam_key_ddl_prefix(StringInfo buf);
+extern void kalam_key_node_prefix(StringInfo buf);
 extern void kalam_key_applied_index(StringInfo buf, int group);
 extern void kalam_key_append_user(StringInfo buf, const char *user);
 extern bool kalam_key_type_supported(Oid typid);
@@ -33,7 +33,5 @@ extern bool kalam_key_value_type_supported(Oid coltype, Oid valuetype);
 extern bool kalam_key_byte_order_is_sql_order(Oid typid, Oid collid);
 extern void kalam_key_append_datum(StringInfo buf, Oid coltype, Oid valuetype,
 								   Datum value);
-extern bool kalam_key_has_prefix(const char *key, size_t keylen,
-								 const char *prefix, size_t prefixlen);
 
 #endif							/* KALAM_KEYS_H */

@@ -1,13 +1,12 @@
 /*-------------------------------------------------------------------------
  *
  * row.c
- *	  Encoding of a row payload.
+ *	  Rows as Datums, in the payload format of codec/row.h.
  *
- * The payload is the number of attributes (2 bytes), a null bitmap, then
- * each non-null attribute: fixed-length types as their typlen bytes,
- * variable-length ones as a 4-byte length and the detoasted bytes without
- * the varlena header.  Rows written before an ALTER ... ADD COLUMN carry
- * fewer attributes; the missing ones read as NULL.
+ * Fixed-length types are stored as their typlen bytes, variable-length
+ * ones as the detoasted bytes without the varlena header, cstrings with
+ * their NUL.  Rows written before an ALTER ... ADD COLUMN carry fewer
+ * attributes; the missing ones read as NULL.
  *
  * src/storage/row.c
  *
@@ -17,6 +16,7 @@
 
 #include "access/tupmacs.h"
 #include "utils/builtins.h"
+#include "utils/memutils.h"
 
 #include "storage/row.h"
 
@@ -24,75 +24,70 @@ void
 kalam_row_encode(StringInfo buf, TupleDesc desc, const Datum *values,
 				 const bool *isnull)
 {
-	uint16		natts = desc->natts;
-	int			bitmap_len = (natts + 7) / 8;
-	int			bitmap_off;
+	int			bitmap_offset = kalam_row_begin(buf, (uint16) desc->natts);
 	int			i;
 
-	appendBinaryStringInfo(buf, (char *) &natts, sizeof(natts));
-	bitmap_off = buf->len;
-	for (i = 0; i < bitmap_len; i++)
-		appendStringInfoCharMacro(buf, 0);
-
-	for (i = 0; i < natts; i++)
+	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
 		if (att->attisdropped || isnull[i])
+			kalam_row_set_null(buf, bitmap_offset, i);
+		else if (att->attlen > 0 && att->attbyval)
 		{
-			buf->data[bitmap_off + i / 8] |= (1 << (i % 8));
-			continue;
+			union
+			{
+				Datum		align;
+				char		bytes[sizeof(Datum)];
+			}			slot;
+
+			store_att_byval(slot.bytes, values[i], att->attlen);
+			kalam_row_append_fixed(buf, slot.bytes, att->attlen);
 		}
-		if (att->attlen > 0)
+		else if (att->attlen > 0)
+			kalam_row_append_fixed(buf, DatumGetPointer(values[i]),
+								   att->attlen);
+		else if (att->attlen == -1)
 		{
-			enlargeStringInfo(buf, att->attlen);
-			if (att->attbyval)
-				store_att_byval(buf->data + buf->len, values[i], att->attlen);
-			else
-				memcpy(buf->data + buf->len, DatumGetPointer(values[i]),
-					   att->attlen);
-			buf->len += att->attlen;
+			struct varlena *v = PG_DETOAST_DATUM_PACKED(values[i]);
+
+			kalam_row_append_varlen(buf, VARDATA_ANY(v), VARSIZE_ANY_EXHDR(v));
 		}
 		else
 		{
-			const char *data;
-			uint32		len;
+			const char *s = DatumGetCString(values[i]);
 
-			if (att->attlen == -1)
-			{
-				struct varlena *v = PG_DETOAST_DATUM_PACKED(values[i]);
-
-				data = VARDATA_ANY(v);
-				len = VARSIZE_ANY_EXHDR(v);
-			}
-			else
-			{
-				data = DatumGetCString(values[i]);
-				len = strlen(data) + 1;
-			}
-			appendBinaryStringInfo(buf, (char *) &len, sizeof(len));
-			appendBinaryStringInfo(buf, data, len);
+			kalam_row_append_varlen(buf, s, strlen(s) + 1);
 		}
 	}
 }
 
+static void
+payload_corrupt(const char *error)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("kalam row payload is corrupt"),
+			 errdetail("%s.", error)));
+}
+
 /*
- * Read one non-null attribute at *p and advance past it.  By-reference
- * values are copied into CurrentMemoryContext, aligned, so they outlive the
+ * Read one non-null attribute and make a Datum of it.  By-reference values
+ * are copied into CurrentMemoryContext, aligned, so they outlive the
  * RocksDB buffer.
  */
 static Datum
-read_attribute(Form_pg_attribute att, const char **p, const char *end)
+read_attribute(Form_pg_attribute att, KalamRowReader *reader)
 {
-	const char *src = *p;
+	const char *src;
+	const char *error;
 	uint32		vlen;
 	char	   *copy;
 
 	if (att->attlen > 0)
 	{
-		if (src + att->attlen > end)
-			elog(ERROR, "kalam row payload is truncated");
-		*p = src + att->attlen;
+		if (!kalam_row_next_fixed(reader, att->attlen, &src, &error))
+			payload_corrupt(error);
 		if (att->attbyval)
 		{
 			switch (att->attlen)
@@ -127,21 +122,21 @@ read_attribute(Form_pg_attribute att, const char **p, const char *end)
 		return PointerGetDatum(copy);
 	}
 
-	if (src + sizeof(vlen) > end)
-		elog(ERROR, "kalam row payload is truncated");
-	memcpy(&vlen, src, sizeof(vlen));
-	src += sizeof(vlen);
-	if (src + vlen > end)
-		elog(ERROR, "kalam row payload is truncated");
-	*p = src + vlen;
+	if (!kalam_row_next_varlen(reader, &src, &vlen, &error))
+		payload_corrupt(error);
 	if (att->attlen == -1)
 	{
-		struct varlena *v = palloc(vlen + VARHDRSZ);
+		struct varlena *v;
 
+		if ((Size) vlen > MaxAllocSize - VARHDRSZ)
+			payload_corrupt("attribute is longer than a value can be");
+		v = palloc(vlen + VARHDRSZ);
 		SET_VARSIZE(v, vlen + VARHDRSZ);
 		memcpy(VARDATA(v), src, vlen);
 		return PointerGetDatum(v);
 	}
+	if (vlen == 0 || src[vlen - 1] != '\0')
+		payload_corrupt("cstring attribute is not terminated");
 	copy = palloc(vlen);
 	memcpy(copy, src, vlen);
 	return CStringGetDatum(copy);
@@ -155,28 +150,21 @@ void
 kalam_row_decode(const char *payload, size_t len, TupleDesc desc,
 				 Datum *values, bool *isnull)
 {
-	const char *p = payload;
-	const char *end = payload + len;
-	const char *bitmap;
-	uint16		stored_natts;
+	KalamRowReader reader;
+	const char *error;
 	int			i;
 
-	if (len < sizeof(uint16))
-		elog(ERROR, "kalam row payload is truncated");
-	memcpy(&stored_natts, p, sizeof(stored_natts));
-	p += sizeof(stored_natts);
-	bitmap = p;
-	p += (stored_natts + 7) / 8;
-
+	if (!kalam_row_open(&reader, payload, len, &error))
+		payload_corrupt(error);
 	for (i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 
 		values[i] = (Datum) 0;
 		isnull[i] = true;
-		if (i >= stored_natts || (bitmap[i / 8] & (1 << (i % 8))))
+		if (kalam_row_is_null(&reader, i))
 			continue;
-		values[i] = read_attribute(att, &p, end);
+		values[i] = read_attribute(att, &reader);
 		isnull[i] = att->attisdropped;
 	}
 }

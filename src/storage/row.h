@@ -1,12 +1,8 @@
 /*-------------------------------------------------------------------------
  *
  * row.h
- *	  Encoding of a row as a RocksDB value.
- *
- * A stored value is a fixed header written by the apply function (the
- * position of the command that wrote the row, used to detect concurrent
- * changes, and the command's timestamp, used for stream ttl), followed by
- * the row payload encoded by the backend.
+ *	  Rows as Datums: encoding by a tuple descriptor into the payload
+ *	  format of codec/row.h, and decoding back.
  *
  * src/storage/row.h
  *
@@ -16,22 +12,8 @@
 #define KALAM_ROW_H
 
 #include "access/tupdesc.h"
-#include "datatype/timestamp.h"
-#include "lib/stringinfo.h"
 
-typedef struct KalamRowHeader
-{
-	uint64		version;		/* applied index of the writing command */
-	TimestampTz write_time;		/* timestamp of the writing command */
-} KalamRowHeader;
-
-#define KALAM_ROW_HEADER_SIZE	sizeof(KalamRowHeader)
-
-static inline void
-kalam_row_read_header(const char *value, KalamRowHeader *header)
-{
-	memcpy(header, value, sizeof(KalamRowHeader));
-}
+#include "codec/row.h"
 
 extern void kalam_row_encode(StringInfo buf, TupleDesc desc,
 							 const Datum *values, const bool *isnull);

@@ -12,6 +12,10 @@
  * report outcomes.  Commands that arrive while the Raft log is written wait
  * for the next turn, which is what batches concurrent commits.
  *
+ * When RocksDB fails to write what a group applied, libraft already counts
+ * those entries applied: the worker stops with FATAL, and its restart
+ * replays the Raft log from the last index written.
+ *
  * src/worker/kalam_worker.c
  *
  *-------------------------------------------------------------------------
@@ -30,6 +34,7 @@
 #include "utils/guc.h"
 #include "utils/memutils.h"
 
+#include "raft/group.h"
 #include "raft/node.h"
 #include "storage/rocks.h"
 #include "worker/channel.h"
@@ -72,6 +77,21 @@ worker_exit(int code, Datum arg)
 		kalam_rocks_close_primary(primary_db);
 		primary_db = NULL;
 	}
+}
+
+/* Stop if a group's applied entries could not be written (raft/node.c). */
+static void
+stop_if_storage_failed(void)
+{
+	char		group[KALAM_GROUP_NAME_LEN];
+	char		errbuf[256];
+
+	if (kalam_node_storage_failed(group, errbuf, sizeof(errbuf)))
+		ereport(FATAL,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("kalam could not write the applied entries of group \"%s\"", group),
+				 errdetail("RocksDB: %s", errbuf),
+				 errhint("The kalam worker restarts and replays the Raft log from the last entry written.")));
 }
 
 void
@@ -127,7 +147,9 @@ kalam_worker_main(Datum main_arg)
 		for (i = 0; i < n; i++)
 			kalam_node_propose(&commands[i]);
 		uv_run(&loop, UV_RUN_NOWAIT);
+		stop_if_storage_failed();
 		kalam_node_finish_iteration();
+		stop_if_storage_failed();
 	}
 	proc_exit(0);
 }

@@ -3,7 +3,7 @@
  * ddl_record.h
  *	  The record of one replicated DDL statement in the meta group's log.
  *
- * src/jobs/ddl_record.h
+ * src/codec/ddl_record.h
  *
  *-------------------------------------------------------------------------
  */

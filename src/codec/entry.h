@@ -12,9 +12,14 @@
  * command count (4), then each command as its length (4), 4 reserved
  * bytes and its bytes, padded with zeros to a multiple of 8.  The whole
  * entry is a multiple of 8 bytes: libraft 0.15 drops entries of other
- * lengths from an open segment when it reloads it after a crash.
+ * lengths from an open segment when it reloads it after a crash.  Nothing
+ * follows the last command.
  *
- * src/storage/entry.h
+ * The reader checks the count (at most KALAM_ENTRY_MAX_COMMANDS, and no
+ * more than the bytes can hold) before anyone sizes anything by it, and
+ * every length against the buffer; it needs neither palloc nor ereport.
+ *
+ * src/codec/entry.h
  *
  *-------------------------------------------------------------------------
  */
@@ -23,6 +28,9 @@
 
 #define KALAM_ENTRY_MAGIC		'E'
 #define KALAM_ENTRY_VERSION		1
+
+/* At most this many commands in one entry (the proposer's limit too) */
+#define KALAM_ENTRY_MAX_COMMANDS	64
 
 typedef struct KalamEntryReader
 {
@@ -38,8 +46,8 @@ extern void kalam_entry_write(char *dest, const char *const *commands,
 
 /* reading (apply; no palloc, no ereport) */
 extern bool kalam_entry_open(KalamEntryReader *reader, const char *buf,
-							 size_t len, uint32 *count);
+							 size_t len, uint32 *count, const char **error);
 extern bool kalam_entry_next(KalamEntryReader *reader, const char **command,
-							 size_t *length);
+							 size_t *length, const char **error);
 
 #endif							/* KALAM_ENTRY_H */

@@ -20,7 +20,7 @@
  * (no palloc, no ereport): the decoder returns the text of what is wrong
  * and its caller reports it, so that it can be fuzzed on its own.
  *
- * src/jobs/ddl_record.c
+ * src/codec/ddl_record.c
  *
  *-------------------------------------------------------------------------
  */
@@ -28,7 +28,7 @@
 
 #include "port/pg_bswap.h"
 
-#include "jobs/ddl_record.h"
+#include "codec/ddl_record.h"
 
 #define KALAM_DDL_RECORD_HEADER	8
 

@@ -1,0 +1,199 @@
+/*-------------------------------------------------------------------------
+ *
+ * command.c
+ *	  Writing and reading the binary command record (see command.h).
+ *
+ * src/codec/command.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "codec/command.h"
+
+void
+kalam_command_begin(StringInfo buf, TimestampTz timestamp)
+{
+	KalamCommandHeader header;
+
+	memset(&header, 0, sizeof(header));
+	header.magic = KALAM_COMMAND_MAGIC;
+	header.version = KALAM_COMMAND_VERSION;
+	header.timestamp = timestamp;
+	resetStringInfo(buf);
+	appendBinaryStringInfo(buf, (char *) &header, sizeof(header));
+}
+
+void
+kalam_command_add(StringInfo buf, KalamOpKind kind, uint64 expected_version,
+				  const char *key, size_t keylen,
+				  const char *value, size_t vallen)
+{
+	KalamCommandHeader *header = (KalamCommandHeader *) buf->data;
+	KalamOpHeader op;
+
+	memset(&op, 0, sizeof(op));
+	op.kind = kind;
+	op.keylen = keylen;
+	op.vallen = vallen;
+	op.expected_version = expected_version;
+	appendBinaryStringInfo(buf, (char *) &op, sizeof(op));
+	appendBinaryStringInfo(buf, key, keylen);
+	if (vallen > 0)
+		appendBinaryStringInfo(buf, value, vallen);
+
+	/* the buffer may have moved */
+	header = (KalamCommandHeader *) buf->data;
+	header->nops++;
+}
+
+/* The meta group position a node must have applied before this command. */
+void
+kalam_command_require_meta_index(StringInfo buf, uint64 meta_index)
+{
+	((KalamCommandHeader *) buf->data)->required_meta_index = meta_index;
+}
+
+/*
+ * Check the header.  False, with *error set, if this is not a command this
+ * build can read, or if its operation count cannot fit in its bytes (each
+ * operation takes at least its header): a count is refused before anyone
+ * sizes anything by it.
+ */
+bool
+kalam_command_open(KalamCommandReader *reader, const char *buf, size_t len,
+				   const char **error)
+{
+	size_t		body;
+
+	*error = NULL;
+	if (buf == NULL || len < sizeof(KalamCommandHeader))
+	{
+		*error = "command is shorter than its header";
+		return false;
+	}
+	memcpy(&reader->header, buf, sizeof(KalamCommandHeader));
+	if (reader->header.magic != KALAM_COMMAND_MAGIC)
+	{
+		*error = "not a kalam command";
+		return false;
+	}
+	if (reader->header.version != KALAM_COMMAND_VERSION)
+	{
+		*error = "unknown command format version";
+		return false;
+	}
+	if (reader->header.reserved != 0)
+	{
+		*error = "reserved bytes of the command header are set";
+		return false;
+	}
+	body = len - sizeof(KalamCommandHeader);
+	if (reader->header.nops > body / sizeof(KalamOpHeader))
+	{
+		*error = "operation count exceeds what the command holds";
+		return false;
+	}
+	if (reader->header.required_meta_index > KALAM_COMMAND_MAX_META_INDEX)
+	{
+		*error = "required meta index is beyond any meta group position";
+		return false;
+	}
+	reader->pos = buf + sizeof(KalamCommandHeader);
+	reader->end = buf + len;
+	reader->remaining = reader->header.nops;
+	return true;
+}
+
+/*
+ * Decode the next operation.  Returns false at the end (*error NULL), or
+ * with *error set when the operation is malformed or bytes follow the last
+ * one.
+ */
+bool
+kalam_command_next(KalamCommandReader *reader, KalamOp *op, const char **error)
+{
+	KalamOpHeader header;
+	size_t		avail = (size_t) (reader->end - reader->pos);
+
+	*error = NULL;
+	if (reader->remaining == 0)
+	{
+		if (avail != 0)
+			*error = "bytes follow the last operation of the command";
+		return false;
+	}
+	if (avail < sizeof(KalamOpHeader))
+	{
+		*error = "command is truncated";
+		return false;
+	}
+	memcpy(&header, reader->pos, sizeof(header));
+	avail -= sizeof(header);
+	if (header.kind < KALAM_OP_INSERT || header.kind > KALAM_OP_PUT)
+	{
+		*error = "unknown operation kind";
+		return false;
+	}
+	if (header.reserved[0] != 0 || header.reserved[1] != 0 ||
+		header.reserved[2] != 0)
+	{
+		*error = "reserved bytes of an operation are set";
+		return false;
+	}
+	if ((size_t) header.keylen > avail ||
+		(size_t) header.vallen > avail - header.keylen)
+	{
+		*error = "operation is longer than the command";
+		return false;
+	}
+	if (header.kind == KALAM_OP_DELETE_PREFIX && header.vallen != 0)
+	{
+		*error = "prefix deletion with a value";
+		return false;
+	}
+	if (header.kind == KALAM_OP_EXPIRE && header.vallen != sizeof(TimestampTz))
+	{
+		*error = "expire operation without a timestamp";
+		return false;
+	}
+	op->kind = (KalamOpKind) header.kind;
+	op->expected_version = header.expected_version;
+	op->key = reader->pos + sizeof(header);
+	op->keylen = header.keylen;
+	op->value = op->key + header.keylen;
+	op->vallen = header.vallen;
+	reader->pos = op->value + header.vallen;
+	reader->remaining--;
+	return true;
+}
+
+/* Decode the whole command; false, with *error, if any of it is malformed. */
+bool
+kalam_command_validate(const char *buf, size_t len, const char **error)
+{
+	KalamCommandReader reader;
+	KalamOp		op;
+
+	if (!kalam_command_open(&reader, buf, len, error))
+		return false;
+	while (kalam_command_next(&reader, &op, error))
+		;
+	return *error == NULL;
+}
+
+/* Does the command hold an operation that reads a whole range? */
+bool
+kalam_command_reads_ranges(const char *command, size_t length)
+{
+	KalamCommandReader reader;
+	KalamOp		op;
+	const char *error;
+
+	if (!kalam_command_open(&reader, command, length, &error))
+		return false;
+	while (kalam_command_next(&reader, &op, &error))
+		if (op.kind == KALAM_OP_DELETE_PREFIX || op.kind == KALAM_OP_EXPIRE)
+			return true;
+	return false;
+}

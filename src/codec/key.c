@@ -1,0 +1,115 @@
+/*-------------------------------------------------------------------------
+ *
+ * key.c
+ *	  Reading a key's group and table id, and the rule of which keys a
+ *	  group may touch (see key.h).
+ *
+ * It exists because apply wrote whatever keys a command or a snapshot
+ * named: a command proposed to one group could write any row of any group,
+ * the applied index included, and a prefix deletion with an empty key
+ * wiped every group.
+ *
+ * src/codec/key.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "port/pg_bswap.h"
+
+#include "codec/key.h"
+#include "raft/group.h"
+
+/* The group a key belongs to; -1 if the key is too short to have one. */
+int
+kalam_key_group(const char *key, size_t keylen)
+{
+	uint16		be;
+
+	if (keylen < KALAM_GROUP_PREFIX_LEN)
+		return -1;
+	memcpy(&be, key, sizeof(be));
+	return pg_ntoh16(be);
+}
+
+/* The table id of a row's key; 0 (a group's own metadata) if too short. */
+uint32
+kalam_key_table(const char *key, size_t keylen)
+{
+	uint32		be;
+
+	if (keylen < KALAM_TABLE_PREFIX_LEN)
+		return 0;
+	memcpy(&be, key + KALAM_GROUP_PREFIX_LEN, sizeof(be));
+	return pg_ntoh32(be);
+}
+
+bool
+kalam_key_has_prefix(const char *key, size_t keylen,
+					 const char *prefix, size_t prefixlen)
+{
+	return keylen >= prefixlen && memcmp(key, prefix, prefixlen) == 0;
+}
+
+/* Does the key's part after table id 0 start with tag (a C string)? */
+static bool
+metadata_tag_is(const char *key, size_t keylen, const char *tag, bool exact)
+{
+	size_t		taglen = strlen(tag);
+
+	if (exact && keylen != KALAM_TABLE_PREFIX_LEN + taglen)
+		return false;
+	return kalam_key_has_prefix(key + KALAM_TABLE_PREFIX_LEN,
+								keylen - KALAM_TABLE_PREFIX_LEN, tag, taglen);
+}
+
+/*
+ * May the group touch the key for this use?  Its group prefix must be the
+ * group's; a range must name a table (not table id 0); a data group's
+ * rows are table rows, the meta group's are its DDL records and node
+ * addresses only; a snapshot also carries the group's applied index.
+ * False with *error set if not.
+ */
+bool
+kalam_key_check_scope(int group, KalamKeyUse use, const char *key,
+					  size_t keylen, const char **error)
+{
+	uint32		table_id;
+
+	*error = NULL;
+	if (kalam_key_group(key, keylen) != group)
+	{
+		*error = "key outside the group of the command";
+		return false;
+	}
+	if (keylen < KALAM_TABLE_PREFIX_LEN)
+	{
+		*error = use == KALAM_KEY_USE_RANGE ?
+			"range deletion does not name a table" : "key names no table";
+		return false;
+	}
+	table_id = kalam_key_table(key, keylen);
+	if (use == KALAM_KEY_USE_RANGE && table_id == 0)
+	{
+		*error = "range deletion of the group's own metadata (table id 0)";
+		return false;
+	}
+	if (use == KALAM_KEY_USE_SNAPSHOT && table_id == 0 &&
+		metadata_tag_is(key, keylen, KALAM_KEY_APPLIED_INDEX, true))
+		return true;
+	if (group == KALAM_GROUP_META)
+	{
+		if (table_id == 0 && use != KALAM_KEY_USE_RANGE &&
+			(metadata_tag_is(key, keylen, KALAM_KEY_DDL_TAG, false) ||
+			 metadata_tag_is(key, keylen, KALAM_KEY_NODE_TAG, false)))
+			return true;
+		*error = "key of the meta group that is neither a DDL record nor a node address";
+		return false;
+	}
+	if (table_id == 0)
+	{
+		*error = "key of the group's own metadata (table id 0)";
+		return false;
+	}
+	return true;
+}

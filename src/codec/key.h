@@ -1,0 +1,47 @@
+/*-------------------------------------------------------------------------
+ *
+ * key.h
+ *	  The parts of a RocksDB key that apply checks, and the rule of which
+ *	  keys a group's commands and snapshots may touch.
+ *
+ * A key is its Raft group (2 bytes, big endian), its table id (4 bytes,
+ * big endian), then the row's part (storage/keys.c encodes it).  Table id
+ * 0 holds a group's own metadata: its applied index ("applied_index"), and
+ * in the meta group the DDL records ("ddl/...") and the nodes' client
+ * addresses ("node/...").  Commands and snapshots come from other nodes, so
+ * apply checks every key they name against this rule before anything is
+ * written; the check reads bytes only (no palloc, no ereport), inside
+ * libraft callbacks and in the fuzz harness (test/fuzz/).
+ *
+ * src/codec/key.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef KALAM_CODEC_KEY_H
+#define KALAM_CODEC_KEY_H
+
+#define KALAM_GROUP_PREFIX_LEN	2
+#define KALAM_TABLE_PREFIX_LEN	(KALAM_GROUP_PREFIX_LEN + 4)
+
+/* what follows table id 0 in the group metadata's keys */
+#define KALAM_KEY_APPLIED_INDEX	"applied_index"
+#define KALAM_KEY_DDL_TAG		"ddl/"
+#define KALAM_KEY_NODE_TAG		"node/"
+
+/* What a key is used for, as far as the rule goes */
+typedef enum KalamKeyUse
+{
+	KALAM_KEY_USE_ROW,			/* a command's operation on one key */
+	KALAM_KEY_USE_RANGE,		/* a command's deletion of every key under it */
+	KALAM_KEY_USE_SNAPSHOT		/* a row of a snapshot of the group */
+} KalamKeyUse;
+
+extern int	kalam_key_group(const char *key, size_t keylen);
+extern uint32 kalam_key_table(const char *key, size_t keylen);
+extern bool kalam_key_has_prefix(const char *key, size_t keylen,
+								 const char *prefix, size_t prefixlen);
+extern bool kalam_key_check_scope(int group, KalamKeyUse use,
+								  const char *key, size_t keylen,
+								  const char **error);
+
+#endif							/* KALAM_CODEC_KEY_H */
