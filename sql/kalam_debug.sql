@@ -1,7 +1,7 @@
 --
 -- kalam_debug: the developer-only hooks are refused unless
 -- kalam.debug_enable_hooks is on (it is off here); only superusers may
--- call them (t/008_bad_commands.pl uses them)
+-- call them (t/010_bad_commands.pl uses them)
 --
 SHOW kalam.debug_enable_hooks;
 \set VERBOSITY default
