@@ -19,15 +19,6 @@
 # root.
 set -euo pipefail
 
-BENCH_SECONDS=${BENCH_SECONDS:-5}
-BENCH_ROUNDS=${BENCH_ROUNDS:-3}
-if ! [[ $BENCH_SECONDS =~ ^[1-9][0-9]*$ && $BENCH_ROUNDS =~ ^[1-9][0-9]*$ ]]; then
-	echo "cluster_bench.sh: BENCH_SECONDS and BENCH_ROUNDS must be positive integers" >&2
-	exit 1
-fi
-# pgbench and printf format numbers by locale; the parsing below expects C.
-export LC_ALL=C
-
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$repo/scripts/setup.sh"
 # shellcheck source=scripts/lib/temp-cluster.sh
@@ -35,14 +26,13 @@ bash "$repo/scripts/setup.sh"
 # shellcheck source=scripts/lib/bench.sh
 . "$repo/scripts/lib/bench.sh"
 
-temp_cluster_init kalam-cluster-bench
+bench_init kalam-cluster-bench
 
 # pgbench scripts (write_insert_scripts: no two inserts collide)
 scripts=$TEMP_BASE/scripts
-BENCH_LOGS=$TEMP_BASE/pgbench-logs
-mkdir "$scripts" "$BENCH_LOGS"
+mkdir "$scripts"
 write_insert_scripts "$scripts"
-chown -R postgres:postgres "$scripts" "$BENCH_LOGS"
+chown -R postgres:postgres "$scripts"
 columns='room text, body text, sent_at timestamptz DEFAULT now()'
 
 # A: the kalam cluster: nodes 1, 2, 3 on PostgreSQL ports NODE_PORTS[1..3].

@@ -17,14 +17,6 @@
 # up the machine and installs kalam first (setup.sh).  Run as root.
 set -euo pipefail
 
-BENCH_SECONDS=${BENCH_SECONDS:-5}
-BENCH_ROUNDS=${BENCH_ROUNDS:-3}
-if ! [[ $BENCH_SECONDS =~ ^[1-9][0-9]*$ && $BENCH_ROUNDS =~ ^[1-9][0-9]*$ ]]; then
-	echo "read_bench.sh: BENCH_SECONDS and BENCH_ROUNDS must be positive integers" >&2
-	exit 1
-fi
-export LC_ALL=C
-
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 bash "$repo/scripts/setup.sh"
 # shellcheck source=scripts/lib/temp-cluster.sh
@@ -32,15 +24,14 @@ bash "$repo/scripts/setup.sh"
 # shellcheck source=scripts/lib/bench.sh
 . "$repo/scripts/lib/bench.sh"
 
-temp_cluster_init kalam-read-bench
+bench_init kalam-read-bench
 scripts=$TEMP_BASE/scripts
-BENCH_LOGS=$TEMP_BASE/pgbench-logs
-mkdir "$scripts" "$BENCH_LOGS"
+mkdir "$scripts"
 for table in heap_kv kv; do
 	printf '\\set k random(1, 10000)\nSELECT v FROM bench.%s WHERE k = :k;\n' "$table" \
 		>"$scripts/select-$table.sql"
 done
-chown -R postgres:postgres "$scripts" "$BENCH_LOGS"
+chown -R postgres:postgres "$scripts"
 
 start_kalam_cluster 3 2
 leader=$(sql "${NODE_PORTS[1]}" -At -c "SELECT kalam.leader_for_user('postgres')")

@@ -1,9 +1,11 @@
 # shellcheck shell=bash
 # Shared by bench/cluster_bench.sh and bench/read_bench.sh (source it after
-# temp-cluster.sh): interleaved pgbench runs and their summary.  The caller
-# sets BENCH_SECONDS and BENCH_LOGS (a directory the postgres user may
-# write).
+# temp-cluster.sh): interleaved pgbench runs and their summary.
 #
+#   bench_init NAME          check BENCH_SECONDS (default 5) and BENCH_ROUNDS
+#                            (default 3), set the C locale (the parsing
+#                            expects it), temp_cluster_init NAME, and make
+#                            BENCH_LOGS, the directory of pgbench's logs
 #   bench NAME PORT SCRIPT CLIENTS
 #                            one run of the pgbench SCRIPT against the
 #                            server at PORT (with -D run=<run number> and
@@ -16,6 +18,21 @@
 
 declare -A tps runs
 run=0
+
+bench_init() {
+	BENCH_SECONDS=${BENCH_SECONDS:-5}
+	BENCH_ROUNDS=${BENCH_ROUNDS:-3}
+	if ! [[ $BENCH_SECONDS =~ ^[1-9][0-9]*$ && $BENCH_ROUNDS =~ ^[1-9][0-9]*$ ]]; then
+		echo "$1: BENCH_SECONDS and BENCH_ROUNDS must be positive integers" >&2
+		exit 1
+	fi
+	# pgbench and printf format numbers by locale
+	export LC_ALL=C
+	temp_cluster_init "$1"
+	BENCH_LOGS=$TEMP_BASE/pgbench-logs
+	mkdir "$BENCH_LOGS"
+	chown postgres:postgres "$BENCH_LOGS"
+}
 
 # run_pgbench PORT SCRIPT RUN PGBENCH-ARGS...: prints the tps of one run,
 # logging each transaction to $BENCH_LOGS/runRUN.*
