@@ -15,15 +15,10 @@ use Test::More;
 
 my @nodes = start_kalam_cluster(nodes => 3, shards => 2);
 
-$nodes[0]->safe_psql('postgres', q{
+replicated_ddl(q{
 	CREATE SCHEMA app;
 	CREATE FOREIGN TABLE app.t (k int, v text)
-	  SERVER kalam OPTIONS (type 'shared', primary_key 'k')});
-for my $node (@nodes)
-{
-	$node->poll_query_until('postgres', "SELECT to_regclass('app.t') IS NOT NULL")
-	  or die 'the CREATE did not reach ' . $node->name;
-}
+	  SERVER kalam OPTIONS (type 'shared', primary_key 'k')}, @nodes);
 
 # fail a follower of the shared group that does not lead meta either
 my $leader = group_leader($nodes[0], 'shared', @nodes);

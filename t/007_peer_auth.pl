@@ -29,11 +29,9 @@ my ($raft_base) = $nodes[0]->safe_psql('postgres',
 my @ports = map { $raft_base + $_ } 0 .. $ngroups;    # groups, then forwarding
 my $forward_port = $raft_base + $ngroups;
 
-$nodes[0]->safe_psql('postgres', q{
+replicated_ddl(q{
 	CREATE FOREIGN TABLE s (k int NOT NULL, v text)
-	  SERVER kalam OPTIONS (type 'shared', primary_key 'k')});
-$_->poll_query_until('postgres', "SELECT count(*) = 1 FROM kalam.tables")
-  for @nodes;
+	  SERVER kalam OPTIONS (type 'shared', primary_key 'k')}, @nodes);
 my $next_key = 0;
 
 # A write on every node (followers forward), then every node holds them all.

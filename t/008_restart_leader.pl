@@ -16,11 +16,9 @@ use Test::More;
 use Time::HiRes qw(usleep);
 
 my @nodes = start_kalam_cluster(nodes => 3, shards => 2);
-$nodes[0]->safe_psql('postgres', q{
+replicated_ddl(q{
 	CREATE FOREIGN TABLE s (k int NOT NULL, v text)
-	  SERVER kalam OPTIONS (type 'shared', primary_key 'k')});
-$_->poll_query_until('postgres', 'SELECT count(*) = 1 FROM kalam.tables')
-  for @nodes;
+	  SERVER kalam OPTIONS (type 'shared', primary_key 'k')}, @nodes);
 
 my $script = "$PostgreSQL::Test::Utils::tmp_check/restart_load.sql";
 open(my $fh, '>', $script) or die "cannot write $script: $!";

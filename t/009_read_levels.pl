@@ -21,15 +21,13 @@ my @nodes = start_kalam_cluster(
 	reads => 'leader',
 	conf => "kalam.ttl_purge_interval = 1\nkalam.leader_wait_timeout = 2000\n"
 	  . "log_line_prefix = '%m [%p] %b '");
-$nodes[0]->safe_psql('postgres', q{
+replicated_ddl(q{
 	CREATE FOREIGN TABLE u (k int NOT NULL, v text)
 	  SERVER kalam OPTIONS (type 'user', primary_key 'k');
 	CREATE FOREIGN TABLE s (k int NOT NULL, v text)
 	  SERVER kalam OPTIONS (type 'shared', primary_key 'k');
 	CREATE FOREIGN TABLE ev (k int NOT NULL, v text)
-	  SERVER kalam OPTIONS (type 'stream', primary_key 'k', ttl '2 seconds')});
-$_->poll_query_until('postgres', 'SELECT count(*) = 3 FROM kalam.tables')
-  for @nodes;
+	  SERVER kalam OPTIONS (type 'stream', primary_key 'k', ttl '2 seconds')}, @nodes);
 
 # The client address a node registered (kalam.client_address), as libpq
 # keywords.

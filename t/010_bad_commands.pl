@@ -23,15 +23,10 @@ my @nodes = start_kalam_cluster(
 	shards => 2,
 	conf => "kalam.debug_enable_hooks = on\nkalam.leader_wait_timeout = 1000");
 
-$nodes[0]->safe_psql('postgres', q{
+replicated_ddl(q{
 	CREATE SCHEMA app;
 	CREATE FOREIGN TABLE app.t (k int, v text)
-	  SERVER kalam OPTIONS (type 'shared', primary_key 'k')});
-for my $node (@nodes)
-{
-	$node->poll_query_until('postgres', "SELECT to_regclass('app.t') IS NOT NULL")
-	  or die 'the CREATE did not reach ' . $node->name;
-}
+	  SERVER kalam OPTIONS (type 'shared', primary_key 'k')}, @nodes);
 my $table_id = $nodes[0]->safe_psql('postgres',
 	"SELECT id FROM kalam.tables WHERE \"table\" = 'app.t'::regclass");
 

@@ -12,7 +12,8 @@ use PostgreSQL::Test::Cluster;
 use Time::HiRes qw(usleep);
 
 our @EXPORT =
-  qw(start_kalam_cluster group_leader kill9 node_pids same_contents cluster_secret write_secret);
+  qw(start_kalam_cluster replicated_ddl group_leader kill9 node_pids same_contents
+  cluster_secret write_secret);
 
 # each node needs consecutive free ports: one per group, one for forwarding
 sub can_bind
@@ -122,6 +123,20 @@ sub write_secret
 	print $fh "$secret\n";
 	close($fh);
 	chmod(0600, $path) or die "cannot chmod $path: $!";
+}
+
+# Run DDL on the first node and wait until every other node replayed it:
+# until each has as many kalam tables as the first.
+sub replicated_ddl
+{
+	my ($sql, @nodes) = @_;
+	$nodes[0]->safe_psql('postgres', $sql);
+	my $count = $nodes[0]->safe_psql('postgres', 'SELECT count(*) FROM kalam.tables');
+	for my $node (@nodes[ 1 .. $#nodes ])
+	{
+		$node->poll_query_until('postgres', "SELECT count(*) = $count FROM kalam.tables")
+		  or die 'the DDL did not reach ' . $node->name;
+	}
 }
 
 # The node that leads a group, as $asked sees it, among @nodes.
