@@ -6,7 +6,9 @@ OBJS = \
 	src/stats.o \
 	src/debug_hooks.o \
 	src/codec/command.o \
+	src/codec/ddl_record.o \
 	src/codec/entry.o \
+	src/codec/frame.o \
 	src/codec/key.o \
 	src/codec/row.o \
 	src/codec/snapshot.o \
@@ -36,7 +38,6 @@ OBJS = \
 	src/fdw/read_level.o \
 	src/fdw/ddl.o \
 	src/jobs/jobs_worker.o \
-	src/codec/ddl_record.o \
 	src/jobs/ddl_replay.o
 
 EXTENSION = kalam

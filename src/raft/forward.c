@@ -11,9 +11,8 @@
  *
  * Every connection authenticates first (handshake.c): nothing is read
  * from a peer that has not proved it is a node of kalam.peers holding the
- * cluster's secret.  Then frames: length (4 bytes, of what follows, at
- * most MAX_FRAME), type (1), request id (8), then for a request the group
- * (2) and the command, for a reply the KalamApplyResult.  Requests are
+ * cluster's secret.  Then frames (codec/frame.c writes and checks them):
+ * requests carry a group and a command, replies an outcome.  Requests are
  * taken only on connections a peer opened, replies only on those this node
  * opened, and a reply only for a request sent to that node (node.c matches
  * the pair; request ids start at random each start, so a reply meant for
@@ -33,18 +32,11 @@
  */
 #include "postgres.h"
 
-#include "utils/memutils.h"
-
+#include "codec/frame.h"
 #include "raft/forward.h"
 #include "raft/handshake.h"
 
-#define FRAME_REQUEST	1
-#define FRAME_REPLY		2
-#define FRAME_HEADER	(4 + 1 + 8)
 #define MAX_CONNS		64
-
-/* a backend's command is a StringInfo: it cannot exceed MaxAllocSize */
-#define MAX_FRAME		((size_t) MaxAllocSize + 1 + 8 + 2)
 #define READ_CHUNK		65536
 
 typedef struct PendingFrame
@@ -187,76 +179,47 @@ conn_write(ForwardConn *c, char *frame, size_t len)
 	}
 }
 
-static char *
-make_frame(int type, uint64 request_id, size_t body_len, size_t *len)
-{
-	char	   *frame = malloc(FRAME_HEADER + body_len);
-	uint32		length = 1 + 8 + body_len;
-
-	if (frame == NULL)
-		return NULL;
-	memcpy(frame, &length, 4);
-	frame[4] = (char) type;
-	memcpy(frame + 5, &request_id, 8);
-	*len = FRAME_HEADER + body_len;
-	return frame;
-}
-
 /*
  * Act on one frame; false if it breaks the protocol (the caller closes
- * the connection).
+ * the connection): requests only on connections a peer opened, replies
+ * only on those this node opened.
  */
 static bool
-handle_frame(ForwardConn *c, const char *frame, size_t len)
+handle_frame(ForwardConn *c, const char *data, size_t len)
 {
-	uint64		request_id;
-	int			type;
+	KalamFrame	frame;
+	const char *error;
 
-	if (len < 9)
+	if (!kalam_frame_decode(data, len, &frame, &error))
 		return false;
-	type = frame[0];
-	memcpy(&request_id, frame + 1, 8);
-	if (type == FRAME_REQUEST && c->node_id == 0 && len >= 11)
+	if (frame.type == KALAM_FRAME_REQUEST && c->node_id == 0)
 	{
-		uint16		group;
-
-		memcpy(&group, frame + 9, 2);
-		request_cb(c->id, request_id, group, frame + 11, len - 11);
+		request_cb(c->id, frame.request_id, frame.group, frame.command,
+				   frame.command_len);
 		return true;
 	}
-	if (type == FRAME_REPLY && c->node_id != 0 &&
-		len == 9 + sizeof(KalamApplyResult))
+	if (frame.type == KALAM_FRAME_REPLY && c->node_id != 0)
 	{
-		KalamApplyResult result;
-
-		memcpy(&result, frame + 9, sizeof(result));
-		if (result.status < KALAM_APPLY_OK ||
-			result.status > KALAM_APPLY_OUTCOME_UNKNOWN)
-			return false;
-		result.message[sizeof(result.message) - 1] = '\0';
-		reply_cb(c->node_id, request_id, &result);
+		reply_cb(c->node_id, frame.request_id, &frame.result);
 		return true;
 	}
 	return false;
 }
 
 /*
- * Room for the next read: READ_CHUNK, or the rest of a frame whose header
- * was read (its length already checked against MAX_FRAME).
+ * Room for the next read: READ_CHUNK, or the rest of a frame whose length
+ * was read (and checked: the connection closed if it was refused).
  */
 static void
 alloc_buffer(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	ForwardConn *c = (ForwardConn *) handle->data;
 	size_t		want = c->rlen + READ_CHUNK;
+	size_t		frame_len;
+	const char *error;
 
-	if (c->rlen >= 4)
-	{
-		uint32		length;
-
-		memcpy(&length, c->rbuf, 4);
-		want = Max(want, 4 + (size_t) length);
-	}
+	if (kalam_frame_length(c->rbuf, c->rlen, &frame_len, &error))
+		want = Max(want, frame_len);
 	if (c->rcap < want)
 	{
 		size_t		cap = Max(want, c->rcap * 2);
@@ -285,23 +248,27 @@ read_done(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	c->rlen += nread;
-	while (c->rlen - pos >= 4)
+	for (;;)
 	{
-		uint32		length;
+		size_t		frame_len;
+		const char *error;
 
-		memcpy(&length, c->rbuf + pos, 4);
-		if (length > MAX_FRAME)
+		if (!kalam_frame_length(c->rbuf + pos, c->rlen - pos, &frame_len, &error))
 		{
-			conn_close(c);
-			return;
-		}
-		if (c->rlen - pos - 4 < length)
+			if (error != NULL)
+			{
+				conn_close(c);
+				return;
+			}
 			break;
-		if (!handle_frame(c, c->rbuf + pos + 4, length))
+		}
+		if (c->rlen - pos < frame_len)
+			break;
+		if (!handle_frame(c, c->rbuf + pos, frame_len))
 			conn_close(c);
 		if (c->closing)
 			return;
-		pos += 4 + length;
+		pos += frame_len;
 	}
 	if (pos > 0)
 	{
@@ -441,9 +408,8 @@ kalam_forward_request(int node_id, const char *host, int port,
 					  size_t length)
 {
 	ForwardConn *c = NULL;
-	size_t		len;
+	size_t		len = kalam_frame_size(KALAM_FRAME_REQUEST, length);
 	char	   *frame;
-	uint16		group16 = (uint16) group;
 	int			i;
 
 	for (i = 0; i < MAX_CONNS && c == NULL; i++)
@@ -467,14 +433,13 @@ kalam_forward_request(int node_id, const char *host, int port,
 		}
 	}
 
-	frame = make_frame(FRAME_REQUEST, request_id, 2 + length, &len);
+	frame = malloc(len);
 	if (frame == NULL)
 	{
 		conn_close(c);
 		return;
 	}
-	memcpy(frame + FRAME_HEADER, &group16, 2);
-	memcpy(frame + FRAME_HEADER + 2, command, length);
+	kalam_frame_write_request(frame, request_id, group, command, length);
 	if (c->connected)
 		conn_write(c, frame, len);
 	else
@@ -503,18 +468,18 @@ kalam_forward_reply(int conn_id, uint64 request_id,
 					const KalamApplyResult *result)
 {
 	ForwardConn *c = (conn_id >= 1 && conn_id <= MAX_CONNS) ? conns[conn_id - 1] : NULL;
-	size_t		len;
+	size_t		len = kalam_frame_size(KALAM_FRAME_REPLY, sizeof(KalamApplyResult));
 	char	   *frame;
 
 	if (c == NULL || c->closing)
 		return;
-	frame = make_frame(FRAME_REPLY, request_id, sizeof(KalamApplyResult), &len);
+	frame = malloc(len);
 	if (frame == NULL)
 	{
 		conn_close(c);
 		return;
 	}
-	memcpy(frame + FRAME_HEADER, result, sizeof(KalamApplyResult));
+	kalam_frame_write_reply(frame, request_id, result);
 	conn_write(c, frame, len);
 }
 

@@ -15,27 +15,7 @@
 #include "storage/dsm.h"
 #include "storage/latch.h"
 
-/* Outcome of applying one command, decided inside the apply function */
-typedef enum KalamApplyStatus
-{
-	KALAM_APPLY_OK = 0,
-	KALAM_APPLY_DUPLICATE_KEY,	/* an insert met an existing key */
-	KALAM_APPLY_ROW_CHANGED,	/* a row changed since it was read */
-	KALAM_APPLY_BAD_COMMAND,	/* the command could not be decoded */
-	KALAM_APPLY_STORAGE_ERROR,	/* RocksDB failed; nothing was written */
-	KALAM_APPLY_LOST,			/* the worker lost the command */
-	KALAM_APPLY_NOT_LEADER,		/* this node does not lead the group */
-	KALAM_APPLY_OUTCOME_UNKNOWN /* leadership was lost while it waited */
-} KalamApplyStatus;
-
-typedef struct KalamApplyResult
-{
-	KalamApplyStatus status;
-	uint32		op_index;		/* the operation that decided a failure */
-	uint64		applied_index;	/* position of the command when applied */
-	uint64		rows_written;
-	char		message[256];	/* error text, if any */
-} KalamApplyResult;
+#include "codec/result.h"
 
 /* A Raft group as this node sees it, for kalam.groups */
 typedef struct KalamGroupStatus

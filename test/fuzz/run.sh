@@ -27,11 +27,12 @@ declare -A sources=(
 	[row]="row.c"
 	[snapshot]="snapshot.c key.c"
 	[ddl_record]="ddl_record.c"
+	[frame]="frame.c"
 )
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-for name in command entry key row snapshot ddl_record; do
+for name in command entry key row snapshot ddl_record frame; do
 	srcs=("$here/fuzz.c" "$here/fuzz_$name.c")
 	for s in ${sources[$name]}; do
 		srcs+=("$repo/src/codec/$s")

@@ -1,0 +1,51 @@
+/*-------------------------------------------------------------------------
+ *
+ * frame.h
+ *	  The frames that workers exchange on their forwarding connections.
+ *
+ * src/codec/frame.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef KALAM_FRAME_H
+#define KALAM_FRAME_H
+
+#include "codec/result.h"
+
+#define KALAM_FRAME_REQUEST		1
+#define KALAM_FRAME_REPLY		2
+
+/* length (4), type (1), request id (8) */
+#define KALAM_FRAME_HEADER		13
+/* a request's group (2) follows the header */
+#define KALAM_FRAME_REQUEST_HEADER	(KALAM_FRAME_HEADER + 2)
+
+/*
+ * A backend's command is a StringInfo, which cannot exceed MaxAllocSize
+ * (1 GB - 1): no legitimate frame carries more.
+ */
+#define KALAM_FRAME_MAX_BODY	((size_t) 0x3fffffff)
+
+/* one decoded frame; command points into the frame */
+typedef struct KalamFrame
+{
+	int			type;
+	uint64		request_id;
+	int			group;			/* requests */
+	const char *command;		/* requests: the command, possibly empty */
+	size_t		command_len;
+	KalamApplyResult result;	/* replies, checked */
+} KalamFrame;
+
+extern size_t kalam_frame_size(int type, size_t body_len);
+extern void kalam_frame_write_request(char *out, uint64 request_id, int group,
+									  const char *command, size_t length);
+extern void kalam_frame_write_reply(char *out, uint64 request_id,
+									const KalamApplyResult *result);
+
+extern bool kalam_frame_length(const char *data, size_t len, size_t *frame_len,
+							   const char **error);
+extern bool kalam_frame_decode(const char *frame, size_t len, KalamFrame *out,
+							   const char **error);
+
+#endif							/* KALAM_FRAME_H */
