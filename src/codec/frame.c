@@ -5,8 +5,10 @@
  *
  * A frame: its length (4 bytes, of what follows), its type (1), a request
  * id (8); then for a request the Raft group (2) and the command (a command
- * of length 0 is a read fence), for a reply a KalamApplyResult.  Integers
- * in native byte order: the nodes of a cluster share an architecture.
+ * of length 0 is a read fence), for a reply a KalamApplyResult, for a
+ * leader's question whether a node still follows it the group (2) and the
+ * term (8), for the answer the same and a yes or no (1).  Integers in
+ * native byte order: the nodes of a cluster share an architecture.
  *
  * Frames come from authenticated peers only (handshake.c), but a peer's
  * bug must not become this node's crash: the reader checks the length
@@ -22,12 +24,23 @@
 
 #include "codec/frame.h"
 
-/* Bytes of a frame of the type whose body (after the header) has body_len. */
+/*
+ * Bytes of a frame of the type; body_len is that of a request's command,
+ * of a reply's result, ignored for confirmations.
+ */
 size_t
 kalam_frame_size(int type, size_t body_len)
 {
-	return (type == KALAM_FRAME_REQUEST ? KALAM_FRAME_REQUEST_HEADER :
-			KALAM_FRAME_HEADER) + body_len;
+	switch (type)
+	{
+		case KALAM_FRAME_REQUEST:
+			return KALAM_FRAME_REQUEST_HEADER + body_len;
+		case KALAM_FRAME_CONFIRM:
+			return KALAM_FRAME_CONFIRM_SIZE;
+		case KALAM_FRAME_CONFIRMED:
+			return KALAM_FRAME_CONFIRMED_SIZE;
+	}
+	return KALAM_FRAME_HEADER + body_len;
 }
 
 static void
@@ -62,6 +75,20 @@ kalam_frame_write_reply(char *out, uint64 request_id,
 	write_header(out, KALAM_FRAME_REPLY, request_id,
 				 kalam_frame_size(KALAM_FRAME_REPLY, sizeof(KalamApplyResult)));
 	memcpy(out + KALAM_FRAME_HEADER, result, sizeof(KalamApplyResult));
+}
+
+/* Write a confirmation question or answer into out. */
+void
+kalam_frame_write_confirm(char *out, int type, uint64 request_id, int group,
+						  uint64 term, bool confirmed)
+{
+	uint16		group16 = (uint16) group;
+
+	write_header(out, type, request_id, kalam_frame_size(type, 0));
+	memcpy(out + KALAM_FRAME_HEADER, &group16, 2);
+	memcpy(out + KALAM_FRAME_HEADER + 2, &term, 8);
+	if (type == KALAM_FRAME_CONFIRMED)
+		out[KALAM_FRAME_CONFIRM_SIZE] = confirmed ? 1 : 0;
 }
 
 /*
@@ -147,6 +174,29 @@ kalam_frame_decode(const char *frame, size_t len, KalamFrame *out,
 		{
 			*error = "reply message not terminated";
 			return false;
+		}
+		return true;
+	}
+	if (out->type == KALAM_FRAME_CONFIRM || out->type == KALAM_FRAME_CONFIRMED)
+	{
+		uint16		group16;
+
+		if (len != kalam_frame_size(out->type, 0))
+		{
+			*error = "confirmation of the wrong size";
+			return false;
+		}
+		memcpy(&group16, frame + KALAM_FRAME_HEADER, 2);
+		out->group = group16;
+		memcpy(&out->term, frame + KALAM_FRAME_HEADER + 2, 8);
+		if (out->type == KALAM_FRAME_CONFIRMED)
+		{
+			if ((unsigned char) frame[KALAM_FRAME_CONFIRM_SIZE] > 1)
+			{
+				*error = "confirmation answer neither yes nor no";
+				return false;
+			}
+			out->confirmed = frame[KALAM_FRAME_CONFIRM_SIZE] == 1;
 		}
 		return true;
 	}

@@ -14,11 +14,16 @@
 
 #define KALAM_FRAME_REQUEST		1
 #define KALAM_FRAME_REPLY		2
+#define KALAM_FRAME_CONFIRM		3	/* leader: do you follow me in this term? */
+#define KALAM_FRAME_CONFIRMED	4	/* follower: the answer */
 
 /* length (4), type (1), request id (8) */
 #define KALAM_FRAME_HEADER		13
 /* a request's group (2) follows the header */
 #define KALAM_FRAME_REQUEST_HEADER	(KALAM_FRAME_HEADER + 2)
+/* a confirmation's group (2) and term (8), and the answer (1) */
+#define KALAM_FRAME_CONFIRM_SIZE	(KALAM_FRAME_HEADER + 10)
+#define KALAM_FRAME_CONFIRMED_SIZE	(KALAM_FRAME_HEADER + 11)
 
 /*
  * A backend's command is a StringInfo, which cannot exceed MaxAllocSize
@@ -31,10 +36,12 @@ typedef struct KalamFrame
 {
 	int			type;
 	uint64		request_id;
-	int			group;			/* requests */
+	int			group;			/* requests, confirmations */
 	const char *command;		/* requests: the command, possibly empty */
 	size_t		command_len;
 	KalamApplyResult result;	/* replies, checked */
+	uint64		term;			/* confirmations: the leader's term */
+	bool		confirmed;		/* answers: the node follows it in that term */
 } KalamFrame;
 
 extern size_t kalam_frame_size(int type, size_t body_len);
@@ -42,6 +49,8 @@ extern void kalam_frame_write_request(char *out, uint64 request_id, int group,
 									  const char *command, size_t length);
 extern void kalam_frame_write_reply(char *out, uint64 request_id,
 									const KalamApplyResult *result);
+extern void kalam_frame_write_confirm(char *out, int type, uint64 request_id,
+									  int group, uint64 term, bool confirmed);
 
 extern bool kalam_frame_length(const char *data, size_t len, size_t *frame_len,
 							   const char **error);

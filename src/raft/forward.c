@@ -52,6 +52,7 @@ typedef struct ForwardConn
 	uv_connect_t connect;
 	int			id;				/* index in conns + 1 */
 	int			node_id;		/* outgoing: the peer; incoming: 0 */
+	int			peer_id;		/* incoming: the peer, once authenticated */
 	uint64		opened;			/* order of creation */
 	KalamHandshake *hs;			/* while authenticating */
 	bool		connected;		/* authenticated: frames may flow */
@@ -67,9 +68,7 @@ static uv_tcp_t listener;
 static bool listening = false;
 static ForwardConn *conns[MAX_CONNS];
 static uint64 conns_opened = 0;
-static KalamForwardRequestCb request_cb;
-static KalamForwardReplyCb reply_cb;
-static KalamForwardLostCb lost_cb;
+static KalamForwardCallbacks cbs;
 
 static void conn_close(ForwardConn *c);
 
@@ -142,8 +141,8 @@ conn_close(ForwardConn *c)
 	if (c->hs != NULL)
 		kalam_handshake_cancel(c->hs);
 	conns[c->id - 1] = NULL;
-	if (c->node_id != 0 && lost_cb != NULL)
-		lost_cb(c->node_id, c->connected);
+	if (c->node_id != 0 && cbs.lost != NULL)
+		cbs.lost(c->node_id, c->connected);
 	uv_close((uv_handle_t *) &c->tcp, conn_freed);
 }
 
@@ -192,18 +191,25 @@ handle_frame(ForwardConn *c, const char *data, size_t len)
 
 	if (!kalam_frame_decode(data, len, &frame, &error))
 		return false;
-	if (frame.type == KALAM_FRAME_REQUEST && c->node_id == 0)
+	if (c->node_id == 0)
 	{
-		request_cb(c->id, frame.request_id, frame.group, frame.command,
-				   frame.command_len);
-		return true;
+		if (frame.type == KALAM_FRAME_REQUEST)
+			cbs.request(c->id, frame.request_id, frame.group, frame.command,
+						frame.command_len);
+		else if (frame.type == KALAM_FRAME_CONFIRM)
+			cbs.confirm(c->id, c->peer_id, frame.request_id, frame.group,
+						frame.term);
+		else
+			return false;
 	}
-	if (frame.type == KALAM_FRAME_REPLY && c->node_id != 0)
-	{
-		reply_cb(c->node_id, frame.request_id, &frame.result);
-		return true;
-	}
-	return false;
+	else if (frame.type == KALAM_FRAME_REPLY)
+		cbs.reply(c->node_id, frame.request_id, &frame.result);
+	else if (frame.type == KALAM_FRAME_CONFIRMED)
+		cbs.confirmed(c->node_id, frame.request_id, frame.group, frame.term,
+					  frame.confirmed);
+	else
+		return false;
+	return true;
 }
 
 /*
@@ -301,6 +307,7 @@ incoming_authenticated(uv_tcp_t *tcp, void *arg, int peer_id, const char *peer,
 		conn_close(c);
 		return;
 	}
+	c->peer_id = peer_id;
 	c->connected = true;
 	uv_read_start((uv_stream_t *) &c->tcp, alloc_buffer, read_done);
 }
@@ -340,17 +347,13 @@ accepted(uv_stream_t *server, int status)
 /* Listen for other workers; 0, or libuv's error if the port cannot be bound. */
 int
 kalam_forward_start(uv_loop_t *loop, const char *host, int port,
-					KalamForwardRequestCb on_request,
-					KalamForwardReplyCb on_reply,
-					KalamForwardLostCb on_lost)
+					const KalamForwardCallbacks *callbacks)
 {
 	struct sockaddr_in addr;
 	int			rv;
 
 	fwd_loop = loop;
-	request_cb = on_request;
-	reply_cb = on_reply;
-	lost_cb = on_lost;
+	cbs = *callbacks;
 	if ((rv = uv_ip4_addr(host, port, &addr)) != 0)
 		return rv;
 	uv_tcp_init(loop, &listener);
@@ -401,38 +404,74 @@ connected(uv_connect_t *req, int status)
 		conn_close(c);
 }
 
+/*
+ * The connection to a node's worker, connecting if there is none; NULL
+ * (with the node reported lost) if it cannot be opened.
+ */
+static ForwardConn *
+conn_to(int node_id, const char *host, int port)
+{
+	ForwardConn *c;
+	struct sockaddr_in addr;
+	int			i;
+
+	for (i = 0; i < MAX_CONNS; i++)
+		if (conns[i] != NULL && conns[i]->node_id == node_id)
+			return conns[i];
+	if (uv_ip4_addr(host, port, &addr) != 0 || (c = conn_new(node_id)) == NULL)
+	{
+		cbs.lost(node_id, false);
+		return NULL;
+	}
+	c->connect.data = c;
+	if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *) &addr,
+					   connected) != 0)
+	{
+		conn_close(c);
+		return NULL;
+	}
+	return c;
+}
+
+/* Send a malloc'd frame, or queue it until the connection is ready. */
+static void
+send_frame(ForwardConn *c, char *frame, size_t len)
+{
+	PendingFrame *f;
+	PendingFrame **tail = &c->pending;
+
+	if (c->connected)
+	{
+		conn_write(c, frame, len);
+		return;
+	}
+	f = malloc(sizeof(PendingFrame));
+	if (f == NULL)
+	{
+		free(frame);
+		conn_close(c);
+		return;
+	}
+	f->data = frame;
+	f->len = len;
+	f->next = NULL;
+	while (*tail != NULL)
+		tail = &(*tail)->next;
+	*tail = f;
+}
+
 /* Send a command to a node's worker, connecting first if need be. */
 void
 kalam_forward_request(int node_id, const char *host, int port,
 					  uint64 request_id, int group, const char *command,
 					  size_t length)
 {
-	ForwardConn *c = NULL;
+	ForwardConn *c = conn_to(node_id, host, port);
 	size_t		len = kalam_frame_size(KALAM_FRAME_REQUEST, length);
 	char	   *frame;
-	int			i;
 
-	for (i = 0; i < MAX_CONNS && c == NULL; i++)
-		if (conns[i] != NULL && conns[i]->node_id == node_id)
-			c = conns[i];
 	if (c == NULL)
-	{
-		struct sockaddr_in addr;
-
-		if (uv_ip4_addr(host, port, &addr) != 0 || (c = conn_new(node_id)) == NULL)
-		{
-			lost_cb(node_id, false);
-			return;
-		}
-		c->connect.data = c;
-		if (uv_tcp_connect(&c->connect, &c->tcp, (const struct sockaddr *) &addr,
-						   connected) != 0)
-		{
-			conn_close(c);
-			return;
-		}
-	}
-
+		return;
 	frame = malloc(len);
 	if (frame == NULL)
 	{
@@ -440,26 +479,45 @@ kalam_forward_request(int node_id, const char *host, int port,
 		return;
 	}
 	kalam_frame_write_request(frame, request_id, group, command, length);
-	if (c->connected)
-		conn_write(c, frame, len);
-	else
-	{
-		PendingFrame *f = malloc(sizeof(PendingFrame));
-		PendingFrame **tail = &c->pending;
+	send_frame(c, frame, len);
+}
 
-		if (f == NULL)
-		{
-			free(frame);
-			conn_close(c);
-			return;
-		}
-		f->data = frame;
-		f->len = len;
-		f->next = NULL;
-		while (*tail != NULL)
-			tail = &(*tail)->next;
-		*tail = f;
+/* Ask a node whether it follows this node in the group and term. */
+void
+kalam_forward_ask_confirm(int node_id, const char *host, int port,
+						  uint64 request_id, int group, uint64 term)
+{
+	ForwardConn *c = conn_to(node_id, host, port);
+	size_t		len = kalam_frame_size(KALAM_FRAME_CONFIRM, 0);
+	char	   *frame;
+
+	if (c == NULL)
+		return;
+	frame = malloc(len);
+	if (frame == NULL)
+	{
+		conn_close(c);
+		return;
 	}
+	kalam_frame_write_confirm(frame, KALAM_FRAME_CONFIRM, request_id, group,
+							  term, false);
+	send_frame(c, frame, len);
+}
+
+/* Answer a leader's question; dropped if its connection is gone. */
+void
+kalam_forward_answer_confirm(int conn_id, uint64 request_id, int group,
+							 uint64 term, bool yes)
+{
+	ForwardConn *c = (conn_id >= 1 && conn_id <= MAX_CONNS) ? conns[conn_id - 1] : NULL;
+	size_t		len = kalam_frame_size(KALAM_FRAME_CONFIRMED, 0);
+	char	   *frame;
+
+	if (c == NULL || c->closing || (frame = malloc(len)) == NULL)
+		return;
+	kalam_frame_write_confirm(frame, KALAM_FRAME_CONFIRMED, request_id, group,
+							  term, yes);
+	conn_write(c, frame, len);
 }
 
 /* Answer a request; dropped if its connection is gone. */
@@ -488,7 +546,7 @@ kalam_forward_stop(void)
 {
 	int			i;
 
-	lost_cb = NULL;
+	cbs.lost = NULL;
 	for (i = 0; i < MAX_CONNS; i++)
 		if (conns[i] != NULL)
 			conn_close(conns[i]);

@@ -118,6 +118,10 @@ static void forwarded_reply(int node_id, uint64 request_id,
 							const KalamApplyResult *result);
 static void forward_lost(int node_id, bool was_connected);
 static void forward_tick(uv_timer_t *timer);
+static void forward_confirm(int conn_id, int node_id, uint64 request_id,
+							int group, uint64 term);
+static void forward_confirmed(int node_id, uint64 request_id, int group,
+							  uint64 term, bool yes);
 
 /* "host:port" into its parts; false if it is not that */
 static bool
@@ -493,9 +497,15 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 	if (npeers > 0)
 	{
 		KalamPeer  *self = find_peer(kalam_node_id);
+		static const KalamForwardCallbacks callbacks = {
+			.request = forwarded_request,
+			.reply = forwarded_reply,
+			.lost = forward_lost,
+			.confirm = forward_confirm,
+			.confirmed = forward_confirmed
+		};
 		int			rv = kalam_forward_start(loop, self->host, self->port + ngroups,
-											 forwarded_request, forwarded_reply,
-											 forward_lost);
+											 &callbacks);
 
 		if (rv != 0)
 			ereport(FATAL,
@@ -557,9 +567,10 @@ fail_proposal(KalamProposal *p, KalamApplyStatus status, const char *fmt,...)
 }
 
 /*
- * The barrier of a read fence was applied (status 0), with the applier at
- * applied_index; or it failed, and the fence looks for a leader again
- * until its deadline (a read may always be tried again).
+ * A read fence's leadership was confirmed (status 0): it is done once this
+ * node has applied the read index, applied_index.  Or it failed, and the
+ * fence looks for a leader again until its deadline (a read may always be
+ * tried again).
  */
 void
 kalam_node_finish_fence(KalamProposal *p, int status, uint64 applied_index)
@@ -568,7 +579,7 @@ kalam_node_finish_fence(KalamProposal *p, int status, uint64 applied_index)
 	{
 		memset(&p->result, 0, sizeof(KalamApplyResult));
 		p->result.applied_index = applied_index;
-		finish_proposal(p);
+		push(&awaiting_apply, p);
 	}
 	else if (uv_now(node_loop) < p->deadline)
 		push(&retrying, p);
@@ -1007,6 +1018,67 @@ retry_tick(uv_timer_t *timer)
 }
 
 /*
+ * The log position up to which this node applied a group and wrote it:
+ * libraft's, but a parked entry is not applied yet.  After a turn's
+ * flush, readers see everything up to it.
+ */
+static uint64
+applied_position(KalamGroup *g)
+{
+	return g->parked != NULL ? g->parked->index - 1 : raft_last_applied(&g->raft);
+}
+
+/*
+ * Ask every other voter whether it follows this node in the group and
+ * term, as a fence's confirmation round *round (a new request id).
+ * Returns the number of voters, this node included.
+ */
+int
+kalam_node_ask_confirm(KalamGroup *g, uint64 *round, uint64 term)
+{
+	int			i;
+
+	if (++next_request_id == 0)
+		next_request_id = 1;
+	*round = next_request_id;
+	for (i = 0; i < npeers; i++)
+		if (peers[i].id != (raft_id) kalam_node_id)
+			kalam_forward_ask_confirm((int) peers[i].id, peers[i].host,
+									  peers[i].port + ngroups, *round, g->id,
+									  term);
+	return Max(npeers, 1);
+}
+
+/* A leader asks whether this node follows it in a group's term. */
+static void
+forward_confirm(int conn_id, int node_id, uint64 request_id, int group,
+				uint64 term)
+{
+	bool		yes = false;
+
+	if (group >= 0 && group < ngroups)
+	{
+		KalamGroup *g = &groups[group];
+		raft_id		leader;
+		const char *address;
+
+		raft_leader(&g->raft, &leader, &address);
+		yes = raft_state(&g->raft) == RAFT_FOLLOWER &&
+			g->raft.current_term == term && leader == (raft_id) node_id;
+	}
+	kalam_forward_answer_confirm(conn_id, request_id, group, term, yes);
+}
+
+/* A node answered a confirmation round of this leader. */
+static void
+forward_confirmed(int node_id, uint64 request_id, int group, uint64 term,
+				  bool yes)
+{
+	if (group >= 0 && group < ngroups)
+		kalam_fence_confirmed(&groups[group], node_id, request_id, term, yes);
+}
+
+/*
  * Commands forwarded to a leader that has not answered within
  * kalam.leader_wait_timeout: they were sent, so they may still commit.
  */
@@ -1016,6 +1088,10 @@ forward_tick(uv_timer_t *timer)
 	KalamProposal **pp = &forwarded;
 	KalamProposal *p;
 	uint64		now = uv_now(node_loop);
+	int			i;
+
+	for (i = 0; i < ngroups; i++)
+		kalam_fence_tick(&groups[i]);
 
 	while ((p = *pp) != NULL)
 	{
@@ -1069,9 +1145,7 @@ publish_status(KalamGroup *g)
 	raft_leader(&g->raft, &leader, &address);
 	status.term = g->raft.current_term;
 	status.commit_index = g->raft.commit_index;
-	/* libraft's position, but a parked entry is not applied yet */
-	status.applied_index = g->parked != NULL ? g->parked->index - 1 :
-		raft_last_applied(&g->raft);
+	status.applied_index = applied_position(g);
 	status.parked_entries = g->nparked;
 	status.leader_id = (int) leader;
 	if (address != NULL)
@@ -1184,11 +1258,18 @@ kalam_node_finish_iteration(void)
 		kalam_channel_wake_jobs();
 	}
 
-	/* forwarded commands that this node has now applied too */
+	/*
+	 * Forwarded commands that this node has now applied too, and fences
+	 * whose read index it has reached (an index of any entry, a command's
+	 * or not).
+	 */
 	pp = &awaiting_apply;
 	while ((p = *pp) != NULL)
 	{
-		if (groups[p->group].applier.durable_index >= p->result.applied_index)
+		KalamGroup *g = &groups[p->group];
+
+		if ((p->len == 0 ? applied_position(g) : g->applier.durable_index) >=
+			p->result.applied_index)
 		{
 			*pp = p->next;
 			finish_proposal(p);
@@ -1204,7 +1285,7 @@ kalam_node_finish_iteration(void)
 		p = finished;
 		g = (p->group >= 0 && p->group < ngroups) ? &groups[p->group] : NULL;
 		finished = p->next;
-		if (p->result.status == KALAM_APPLY_OK && g != NULL &&
+		if (p->result.status == KALAM_APPLY_OK && g != NULL && p->len > 0 &&
 			p->result.applied_index > g->applier.durable_index)
 		{
 			p->result.status = KALAM_APPLY_STORAGE_ERROR;

@@ -56,9 +56,17 @@ typedef struct KalamGroup
 	struct KalamProposal *pending;	/* to propose at the end of the turn */
 	struct KalamProposal *pending_last;
 	int			entries_in_flight;	/* proposed, not yet applied here */
-	struct KalamProposal *fence_waiting;	/* read fences for the next barrier */
-	struct KalamProposal *fence_confirming; /* those of the barrier in flight */
+	struct KalamProposal *fence_waiting;	/* read fences for the next round */
+	struct KalamProposal *fence_confirming; /* those of the round in flight */
 	struct raft_barrier fence_barrier;
+	uint64		fence_round;	/* request id of a confirmation round; 0: barrier */
+	uint64		fence_term;		/* the term the round confirms */
+	uint64		fence_read_index;	/* commit index when the round started */
+	uint64		fence_started;	/* loop time (ms) of its start */
+	int			fence_majority; /* voters that must follow, this node included */
+	int			fence_nacked;	/* other nodes that confirmed */
+	int			fence_acked[KALAM_MAX_NODES];
+	uint64		confirmed_term; /* a barrier of this term was applied here */
 	KalamParkedEntry *parked;	/* oldest parked entry */
 	KalamParkedEntry *parked_last;
 	uint64		nparked;
@@ -112,10 +120,14 @@ extern void kalam_fsm_take_apply_stats(uint64 *commands, uint64 *microseconds);
 
 /* fence.c */
 extern void kalam_fence_enqueue(KalamGroup *g, struct KalamProposal *p);
+extern void kalam_fence_confirmed(KalamGroup *g, int node_id, uint64 round,
+								  uint64 term, bool yes);
+extern void kalam_fence_tick(KalamGroup *g);
 
 /* node.c: the outcomes of a fence, and of a batch's entry */
 extern void kalam_node_finish_fence(struct KalamProposal *p, int status,
 									uint64 applied_index);
+extern int	kalam_node_ask_confirm(KalamGroup *g, uint64 *round, uint64 term);
 extern void kalam_node_finish_batch(KalamBatch *batch, KalamGroup *g);
 extern void kalam_node_fail_batch(KalamBatch *batch, KalamApplyStatus status,
 								  const char *message);

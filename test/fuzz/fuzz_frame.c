@@ -4,8 +4,9 @@
  *	  Fuzz harness of the forwarding frame decoder (src/codec/frame.c): the
  *	  bytes a peer's worker sends on a forwarding connection.
  *
- * Seeds are a request with a command, a read fence (an empty command) and
- * a reply, written with the encoders and checked to decode back.  Each
+ * Seeds are a request with a command, a read fence (an empty command), a
+ * reply, and a leader's confirmation question and its answer, written with
+ * the encoders and checked to decode back.  Each
  * input is read as forward.c reads a stream: frame after frame, each
  * length checked before the frame is decoded.  A decoded request's
  * command must lie inside the frame; a reply's status must be known and
@@ -60,12 +61,31 @@ add_frame(int type)
 	free(frame);
 }
 
+static void
+add_confirm(int type)
+{
+	size_t		size = kalam_frame_size(type, 0);
+	char	   *frame = malloc(size);
+	KalamFrame	decoded;
+	const char *error;
+
+	kalam_frame_write_confirm(frame, type, 91, 3, 12, true);
+	if (!kalam_frame_decode(frame, size, &decoded, &error) ||
+		decoded.type != type || decoded.request_id != 91 || decoded.group != 3 ||
+		decoded.term != 12 || decoded.confirmed != (type == KALAM_FRAME_CONFIRMED))
+		fuzz_fail("a confirmation seed does not decode back");
+	fuzz_add_seed(frame, size);
+	free(frame);
+}
+
 void
 fuzz_seeds(void)
 {
 	add_frame(KALAM_FRAME_REQUEST);
 	add_frame(0);				/* a read fence: a request without command */
 	add_frame(KALAM_FRAME_REPLY);
+	add_confirm(KALAM_FRAME_CONFIRM);
+	add_confirm(KALAM_FRAME_CONFIRMED);
 }
 
 void
@@ -89,10 +109,16 @@ fuzz_one(const char *data, size_t len)
 					fuzz_fail("a command lies outside its frame");
 				fuzz_touch(frame.command, frame.command_len);
 			}
-			else if (frame.type != KALAM_FRAME_REPLY ||
-					 (int) frame.result.status < KALAM_APPLY_OK ||
-					 (int) frame.result.status > KALAM_APPLY_STATUS_LAST ||
-					 strlen(frame.result.message) >= sizeof(frame.result.message))
+			else if (frame.type == KALAM_FRAME_REPLY)
+			{
+				if ((int) frame.result.status < KALAM_APPLY_OK ||
+					(int) frame.result.status > KALAM_APPLY_STATUS_LAST ||
+					strlen(frame.result.message) >= sizeof(frame.result.message))
+					fuzz_fail("a bad reply was accepted");
+			}
+			else if ((frame.type != KALAM_FRAME_CONFIRM &&
+					  frame.type != KALAM_FRAME_CONFIRMED) ||
+					 frame_len != kalam_frame_size(frame.type, 0))
 				fuzz_fail("a bad frame was accepted");
 		}
 		else if (error == NULL)
