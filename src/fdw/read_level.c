@@ -16,12 +16,12 @@
  *					   A leader that was deposed and does not know it yet
  *					   may answer for up to an election timeout.
  *	 linearizable	   any node: the group's leader confirms with a quorum
- *					   that it still leads, through a barrier entry of its
- *					   log that all reads waiting at the time share (a burst
- *					   pays once), and answers with its applied position;
- *					   this node waits until it has applied that far, then
- *					   reads locally.  A leader cut off from the quorum
- *					   cannot confirm: KL002.
+ *					   that it still leads (raft/fence.c: ReadIndex, one
+ *					   round shared by the reads waiting for it) and
+ *					   answers with its commit index; this node waits
+ *					   until it has applied that far, then reads locally.
+ *					   A leader cut off from the quorum cannot confirm:
+ *					   KL002.
  *	 local			   any node, its own applied state, possibly stale.
  *
  * kalam.read_after = '<token>' (from kalam.last_commit(), e.g.

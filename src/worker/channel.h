@@ -48,7 +48,7 @@ typedef struct KalamStats
 /*
  * A command the worker took from the queue.  One of length 0 is a read
  * fence: it completes once the group's leader confirmed with a quorum that
- * it still leads, and this node applied what the leader had applied then
+ * it still leads, and this node applied the leader's commit index of then
  * (applied_index of the result).
  */
 typedef struct KalamPendingCommand
