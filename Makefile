@@ -21,6 +21,7 @@ OBJS = \
 	src/raft/handshake.o \
 	src/raft/meta_watermark.o \
 	src/raft/node.o \
+	src/raft/peers.o \
 	src/raft/status.o \
 	src/raft/transport.o \
 	src/storage/keys.o \

@@ -38,8 +38,6 @@
 #include <raft/uv.h>
 
 #include "miscadmin.h"
-#include "port/pg_bswap.h"
-#include "postmaster/postmaster.h"
 #include "storage/fd.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -54,9 +52,6 @@
 #include "raft/node.h"
 #include "raft/node_internal.h"
 #include "raft/transport.h"
-#include "storage/keys.h"
-#include "storage/rocks.h"
-#include "storage/row.h"
 
 int			kalam_node_id = 1;
 char	   *kalam_raft_address = NULL;
@@ -66,15 +61,6 @@ int			kalam_snapshot_threshold = 8192;
 int			kalam_leader_wait_timeout = 5000;
 bool		kalam_debug_hold_meta_apply = false;
 char	   *kalam_client_address = NULL;
-
-#define KALAM_MAX_PEERS		KALAM_MAX_NODES
-
-typedef struct KalamPeer
-{
-	raft_id		id;
-	char		host[KALAM_ADDRESS_LEN];
-	int			port;
-} KalamPeer;
 
 /* About this many bytes in one entry (and KALAM_ENTRY_MAX_COMMANDS) */
 #define KALAM_ENTRY_TARGET_SIZE		(1024 * 1024)
@@ -89,8 +75,6 @@ typedef struct KalamPeer
  */
 #define KALAM_MAX_ENTRIES_IN_FLIGHT	1
 
-static KalamPeer peers[KALAM_MAX_PEERS];
-static int	npeers = 0;
 static KalamGroup *groups = NULL;
 static int	ngroups = 0;
 static uv_loop_t *node_loop = NULL;
@@ -107,8 +91,6 @@ static bool address_registered = false;
 static bool address_pending = false;	/* a registration is under way */
 static uint64 address_tried_at = 0; /* loop time (ms) of the last attempt */
 
-static KalamPeer *find_peer(raft_id id);
-static void warn_if_ephemeral(int port);
 static void finish_proposal(KalamProposal *p);
 static void fail_proposal(KalamProposal *p, KalamApplyStatus status,
 						  const char *fmt,...) pg_attribute_printf(3, 4);
@@ -122,214 +104,6 @@ static void forward_confirm(int conn_id, int node_id, uint64 request_id,
 							int group, uint64 term);
 static void forward_confirmed(int node_id, uint64 request_id, int group,
 							  uint64 term, bool yes);
-
-/* "host:port" into its parts; false if it is not that */
-static bool
-parse_address(const char *address, char *host, int *port)
-{
-	const char *colon = strrchr(address, ':');
-	char	   *end;
-	long		p;
-
-	if (colon == NULL || colon == address || colon - address >= KALAM_ADDRESS_LEN)
-		return false;
-	p = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || p < 0 || p > 65535)
-		return false;
-	memcpy(host, address, colon - address);
-	host[colon - address] = '\0';
-	*port = (int) p;
-	return true;
-}
-
-/*
- * Check kalam.node_id, kalam.raft_address and kalam.peers together, at
- * server start, and remember the peers.
- */
-void
-kalam_node_check_settings(void)
-{
-	char	   *list = pstrdup(kalam_peers);
-	char	   *item;
-	char	   *save;
-	bool		self_found = false;
-
-	npeers = 0;
-	for (item = strtok_r(list, ",", &save); item != NULL;
-		 item = strtok_r(NULL, ",", &save))
-	{
-		char	   *at = strchr(item, '@');
-		KalamPeer  *peer = &peers[npeers];
-		char	   *end;
-
-		while (*item == ' ')
-			item++;
-		if (npeers == KALAM_MAX_PEERS)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("kalam.peers lists more than %d nodes", KALAM_MAX_PEERS)));
-		if (at == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid entry \"%s\" in kalam.peers", item),
-					 errhint("Write each node as id@host:port, e.g. '1@127.0.0.1:7101,2@127.0.0.1:7201'.")));
-		*at = '\0';
-		peer->id = strtoul(item, &end, 10);
-		if (*end != '\0' || peer->id == 0 || !parse_address(at + 1, peer->host, &peer->port))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid entry \"%s@%s\" in kalam.peers", item, at + 1),
-					 errhint("Write each node as id@host:port, with an id above 0.")));
-		if (peer->id == (raft_id) kalam_node_id)
-		{
-			char		host[KALAM_ADDRESS_LEN];
-			int			port;
-
-			if (!parse_address(kalam_raft_address, host, &port) ||
-				strcmp(host, peer->host) != 0 || port != peer->port)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("kalam.peers gives node %d the address %s:%d, but kalam.raft_address is \"%s\"",
-								kalam_node_id, peer->host, peer->port, kalam_raft_address)));
-			self_found = true;
-		}
-		npeers++;
-	}
-	if (npeers > 0 && !self_found)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("kalam.peers does not list this node (kalam.node_id = %d)", kalam_node_id),
-				 errhint("List every initial voter in kalam.peers, this node included.")));
-	pfree(list);
-	kalam_handshake_load_secret(npeers > 0);
-	if (npeers > 0)
-		warn_if_ephemeral(find_peer(kalam_node_id)->port);
-}
-
-/*
- * Ports of Linux's ephemeral range (ip_local_port_range) can be held by
- * any outgoing connection or TIME_WAIT socket: a node restarted on one may
- * find it taken and fail to start its groups until it is free again.
- */
-static void
-warn_if_ephemeral(int port)
-{
-	FILE	   *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
-	int			low;
-	int			high;
-	int			last = port + kalam_group_count();
-
-	if (f == NULL)
-		return;
-	if (fscanf(f, "%d %d", &low, &high) == 2 && port <= high && last >= low)
-		ereport(WARNING,
-				(errmsg("kalam's ports %d to %d lie in the ephemeral port range %d-%d",
-						port, last, low, high),
-				 errdetail("An outgoing connection may hold one of them when the server restarts, and the node cannot rejoin until it is free."),
-				 errhint("Choose a kalam.raft_address port below %d.", low - kalam_group_count())));
-	fclose(f);
-}
-
-/* Is the node one of kalam.peers? */
-static bool
-is_peer(int node_id)
-{
-	return find_peer((raft_id) node_id) != NULL;
-}
-
-int
-kalam_node_count(void)
-{
-	return npeers == 0 ? 1 : npeers;
-}
-
-void
-kalam_node_info(int i, KalamNodeInfo *info)
-{
-	if (npeers == 0)
-	{
-		info->id = kalam_node_id;
-		strlcpy(info->raft_address, kalam_raft_address, sizeof(info->raft_address));
-		return;
-	}
-	info->id = (int) peers[i].id;
-	snprintf(info->raft_address, sizeof(info->raft_address), "%s:%d",
-			 peers[i].host, peers[i].port);
-}
-
-/* Where a node's client address is kept in the meta group. */
-static void
-client_address_key(StringInfo key, int node_id)
-{
-	uint32		be = pg_hton32((uint32) node_id);
-
-	kalam_key_node_prefix(key);
-	appendBinaryStringInfo(key, (char *) &be, sizeof(be));
-}
-
-/* This node's client address: kalam.client_address, or listen address and port */
-static const char *
-own_client_address(void)
-{
-	static char derived[KALAM_ADDRESS_LEN];
-	char	   *first;
-
-	if (kalam_client_address[0] != '\0')
-		return kalam_client_address;
-	first = pstrdup(ListenAddresses);
-	first[strcspn(first, ", ")] = '\0';
-	snprintf(derived, sizeof(derived), "%s:%d",
-			 (first[0] == '\0' || strcmp(first, "*") == 0) ? "localhost" : first,
-			 PostPortNumber);
-	pfree(first);
-	return derived;
-}
-
-/*
- * How clients reach a node's PostgreSQL, as the node wrote it into the
- * meta group; empty if unknown.  Backends only.
- */
-const char *
-kalam_node_client_address(int node_id)
-{
-	StringInfoData key;
-	size_t		len;
-	char	   *value;
-	char	   *address;
-
-	if (node_id == kalam_node_id)
-		return own_client_address();
-	if (node_id <= 0)
-		return "";
-	initStringInfo(&key);
-	client_address_key(&key, node_id);
-	value = kalam_rocks_get(key.data, key.len, &len);
-	if (value == NULL || len <= KALAM_ROW_HEADER_SIZE)
-		return "";
-	address = pnstrdup(value + KALAM_ROW_HEADER_SIZE, len - KALAM_ROW_HEADER_SIZE);
-	pfree(value);
-	return address;
-}
-
-
-static void
-group_address(int group, const char *host, int port, char *out)
-{
-	snprintf(out, KALAM_ADDRESS_LEN, "%s:%d", host, port == 0 ? 0 : port + group);
-}
-
-/* The Raft address of a peer's group; false if the node is no peer. */
-static bool
-peer_group_address(int node_id, int group, char *address, size_t len)
-{
-	KalamPeer  *peer = find_peer((raft_id) node_id);
-
-	Assert(len >= KALAM_ADDRESS_LEN);
-	if (peer == NULL)
-		return false;
-	group_address(group, peer->host, peer->port, address);
-	return true;
-}
 
 /*
  * Raise a start-up error with the signal mask restored, with libraft's
@@ -394,34 +168,30 @@ start_group(KalamGroup *g, rocksdb_t *db, const sigset_t *mask)
 	kalam_fsm_init(g);
 
 	raft_configuration_init(&conf);
-	if (npeers == 0)
+	if (kalam_peer_count() == 0)
 	{
-		char		host[KALAM_ADDRESS_LEN] = "127.0.0.1";
-		int			port = 0;
-
-		if (kalam_raft_address[0] != '\0')
-			(void) parse_address(kalam_raft_address, host, &port);
-		group_address(g->id, host, port, g->address);
+		kalam_peer_self_address(g->id, g->address);
 		rv = raft_configuration_add(&conf, kalam_node_id, g->address, RAFT_VOTER);
 	}
 	else
 	{
 		rv = 0;
-		for (i = 0; i < npeers && rv == 0; i++)
+		for (i = 0; i < kalam_peer_count() && rv == 0; i++)
 		{
+			const KalamPeer *peer = kalam_peer_at(i);
 			char		address[KALAM_ADDRESS_LEN];
 
-			group_address(g->id, peers[i].host, peers[i].port, address);
-			if (peers[i].id == (raft_id) kalam_node_id)
+			kalam_peer_group_address(g->id, peer->host, peer->port, address);
+			if (peer->id == (raft_id) kalam_node_id)
 				strlcpy(g->address, address, sizeof(g->address));
-			rv = raft_configuration_add(&conf, peers[i].id, address, RAFT_VOTER);
+			rv = raft_configuration_add(&conf, peer->id, address, RAFT_VOTER);
 		}
 	}
 	if (rv != 0)
 		start_failed(mask, g, "configure", rv);
 
 	if ((rv = kalam_transport_init(&g->transport, node_loop, g->id,
-								   peer_group_address)) != 0)
+								   kalam_peer_raft_address)) != 0)
 		start_failed(mask, g, "create the transport of", rv);
 	if ((rv = raft_uv_init(&g->io, node_loop, dir, &g->transport)) != 0)
 		start_failed(mask, g, "open the log of", rv);
@@ -472,7 +242,7 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 				 errmsg("kalam could not read the replicated DDL positions"),
 				 errdetail("RocksDB: %s", errbuf)));
 
-	kalam_handshake_set_members(is_peer);
+	kalam_handshake_set_members(kalam_peer_is_member);
 	/* request ids of this incarnation never match those of an earlier one */
 	if (!pg_strong_random(&next_request_id, sizeof(next_request_id)))
 		next_request_id = (uint64) GetCurrentTimestamp() << 16;
@@ -494,9 +264,9 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 	uv_timer_init(loop, &retry_timer);
 	uv_timer_init(loop, &tick_timer);
 	uv_timer_start(&tick_timer, forward_tick, 100, 100);
-	if (npeers > 0)
+	if (kalam_peer_count() > 0)
 	{
-		KalamPeer  *self = find_peer(kalam_node_id);
+		const KalamPeer *self = kalam_peer_find(kalam_node_id);
 		static const KalamForwardCallbacks callbacks = {
 			.request = forwarded_request,
 			.reply = forwarded_reply,
@@ -655,17 +425,6 @@ batch_applied(struct raft_apply *req, int status, void *result)
 		kalam_node_fail_batch(batch, KALAM_APPLY_LOST, raft_strerror(status));
 }
 
-static KalamPeer *
-find_peer(raft_id id)
-{
-	int			i;
-
-	for (i = 0; i < npeers; i++)
-		if (peers[i].id == id)
-			return &peers[i];
-	return NULL;
-}
-
 /*
  * This node does not lead the proposal's group: forward a local command to
  * the leader, or wait for one to be elected until the deadline.
@@ -676,11 +435,11 @@ not_leader(KalamProposal *p)
 	KalamGroup *g = &groups[p->group];
 	raft_id		leader;
 	const char *address;
-	KalamPeer  *peer;
+	const KalamPeer *peer;
 
 	raft_leader(&g->raft, &leader, &address);
 	if (p->origin_conn == 0 && leader != 0 && leader != (raft_id) kalam_node_id &&
-		(peer = find_peer(leader)) != NULL)
+		(peer = kalam_peer_find((int) leader)) != NULL)
 	{
 		if (++next_request_id == 0)
 			next_request_id = 1;
@@ -888,7 +647,7 @@ register_client_address(void)
 {
 	StringInfoData key;
 	StringInfoData command;
-	const char *address = own_client_address();
+	const char *address = kalam_peer_own_client_address();
 	KalamProposal *p;
 
 	if (address_registered || address_pending ||
@@ -896,7 +655,7 @@ register_client_address(void)
 		return;
 	address_tried_at = uv_now(node_loop);
 	initStringInfo(&key);
-	client_address_key(&key, kalam_node_id);
+	kalam_peer_client_address_key(&key, kalam_node_id);
 	initStringInfo(&command);
 	kalam_command_begin(&command, GetCurrentTimestamp());
 	kalam_command_add(&command, KALAM_OP_PUT, 0, key.data, key.len, address,
@@ -1041,12 +800,15 @@ kalam_node_ask_confirm(KalamGroup *g, uint64 *round, uint64 term)
 	if (++next_request_id == 0)
 		next_request_id = 1;
 	*round = next_request_id;
-	for (i = 0; i < npeers; i++)
-		if (peers[i].id != (raft_id) kalam_node_id)
-			kalam_forward_ask_confirm((int) peers[i].id, peers[i].host,
-									  peers[i].port + ngroups, *round, g->id,
-									  term);
-	return Max(npeers, 1);
+	for (i = 0; i < kalam_peer_count(); i++)
+	{
+		const KalamPeer *peer = kalam_peer_at(i);
+
+		if (peer->id != (raft_id) kalam_node_id)
+			kalam_forward_ask_confirm((int) peer->id, peer->host,
+									  peer->port + ngroups, *round, g->id, term);
+	}
+	return Max(kalam_peer_count(), 1);
 }
 
 /* A leader asks whether this node follows it in a group's term. */

@@ -14,6 +14,8 @@
 #include <raft.h>
 #include <raft/uv.h>
 
+#include "lib/stringinfo.h"
+
 #include "raft/group.h"
 #include "storage/apply.h"
 #include "worker/channel.h"
@@ -21,6 +23,14 @@
 #define KALAM_ADDRESS_LEN	64
 
 struct KalamBatch;
+
+/* a node of kalam.peers */
+typedef struct KalamPeer
+{
+	raft_id		id;
+	char		host[KALAM_ADDRESS_LEN];
+	int			port;
+} KalamPeer;
 
 /*
  * A committed entry, or a snapshot from the leader, that this node may not
@@ -117,6 +127,19 @@ extern void kalam_fsm_init(KalamGroup *g);
 extern void kalam_fsm_release_parked(KalamGroup *g);
 extern void kalam_fsm_drop_parked(KalamGroup *g);
 extern void kalam_fsm_take_apply_stats(uint64 *commands, uint64 *microseconds);
+
+/* peers.c */
+extern int	kalam_peer_count(void);
+extern const KalamPeer *kalam_peer_at(int i);
+extern const KalamPeer *kalam_peer_find(int node_id);
+extern bool kalam_peer_is_member(int node_id);
+extern void kalam_peer_group_address(int group, const char *host, int port,
+									 char *out);
+extern bool kalam_peer_raft_address(int node_id, int group, char *address,
+									size_t len);
+extern void kalam_peer_self_address(int group, char *out);
+extern void kalam_peer_client_address_key(StringInfo key, int node_id);
+extern const char *kalam_peer_own_client_address(void);
 
 /* fence.c */
 extern void kalam_fence_enqueue(KalamGroup *g, struct KalamProposal *p);
