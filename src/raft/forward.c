@@ -16,8 +16,10 @@
  * taken only on connections a peer opened, replies only on those this node
  * opened, and a reply only for a request sent to that node (node.c matches
  * the pair; request ids start at random each start, so a reply meant for
- * an earlier incarnation matches nothing).  A frame that breaks these
- * rules closes the connection.  Nodes of a cluster share an architecture.
+ * an earlier incarnation matches nothing).  An answer goes back on the
+ * connection its request came on, found by an id never reused, so a peer
+ * that reconnects into the same slot never receives another's answer.  A
+ * frame that breaks these rules closes the connection.  Nodes of a cluster share an architecture.
  *
  * The listener never stops accepting: when every slot is taken, the
  * oldest connection still authenticating is dropped for the new one, or
@@ -50,10 +52,10 @@ typedef struct ForwardConn
 {
 	uv_tcp_t	tcp;
 	uv_connect_t connect;
-	int			id;				/* index in conns + 1 */
+	int			slot;			/* index in conns */
 	int			node_id;		/* outgoing: the peer; incoming: 0 */
 	int			peer_id;		/* incoming: the peer, once authenticated */
-	uint64		opened;			/* order of creation */
+	uint64		id;				/* unique for the worker's life: never reused */
 	KalamHandshake *hs;			/* while authenticating */
 	bool		connected;		/* authenticated: frames may flow */
 	bool		closing;
@@ -67,7 +69,7 @@ static uv_loop_t *fwd_loop = NULL;
 static uv_tcp_t listener;
 static bool listening = false;
 static ForwardConn *conns[MAX_CONNS];
-static uint64 conns_opened = 0;
+static uint64 last_conn_id = 0;
 static KalamForwardCallbacks cbs;
 
 static void conn_close(ForwardConn *c);
@@ -88,12 +90,12 @@ free_slot(void)
 		if (conns[i] == NULL)
 			return i;
 		if (conns[i]->node_id == 0 && !conns[i]->connected &&
-			(oldest == NULL || conns[i]->opened < oldest->opened))
+			(oldest == NULL || conns[i]->id < oldest->id))
 			oldest = conns[i];
 	}
 	if (oldest == NULL)
 		return -1;
-	i = oldest->id - 1;
+	i = oldest->slot;
 	conn_close(oldest);
 	return i;
 }
@@ -106,9 +108,9 @@ conn_new(int node_id)
 
 	if (i < 0 || (c = calloc(1, sizeof(ForwardConn))) == NULL)
 		return NULL;
-	c->id = i + 1;
+	c->slot = i;
 	c->node_id = node_id;
-	c->opened = ++conns_opened;
+	c->id = ++last_conn_id;
 	c->tcp.data = c;
 	uv_tcp_init(fwd_loop, &c->tcp);
 	conns[i] = c;
@@ -140,7 +142,7 @@ conn_close(ForwardConn *c)
 	c->closing = true;
 	if (c->hs != NULL)
 		kalam_handshake_cancel(c->hs);
-	conns[c->id - 1] = NULL;
+	conns[c->slot] = NULL;
 	if (c->node_id != 0 && cbs.lost != NULL)
 		cbs.lost(c->node_id, c->connected);
 	uv_close((uv_handle_t *) &c->tcp, conn_freed);
@@ -504,16 +506,31 @@ kalam_forward_ask_confirm(int node_id, const char *host, int port,
 	send_frame(c, frame, len);
 }
 
+/*
+ * The connection a request came on, by its id: NULL once it closed, even
+ * if another connection took its slot.
+ */
+static ForwardConn *
+conn_by_id(uint64 conn_id)
+{
+	int			i;
+
+	for (i = 0; i < MAX_CONNS; i++)
+		if (conns[i] != NULL && conns[i]->id == conn_id && !conns[i]->closing)
+			return conns[i];
+	return NULL;
+}
+
 /* Answer a leader's question; dropped if its connection is gone. */
 void
-kalam_forward_answer_confirm(int conn_id, uint64 request_id, int group,
+kalam_forward_answer_confirm(uint64 conn_id, uint64 request_id, int group,
 							 uint64 term, bool yes)
 {
-	ForwardConn *c = (conn_id >= 1 && conn_id <= MAX_CONNS) ? conns[conn_id - 1] : NULL;
+	ForwardConn *c = conn_by_id(conn_id);
 	size_t		len = kalam_frame_size(KALAM_FRAME_CONFIRMED, 0);
 	char	   *frame;
 
-	if (c == NULL || c->closing || (frame = malloc(len)) == NULL)
+	if (c == NULL || (frame = malloc(len)) == NULL)
 		return;
 	kalam_frame_write_confirm(frame, KALAM_FRAME_CONFIRMED, request_id, group,
 							  term, yes);
@@ -522,14 +539,14 @@ kalam_forward_answer_confirm(int conn_id, uint64 request_id, int group,
 
 /* Answer a request; dropped if its connection is gone. */
 void
-kalam_forward_reply(int conn_id, uint64 request_id,
+kalam_forward_reply(uint64 conn_id, uint64 request_id,
 					const KalamApplyResult *result)
 {
-	ForwardConn *c = (conn_id >= 1 && conn_id <= MAX_CONNS) ? conns[conn_id - 1] : NULL;
+	ForwardConn *c = conn_by_id(conn_id);
 	size_t		len = kalam_frame_size(KALAM_FRAME_REPLY, sizeof(KalamApplyResult));
 	char	   *frame;
 
-	if (c == NULL || c->closing)
+	if (c == NULL)
 		return;
 	frame = malloc(len);
 	if (frame == NULL)

@@ -17,7 +17,7 @@
 typedef struct KalamForwardCallbacks
 {
 	/* a request arrived from another node's worker (leader side) */
-	void		(*request) (int conn_id, uint64 request_id, int group,
+	void		(*request) (uint64 conn_id, uint64 request_id, int group,
 							const char *command, size_t length);
 	/* node_id answered a request this node sent it */
 	void		(*reply) (int node_id, uint64 request_id,
@@ -29,7 +29,7 @@ typedef struct KalamForwardCallbacks
 	 */
 	void		(*lost) (int node_id, bool was_connected);
 	/* leader node_id asks whether this node follows it in a term */
-	void		(*confirm) (int conn_id, int node_id, uint64 request_id,
+	void		(*confirm) (uint64 conn_id, int node_id, uint64 request_id,
 							int group, uint64 term);
 	/* node_id answered such a question of this node */
 	void		(*confirmed) (int node_id, uint64 request_id, int group,
@@ -41,12 +41,12 @@ extern int	kalam_forward_start(uv_loop_t *loop, const char *host, int port,
 extern void kalam_forward_request(int node_id, const char *host, int port,
 								  uint64 request_id, int group,
 								  const char *command, size_t length);
-extern void kalam_forward_reply(int conn_id, uint64 request_id,
+extern void kalam_forward_reply(uint64 conn_id, uint64 request_id,
 								const KalamApplyResult *result);
 extern void kalam_forward_ask_confirm(int node_id, const char *host, int port,
 									  uint64 request_id, int group,
 									  uint64 term);
-extern void kalam_forward_answer_confirm(int conn_id, uint64 request_id,
+extern void kalam_forward_answer_confirm(uint64 conn_id, uint64 request_id,
 										 int group, uint64 term, bool yes);
 extern void kalam_forward_stop(void);
 

@@ -94,13 +94,13 @@ static uint64 address_tried_at = 0; /* loop time (ms) of the last attempt */
 static void finish_proposal(KalamProposal *p);
 static void fail_proposal(KalamProposal *p, KalamApplyStatus status,
 						  const char *fmt,...) pg_attribute_printf(3, 4);
-static void forwarded_request(int conn_id, uint64 request_id, int group,
+static void forwarded_request(uint64 conn_id, uint64 request_id, int group,
 							  const char *command, size_t length);
 static void forwarded_reply(int node_id, uint64 request_id,
 							const KalamApplyResult *result);
 static void forward_lost(int node_id, bool was_connected);
 static void forward_tick(uv_timer_t *timer);
-static void forward_confirm(int conn_id, int node_id, uint64 request_id,
+static void forward_confirm(uint64 conn_id, int node_id, uint64 request_id,
 							int group, uint64 term);
 static void forward_confirmed(int node_id, uint64 request_id, int group,
 							  uint64 term, bool yes);
@@ -707,7 +707,7 @@ kalam_node_propose(const KalamPendingCommand *command)
 
 /* A follower's worker forwarded a command: propose it here. */
 static void
-forwarded_request(int conn_id, uint64 request_id, int group,
+forwarded_request(uint64 conn_id, uint64 request_id, int group,
 				  const char *command, size_t length)
 {
 	KalamProposal *p = new_proposal(group, command, length);
@@ -813,7 +813,7 @@ kalam_node_ask_confirm(KalamGroup *g, uint64 *round, uint64 term)
 
 /* A leader asks whether this node follows it in a group's term. */
 static void
-forward_confirm(int conn_id, int node_id, uint64 request_id, int group,
+forward_confirm(uint64 conn_id, int node_id, uint64 request_id, int group,
 				uint64 term)
 {
 	bool		yes = false;

@@ -98,10 +98,10 @@ typedef struct KalamProposal
 {
 	int			group;
 	KalamPendingCommand command;	/* local origin */
-	int			origin_conn;	/* forwarded to us: its connection, else 0 */
+	uint64		origin_conn;	/* forwarded to us: its connection, else 0 */
 	uint64		origin_request;
 	char	   *data;			/* the command, kept for forwarding */
-	size_t		len;
+	size_t		len;			/* 0: a read fence (see fence.c) */
 	uint64		request_id;		/* while we forward it */
 	int			forwarded_to;
 	uint64		reply_deadline; /* loop time (ms) to stop waiting for it */
