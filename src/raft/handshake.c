@@ -189,8 +189,8 @@ kalam_handshake_set_members(bool (*member) (int node_id))
 }
 
 /* Socket options of every connection between workers. */
-void
-kalam_tcp_prepare(uv_tcp_t *tcp)
+static void
+prepare_socket(uv_tcp_t *tcp)
 {
 	(void) uv_tcp_nodelay(tcp, 1);
 	(void) uv_tcp_keepalive(tcp, 1, 10);
@@ -526,7 +526,7 @@ start(uv_tcp_t *tcp, bool server, int channel, int peer_id,
 					 ntohs(((struct sockaddr_in *) &addr)->sin_port));
 	}
 
-	kalam_tcp_prepare(tcp);
+	prepare_socket(tcp);
 	tcp->data = hs;
 	uv_timer_init(tcp->loop, &hs->timer);
 	hs->timer.data = hs;

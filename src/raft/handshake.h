@@ -40,7 +40,6 @@ extern KalamHandshake *kalam_handshake_connect(uv_tcp_t *tcp, int channel,
 											   KalamHandshakeCb cb, void *arg);
 extern void kalam_handshake_cancel(KalamHandshake *hs);
 
-extern void kalam_tcp_prepare(uv_tcp_t *tcp);
 extern void kalam_handshake_report(void);
 
 #endif							/* KALAM_HANDSHAKE_H */

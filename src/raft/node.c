@@ -287,6 +287,15 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 	}
 }
 
+/* An id for a request to another node's worker; never 0. */
+static uint64
+new_request_id(void)
+{
+	if (++next_request_id == 0)
+		next_request_id = 1;
+	return next_request_id;
+}
+
 static void
 push(KalamProposal **list, KalamProposal *p)
 {
@@ -441,9 +450,7 @@ not_leader(KalamProposal *p)
 	if (p->origin_conn == 0 && leader != 0 && leader != (raft_id) kalam_node_id &&
 		(peer = kalam_peer_find((int) leader)) != NULL)
 	{
-		if (++next_request_id == 0)
-			next_request_id = 1;
-		p->request_id = next_request_id;
+		p->request_id = new_request_id();
 		p->forwarded_to = (int) leader;
 		p->reply_deadline = uv_now(node_loop) + kalam_leader_wait_timeout;
 		push(&forwarded, p);
@@ -797,9 +804,7 @@ kalam_node_ask_confirm(KalamGroup *g, uint64 *round, uint64 term)
 {
 	int			i;
 
-	if (++next_request_id == 0)
-		next_request_id = 1;
-	*round = next_request_id;
+	*round = new_request_id();
 	for (i = 0; i < kalam_peer_count(); i++)
 	{
 		const KalamPeer *peer = kalam_peer_at(i);
