@@ -41,12 +41,10 @@
 #include "postgres.h"
 
 #include "fmgr.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
-#include "utils/wait_event.h"
 
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
@@ -251,10 +249,7 @@ known_leader(int group, const char *name, KalamGroupStatus *status)
 					 errdetail("No leader was elected within kalam.leader_wait_timeout (%d ms): this node may not reach a quorum.",
 							   kalam_leader_wait_timeout),
 					 errhint("Retry in a moment.")));
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		kalam_channel_nap(10L);
 	}
 }
 
@@ -329,10 +324,7 @@ wait_applied(const KalamReadAfter *after)
 								   status.applied_index, kalam_leader_wait_timeout),
 						 errhint("Retry, read on the group's leader, or reset kalam.read_after.")));
 			}
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 1L, PG_WAIT_EXTENSION);
-			ResetLatch(MyLatch);
-			CHECK_FOR_INTERRUPTS();
+			kalam_channel_nap(1L);
 		}
 	}
 }

@@ -235,6 +235,19 @@ statement_time_left(void)
 }
 
 /*
+ * One step of a backend's polling wait on the worker: sleep on the latch
+ * for up to ms milliseconds, then act on cancel, timeouts and termination.
+ */
+void
+kalam_channel_nap(long ms)
+{
+	(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+					 ms, PG_WAIT_EXTENSION);
+	ResetLatch(MyLatch);
+	CHECK_FOR_INTERRUPTS();
+}
+
+/*
  * Wait until a slot abandoned by an earlier interrupted commit has been
  * freed by the worker (each of the worker's waits is bounded, by
  * kalam.leader_wait_timeout or an election), under statement_timeout.
@@ -253,11 +266,7 @@ wait_for_free_slot(KalamSlot *slot)
 		if (state == SLOT_FREE)
 			return;
 		time_left = statement_time_left();
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 time_left >= 0 ? Min(time_left, 10L) : 10L,
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		kalam_channel_nap(time_left >= 0 ? Min(time_left, 10L) : 10L);
 	}
 }
 
@@ -281,10 +290,7 @@ kalam_channel_wait_storage_ready(void)
 					 errdetail("The kalam worker has not opened its storage within %d ms.",
 							   kalam_worker_wait_timeout),
 					 errhint("Check the server log for errors of the \"kalam worker\" process, then retry.")));
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 10L, PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
+		kalam_channel_nap(10L);
 	}
 }
 
