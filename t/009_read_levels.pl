@@ -29,12 +29,13 @@ replicated_ddl(q{
 	CREATE FOREIGN TABLE ev (k int NOT NULL, v text)
 	  SERVER kalam OPTIONS (type 'stream', primary_key 'k', ttl '2 seconds')}, @nodes);
 
-# The client address a node registered (kalam.client_address), as libpq
-# keywords.
+# The client address node $id registered (kalam.client_address), as libpq
+# keywords, asked of a node that is running ($nodes[0] unless told).
 sub conninfo_of
 {
-	my ($id) = @_;
-	my $address = $nodes[0]->safe_psql('postgres',
+	my ($id, $asked) = @_;
+	$asked //= $nodes[0];
+	my $address = $asked->safe_psql('postgres',
 		"SELECT client_address FROM kalam.nodes WHERE node_id = $id");
 	my ($host, $port) = $address =~ /^(.*):(\d+)$/ or die "no client address of node $id";
 	return "host=$host port=$port";
@@ -227,7 +228,7 @@ $survivors[0]->poll_query_until('postgres', qq{
 my $new = group_leader($survivors[0], 'shared', @nodes);
 my ($other) = grep { $_ != $new } @survivors;
 ($out, $err) = run_sql($other, 'SELECT * FROM s WHERE k = 1');
-$conninfo = conninfo_of($new->name =~ s/node//r);
+$conninfo = conninfo_of($new->name =~ s/node//r, $new);
 like($err, qr/HINT:  \Q$conninfo\E\n/,
 	'after the leader was killed, the HINT names the new leader');
 $old->start;
