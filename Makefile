@@ -5,6 +5,7 @@ OBJS = \
 	src/kalam.o \
 	src/stats.o \
 	src/debug_hooks.o \
+	src/codec/change.o \
 	src/codec/command.o \
 	src/codec/ddl_record.o \
 	src/codec/entry.o \
@@ -39,7 +40,12 @@ OBJS = \
 	src/fdw/read_level.o \
 	src/fdw/ddl.o \
 	src/jobs/jobs_worker.o \
-	src/jobs/ddl_replay.o
+	src/jobs/ddl_replay.o \
+	src/live/registry.o \
+	src/live/channels.o \
+	src/live/payload.o \
+	src/live/notifier.o \
+	src/live/changes.o
 
 EXTENSION = kalam
 DATA = kalam--1.0.sql

@@ -173,3 +173,47 @@ AS 'MODULE_PATHNAME', 'kalam_debug_propose'
 LANGUAGE C STRICT VOLATILE;
 
 REVOKE ALL ON FUNCTION debug_propose(integer, bytea) FROM PUBLIC;
+
+-- live queries (src/live): the session's channel of a table's changes
+CREATE FUNCTION channel(regclass)
+RETURNS text
+AS 'MODULE_PATHNAME', 'kalam_channel'
+LANGUAGE C STRICT VOLATILE;
+
+-- a channel of the session's own, with the changes whose row satisfies
+-- the filter; the session LISTENs to it once the transaction ends
+CREATE FUNCTION subscribe(tbl regclass, filter text DEFAULT NULL)
+RETURNS text
+AS 'MODULE_PATHNAME', 'kalam_subscribe'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE;
+
+CREATE FUNCTION unsubscribe(channel text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'kalam_unsubscribe'
+LANGUAGE C STRICT VOLATILE;
+
+-- the process every kalam notification comes from
+CREATE FUNCTION notifier_pid()
+RETURNS integer
+AS 'MODULE_PATHNAME', 'kalam_notifier_pid'
+LANGUAGE C STRICT VOLATILE;
+
+-- the calling user's changes of a table after a position, in commit order
+CREATE FUNCTION changes(tbl regclass, since text DEFAULT NULL)
+RETURNS TABLE (pos text, op text, key jsonb, "row" jsonb)
+AS 'MODULE_PATHNAME', 'kalam_changes'
+LANGUAGE C CALLED ON NULL INPUT VOLATILE ROWS 100;
+
+CREATE FUNCTION notifications(
+    OUT notifier_pid integer,
+    OUT notifications_sent bigint,
+    OUT changes_read bigint,
+    OUT retries bigint,
+    OUT pending_entries bigint,
+    OUT oldest_pending interval,
+    OUT listeners integer)
+RETURNS record
+AS 'MODULE_PATHNAME', 'kalam_notifications'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW notifications AS SELECT * FROM notifications();

@@ -8,7 +8,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PG_CONFIG=/usr/lib/postgresql/15/bin/pg_config
 packages=(postgresql-15 postgresql-server-dev-15 librocksdb-dev libraft-dev
-	libuv1-dev libssl-dev libipc-run-perl make gcc)
+	libuv1-dev libssl-dev libipc-run-perl libdbd-pg-perl make gcc)
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "setup.sh: run me as root" >&2

@@ -24,6 +24,7 @@
 #include "fdw/kalam_fdw.h"
 #include "jobs/jobs_worker.h"
 #include "kalam.h"
+#include "live/live.h"
 #include "raft/group.h"
 #include "raft/handshake.h"
 #include "raft/meta_watermark.h"
@@ -38,6 +39,7 @@ char	   *kalam_data_dir = NULL;
 char	   *kalam_database = NULL;
 char	   *kalam_as_user = NULL;
 int			kalam_ttl_purge_interval = 10;
+int			kalam_change_retention = 3600;
 int			kalam_worker_wait_timeout = 10000;
 bool		kalam_debug_ddl_records = false;
 
@@ -76,9 +78,11 @@ kalam_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(add_size(kalam_channel_shmem_size(),
-									kalam_watermark_shmem_size()));
+	RequestAddinShmemSpace(add_size(add_size(kalam_channel_shmem_size(),
+											 kalam_watermark_shmem_size()),
+									kalam_live_shmem_size()));
 	RequestNamedLWLockTranche("kalam channel", 1);
+	RequestNamedLWLockTranche("kalam live", 1);
 }
 
 static void
@@ -88,6 +92,7 @@ kalam_shmem_startup(void)
 		prev_shmem_startup_hook();
 	kalam_channel_shmem_init();
 	kalam_watermark_shmem_init();
+	kalam_live_shmem_init();
 }
 
 static void
@@ -124,6 +129,16 @@ define_gucs(void)
 							10,
 							1,
 							86400,
+							PGC_SIGHUP,
+							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.change_retention",
+							"How long each node keeps the changes it applied, for kalam.changes.",
+							"A client that resumes from a position older than this gets KL005 and reloads.",
+							&kalam_change_retention,
+							3600,
+							1,
+							INT_MAX / 1000,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
@@ -245,6 +260,7 @@ define_gucs(void)
 							 NULL, NULL, NULL);
 	kalam_handshake_define_gucs();
 	kalam_read_define_gucs();
+	kalam_live_define_gucs();
 	MarkGUCPrefixReserved("kalam");
 }
 
@@ -264,5 +280,7 @@ _PG_init(void)
 
 	kalam_worker_register();
 	kalam_jobs_worker_register();
+	kalam_notifier_register();
 	kalam_fdw_install_hooks();
+	kalam_live_install_hooks();
 }

@@ -15,6 +15,7 @@ extern char *kalam_data_dir;
 extern char *kalam_database;
 extern char *kalam_as_user;
 extern int	kalam_ttl_purge_interval;
+extern int	kalam_change_retention;
 extern int	kalam_worker_wait_timeout;
 extern bool kalam_debug_ddl_records;
 
@@ -29,6 +30,9 @@ extern bool kalam_debug_enable_hooks;
 
 /* SQLSTATE for "this node does not lead the group: read on the leader" */
 #define ERRCODE_KALAM_LEADER_ELSEWHERE	MAKE_SQLSTATE('K','L','0','0','4')
+
+/* SQLSTATE for "the changes asked for are older than the change log keeps" */
+#define ERRCODE_KALAM_CHANGES_GONE	MAKE_SQLSTATE('K','L','0','0','5')
 
 /* SQLSTATE for "the kalam worker is not available" */
 #define ERRCODE_KALAM_WORKER_UNAVAILABLE	MAKE_SQLSTATE('K','L','0','0','1')

@@ -17,6 +17,7 @@
 
 #include "port/pg_bswap.h"
 
+#include "codec/change.h"
 #include "codec/key.h"
 #include "raft/group.h"
 
@@ -67,7 +68,8 @@ metadata_tag_is(const char *key, size_t keylen, const char *tag, bool exact)
  * May the group touch the key for this use?  Its group prefix must be the
  * group's; a range must name a table (not table id 0); a data group's
  * rows are table rows, the meta group's are its DDL records and node
- * addresses only; a snapshot also carries the group's applied index.
+ * addresses only; a snapshot also carries the group's applied index, and
+ * a data group's snapshot its change log (codec/change.h).
  * False with *error set if not.
  */
 bool
@@ -106,6 +108,11 @@ kalam_key_check_scope(int group, KalamKeyUse use, const char *key,
 		*error = "key of the meta group that is neither a DDL record nor a node address";
 		return false;
 	}
+	if (use == KALAM_KEY_USE_SNAPSHOT && table_id == 0 &&
+		(metadata_tag_is(key, keylen, KALAM_KEY_CHANGES_PURGED, true) ||
+		 (keylen == KALAM_CHANGE_KEY_LEN &&
+		  metadata_tag_is(key, keylen, KALAM_KEY_CHANGES_TAG, false))))
+		return true;
 	if (table_id == 0)
 	{
 		*error = "key of the group's own metadata (table id 0)";

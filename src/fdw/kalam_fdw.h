@@ -142,6 +142,7 @@ extern char *kalam_read_after;
 extern bool kalam_internal_reads;
 extern void kalam_read_define_gucs(void);
 extern void kalam_read_check(const KalamTable *table);
+extern void kalam_read_wait_position(int group, uint64 index);
 extern const char *kalam_read_level_name(void);
 extern void kalam_read_commit_begin(void);
 extern void kalam_read_commit_group(int group, uint64 index);

@@ -295,6 +295,36 @@ fence(int group)
 			 errhint("A linearizable read needs the group's leader and a quorum; retry, or read at kalam.read_consistency 'local'.")));
 }
 
+/*
+ * Wait until this node applied a group's position, at most
+ * kalam.leader_wait_timeout from start.
+ */
+static void
+wait_position(int group, uint64 index, TimestampTz start)
+{
+	KalamGroupStatus status;
+
+	while (!kalam_channel_group_status(group, &status) ||
+		   status.applied_index < index)
+	{
+		if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
+									   kalam_leader_wait_timeout))
+		{
+			char		name[KALAM_GROUP_NAME_LEN];
+
+			kalam_group_name(group, name);
+			ereport(ERROR,
+					(errcode(ERRCODE_KALAM_NOT_LEADER),
+					 errmsg("this node has not applied position " UINT64_FORMAT " of group \"%s\"",
+							index, name),
+					 errdetail("It applied up to " UINT64_FORMAT " within kalam.leader_wait_timeout (%d ms).",
+							   status.applied_index, kalam_leader_wait_timeout),
+					 errhint("Retry, read on the group's leader, or reset kalam.read_after.")));
+		}
+		kalam_channel_nap(1L);
+	}
+}
+
 /* kalam.read_after: wait until this node applied the positions. */
 static void
 wait_applied(const KalamReadAfter *after)
@@ -303,30 +333,15 @@ wait_applied(const KalamReadAfter *after)
 	int			i;
 
 	for (i = 0; i < after->count; i++)
-	{
-		const KalamPosition *pos = &after->positions[i];
-		KalamGroupStatus status;
+		wait_position(after->positions[i].group, after->positions[i].index,
+					  start);
+}
 
-		while (!kalam_channel_group_status(pos->group, &status) ||
-			   status.applied_index < pos->index)
-		{
-			if (TimestampDifferenceExceeds(start, GetCurrentTimestamp(),
-										   kalam_leader_wait_timeout))
-			{
-				char		name[KALAM_GROUP_NAME_LEN];
-
-				kalam_group_name(pos->group, name);
-				ereport(ERROR,
-						(errcode(ERRCODE_KALAM_NOT_LEADER),
-						 errmsg("this node has not applied position " UINT64_FORMAT " of group \"%s\"",
-								pos->index, name),
-						 errdetail("It applied up to " UINT64_FORMAT " within kalam.leader_wait_timeout (%d ms).",
-								   status.applied_index, kalam_leader_wait_timeout),
-						 errhint("Retry, read on the group's leader, or reset kalam.read_after.")));
-			}
-			kalam_channel_nap(1L);
-		}
-	}
+/* Wait until this node applied a position of a group (kalam.changes). */
+void
+kalam_read_wait_position(int group, uint64 index)
+{
+	wait_position(group, index, GetCurrentTimestamp());
 }
 
 /* The checks of the read level, when a scan of the table starts. */

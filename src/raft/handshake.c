@@ -181,6 +181,22 @@ kalam_handshake_load_secret(bool cluster)
 	secret_len = (size_t) n;
 }
 
+/*
+ * HMAC-SHA256 of msg under the cluster secret, for names that must be the
+ * same on every node and unguessable without the secret (live/channels.c).
+ * False when there is no secret (a single node) or OpenSSL failed.
+ */
+bool
+kalam_handshake_mac(const void *msg, size_t len, unsigned char *mac)
+{
+	unsigned int maclen = MAC_LEN;
+
+	if (secret_len == 0)
+		return false;
+	return HMAC(EVP_sha256(), secret, (int) secret_len, msg, len, mac,
+				&maclen) != NULL && maclen == MAC_LEN;
+}
+
 /* Which node ids belong to the cluster (kalam.peers). */
 void
 kalam_handshake_set_members(bool (*member) (int node_id))

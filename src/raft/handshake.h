@@ -31,6 +31,8 @@ typedef struct KalamHandshake KalamHandshake;
 
 extern void kalam_handshake_define_gucs(void);
 extern void kalam_handshake_load_secret(bool cluster);
+extern bool kalam_handshake_mac(const void *msg, size_t len,
+							   unsigned char *mac);
 extern void kalam_handshake_set_members(bool (*is_member) (int node_id));
 
 extern KalamHandshake *kalam_handshake_accept(uv_tcp_t *tcp, int channel,

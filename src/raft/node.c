@@ -147,7 +147,8 @@ start_group(KalamGroup *g, rocksdb_t *db, const sigset_t *mask)
 	int			i;
 
 	kalam_group_name(g->id, g->name);
-	if (!kalam_apply_init(&g->applier, db, g->id, errbuf, sizeof(errbuf)))
+	if (!kalam_apply_init(&g->applier, db, g->id,
+						  g->id != KALAM_GROUP_META, errbuf, sizeof(errbuf)))
 	{
 		pthread_sigmask(SIG_SETMASK, mask, NULL);
 		ereport(FATAL,
@@ -945,6 +946,28 @@ publish_status(KalamGroup *g)
 }
 
 /*
+ * Remove the changes logged before cutoff from every data group's change
+ * log (kalam.change_retention), a bounded number per call so that the loop
+ * is never held long.
+ */
+void
+kalam_node_purge_changes(TimestampTz cutoff)
+{
+	int			i;
+
+	for (i = 0; i < ngroups; i++)
+	{
+		char		errbuf[256];
+
+		if (kalam_apply_purge_changes(&groups[i].applier, cutoff, 10000,
+									  errbuf, sizeof(errbuf)) < 0)
+			ereport(LOG,
+					(errmsg("kalam could not purge the change log of group \"%s\": %s",
+							groups[i].name, errbuf)));
+	}
+}
+
+/*
  * After a turn of the loop: write what the appliers staged, publish the
  * applied positions, then report the proposals that finished.
  */
@@ -1064,12 +1087,12 @@ kalam_node_finish_iteration(void)
 		else
 			failed++;
 		/*
-		 * Followers learn this commit at once: that of a forwarded command
+		 * Followers learn every commit at once: that of a forwarded command
 		 * because its origin waits to apply it; a DDL because data entries
-		 * that require it would park until then.
+		 * that require it would park until then; any other because their
+		 * listeners are notified only once they applied it.
 		 */
-		if (g != NULL && p->result.status == KALAM_APPLY_OK &&
-			(p->origin_conn != 0 || g->id == KALAM_GROUP_META))
+		if (g != NULL && p->result.status == KALAM_APPLY_OK)
 			g->push_commit = true;
 		if (p->origin_conn != 0)
 			kalam_forward_reply(p->origin_conn, p->origin_request, &p->result);

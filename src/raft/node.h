@@ -13,6 +13,7 @@
 #include <rocksdb/c.h>
 #include <uv.h>
 
+#include "datatype/timestamp.h"
 #include "worker/channel.h"
 
 /* settings (kalam.c) */
@@ -40,6 +41,7 @@ extern void kalam_node_check_settings(void);
 extern void kalam_node_start(uv_loop_t *loop, rocksdb_t *db);
 extern void kalam_node_propose(const KalamPendingCommand *command);
 extern void kalam_node_finish_iteration(void);
+extern void kalam_node_purge_changes(TimestampTz cutoff);
 extern bool kalam_node_storage_failed(char *group_name, char *errbuf,
 									  size_t errlen);
 extern void kalam_node_stop(void);

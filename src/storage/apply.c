@@ -23,6 +23,13 @@
  * on every node.  A snapshot is held to the same rules, whole, before
  * anything is written.
  *
+ * In a data group, every change to a table row is also staged into the
+ * group's change log (codec/change.h), in the same batch: an insert or
+ * update with its new row, a delete with the row it removed (a stream
+ * row's ttl expiry marked as such), a prefix deletion as one truncate.
+ * The notifier and kalam.changes read that log; since it is part of the
+ * batch, it is exactly as durable as the rows and the same on every node.
+ *
  * A failed batch write leaves the applier failed: it stages and writes
  * nothing more, so that no later entry is written over the lost ones (the
  * stored applied index would skip them), and the kalam worker stops with
@@ -39,6 +46,7 @@
 
 #include "port/pg_bswap.h"
 
+#include "codec/change.h"
 #include "codec/command.h"
 #include "codec/key.h"
 #include "codec/row.h"
@@ -56,10 +64,13 @@ set_error(KalamApplyResult *result, KalamApplyStatus status, const char *msg)
 	strlcpy(result->message, msg ? msg : "", sizeof(result->message));
 }
 
-/* Set up a group's applier; runs at worker start, outside any callback. */
+/*
+ * Set up a group's applier; runs at worker start, outside any callback.
+ * log_changes: the group's changes go to its change log (data groups).
+ */
 bool
 kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
-				 char *errbuf, size_t errlen)
+				 bool log_changes, char *errbuf, size_t errlen)
 {
 	char	   *err = NULL;
 	char	   *value;
@@ -68,6 +79,7 @@ kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
 
 	memset(applier, 0, sizeof(KalamApplier));
 	applier->group = group;
+	applier->log_changes = log_changes;
 	initStringInfo(&key);
 	kalam_key_applied_index(&key, group);
 	Assert(key.len <= sizeof(applier->applied_key));
@@ -124,11 +136,14 @@ command_is_own(const KalamApplier *applier, const char *command,
 
 /*
  * Look a key up through the staged batch and the database.  Returns 1 and
- * the row header if found, 0 if absent, -1 on a storage error.
+ * the row header if found, 0 if absent, -1 on a storage error.  With
+ * stored set, a found row's whole value is left there and its length in
+ * *storedlen, for the caller to rocksdb_free.
  */
 static int
 lookup_row(KalamApplier *applier, const char *key, size_t keylen,
-		   KalamRowHeader *header, KalamApplyResult *result)
+		   KalamRowHeader *header, char **stored, size_t *storedlen,
+		   KalamApplyResult *result)
 {
 	char	   *err = NULL;
 	size_t		vallen;
@@ -154,8 +169,49 @@ lookup_row(KalamApplier *applier, const char *key, size_t keylen,
 		return -1;
 	}
 	kalam_row_read_header(value, header);
-	rocksdb_free(value);
+	if (stored != NULL)
+	{
+		*stored = value;
+		*storedlen = vallen;
+	}
+	else
+		rocksdb_free(value);
 	return 1;
+}
+
+/*
+ * Stage a change into the group's change log: the command's position and
+ * the change's number within it, the row key and the row payload (without
+ * its stored header).
+ */
+static void
+log_change(KalamApplier *applier, KalamChangeOp op, uint8 flags,
+		   const char *key, size_t keylen, const char *row, size_t rowlen)
+{
+	char		change_key[KALAM_CHANGE_KEY_LEN];
+	const char *change_key_ptr = change_key;
+	size_t		change_keylen = sizeof(change_key);
+	KalamChangePos pos;
+	KalamChangeHeader header;
+	const char *parts[3];
+	size_t		sizes[3];
+
+	if (!applier->log_changes)
+		return;
+	pos.group = applier->group;
+	pos.index = applier->command_index;
+	pos.n = applier->command_changes++;
+	kalam_change_key(change_key, &pos);
+	kalam_change_header(&header, op, flags, keylen, applier->command_time);
+	parts[0] = (const char *) &header;
+	sizes[0] = sizeof(header);
+	parts[1] = key;
+	sizes[1] = keylen;
+	parts[2] = row;
+	sizes[2] = rowlen;
+	rocksdb_writebatch_wi_putv(applier->batch, 1, &change_key_ptr,
+							   &change_keylen, row != NULL ? 3 : 2,
+							   parts, sizes);
 }
 
 static void
@@ -203,6 +259,10 @@ delete_row(const char *key, size_t keylen, const char *value, size_t vallen,
 	}
 	rocksdb_writebatch_wi_delete(rd->applier->batch, key, keylen);
 	rd->applier->staged_rows++;
+	if (rd->expire && vallen >= KALAM_ROW_HEADER_SIZE)
+		log_change(rd->applier, KALAM_CHANGE_DELETE, KALAM_CHANGE_EXPIRED,
+				   key, keylen, value + KALAM_ROW_HEADER_SIZE,
+				   vallen - KALAM_ROW_HEADER_SIZE);
 	return true;
 }
 
@@ -229,6 +289,9 @@ delete_range(KalamApplier *applier, const KalamOp *op, bool expire,
 		result->status = KALAM_APPLY_STORAGE_ERROR;
 		return false;
 	}
+	if (!expire)
+		log_change(applier, KALAM_CHANGE_TRUNCATE, 0, op->key, op->keylen,
+				   NULL, 0);
 	return true;
 }
 
@@ -238,13 +301,16 @@ apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 		 const KalamOp *op, KalamApplyResult *result)
 {
 	KalamRowHeader header;
+	char	   *stored = NULL;
+	size_t		storedlen = 0;
 	int			found;
 
 	switch (op->kind)
 	{
 		case KALAM_OP_INSERT:
 		case KALAM_OP_INSERT_IF_ABSENT:
-			found = lookup_row(applier, op->key, op->keylen, &header, result);
+			found = lookup_row(applier, op->key, op->keylen, &header, NULL,
+							   NULL, result);
 			if (found < 0)
 				return false;
 			if (found)
@@ -255,24 +321,38 @@ apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 				return false;
 			}
 			put_row(applier, index, timestamp, op);
+			log_change(applier, KALAM_CHANGE_INSERT, 0, op->key, op->keylen,
+					   op->value, op->vallen);
 			return true;
 
 		case KALAM_OP_UPDATE:
 		case KALAM_OP_DELETE:
-			found = lookup_row(applier, op->key, op->keylen, &header, result);
+			found = lookup_row(applier, op->key, op->keylen, &header,
+							   op->kind == KALAM_OP_DELETE ? &stored : NULL,
+							   &storedlen, result);
 			if (found < 0)
 				return false;
 			if (!found || header.version != op->expected_version)
 			{
+				if (stored != NULL)
+					rocksdb_free(stored);
 				result->status = KALAM_APPLY_ROW_CHANGED;
 				return false;
 			}
 			if (op->kind == KALAM_OP_UPDATE)
+			{
 				put_row(applier, index, timestamp, op);
+				log_change(applier, KALAM_CHANGE_UPDATE, 0, op->key,
+						   op->keylen, op->value, op->vallen);
+			}
 			else
 			{
 				rocksdb_writebatch_wi_delete(applier->batch, op->key, op->keylen);
 				applier->staged_rows++;
+				log_change(applier, KALAM_CHANGE_DELETE, 0, op->key,
+						   op->keylen, stored + KALAM_ROW_HEADER_SIZE,
+						   storedlen - KALAM_ROW_HEADER_SIZE);
+				rocksdb_free(stored);
 			}
 			return true;
 
@@ -335,6 +415,9 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 	}
 
 	(void) kalam_command_open(&reader, command, length, &error);
+	applier->command_index = index;
+	applier->command_time = reader.header.timestamp;
+	applier->command_changes = 0;
 	rows_before = applier->staged_rows;
 	rocksdb_writebatch_wi_set_save_point(applier->batch);
 	while (kalam_command_next(&reader, &op, &error))
@@ -424,6 +507,74 @@ kalam_apply_destroy(KalamApplier *applier)
 	rocksdb_writebatch_wi_destroy(applier->batch);
 	rocksdb_readoptions_destroy(applier->read_options);
 	rocksdb_writeoptions_destroy(applier->write_options);
+}
+
+/*
+ * Remove the oldest changes of the group's log, those logged before cutoff,
+ * at most limit of them, and record the position of the last one removed.
+ * The log is in commit order and command timestamps come from the
+ * committing nodes' clocks, so the purge stops at the first change at or
+ * after cutoff: a change is kept at least until cutoff passes it.  Returns
+ * the number removed, -1 on a storage error (errbuf says which).
+ */
+int
+kalam_apply_purge_changes(KalamApplier *applier, TimestampTz cutoff,
+						  int limit, char *errbuf, size_t errlen)
+{
+	char		prefix[KALAM_CHANGE_PREFIX_LEN];
+	char		purged_key[KALAM_CHANGE_PURGED_KEY_LEN];
+	rocksdb_iterator_t *it;
+	rocksdb_writebatch_t *batch;
+	KalamChangePos last;
+	int			removed = 0;
+	char	   *err = NULL;
+
+	if (!applier->log_changes || applier->failed)
+		return 0;
+	kalam_change_prefix(prefix, applier->group);
+	batch = rocksdb_writebatch_create();
+	it = rocksdb_create_iterator(applier->db, applier->read_options);
+	for (rocksdb_iter_seek(it, prefix, sizeof(prefix));
+		 removed < limit && rocksdb_iter_valid(it);
+		 rocksdb_iter_next(it))
+	{
+		size_t		keylen;
+		size_t		vallen;
+		const char *key = rocksdb_iter_key(it, &keylen);
+		const char *value = rocksdb_iter_value(it, &vallen);
+		KalamChange change;
+		const char *error;
+
+		if (!kalam_key_has_prefix(key, keylen, prefix, sizeof(prefix)))
+			break;
+		/* a malformed change is removed as an expired one would be */
+		if (kalam_change_read(key, keylen, value, vallen, &change, &error) &&
+			change.time >= cutoff)
+			break;
+		if (!kalam_change_read_key(key, keylen, &last))
+			continue;
+		rocksdb_writebatch_delete(batch, key, keylen);
+		removed++;
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err == NULL && removed > 0)
+	{
+		uint64		purged[2] = {last.index, last.n};
+
+		kalam_change_purged_key(purged_key, applier->group);
+		rocksdb_writebatch_put(batch, purged_key, sizeof(purged_key),
+							   (const char *) purged, sizeof(purged));
+		rocksdb_write(applier->db, applier->write_options, batch, &err);
+	}
+	rocksdb_writebatch_destroy(batch);
+	if (err != NULL)
+	{
+		strlcpy(errbuf, err, errlen);
+		rocksdb_free(err);
+		return -1;
+	}
+	return removed;
 }
 
 static void

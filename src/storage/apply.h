@@ -21,6 +21,7 @@ extern bool kalam_debug_fail_apply_write;
 typedef struct KalamApplier
 {
 	int			group;
+	bool		log_changes;	/* keep a change log (codec/change.h) */
 	char		applied_key[32];	/* where the applied index is stored */
 	size_t		applied_keylen;
 	rocksdb_t  *db;
@@ -30,18 +31,24 @@ typedef struct KalamApplier
 	uint64		durable_index;	/* applied index stored in RocksDB */
 	uint64		staged_index;	/* applied index once the batch is written */
 	uint64		staged_rows;
+	uint64		command_index;	/* the command being applied: its position, */
+	TimestampTz command_time;	/* timestamp */
+	uint32		command_changes;	/* and changes logged so far */
 	bool		failed;			/* a batch write failed: stage nothing more */
 	char		failure[256];	/* and why */
 } KalamApplier;
 
 extern bool kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
-							 char *errbuf, size_t errlen);
+							 bool log_changes, char *errbuf, size_t errlen);
 extern void kalam_apply_command(KalamApplier *applier, uint64 index,
 								const char *command, size_t length,
 								KalamApplyResult *result);
 extern bool kalam_apply_flush(KalamApplier *applier, char *errbuf,
 							  size_t errlen);
 extern void kalam_apply_discard(KalamApplier *applier);
+extern int	kalam_apply_purge_changes(KalamApplier *applier,
+									  TimestampTz cutoff, int limit,
+									  char *errbuf, size_t errlen);
 extern void kalam_apply_destroy(KalamApplier *applier);
 extern bool kalam_apply_snapshot(KalamApplier *applier,
 								 uint64 (*required_of_table) (uint32 table_id),

@@ -26,11 +26,24 @@ kalam_scan_prefix(rocksdb_t *db, rocksdb_readoptions_t *options,
 				  KalamPrefixVisitor visit, void *arg,
 				  char *errbuf, size_t errlen)
 {
+	return kalam_scan_prefix_from(db, options, prefix, prefixlen,
+								  prefix, prefixlen, visit, arg,
+								  errbuf, errlen);
+}
+
+/* The same, from the first key at or after start (itself under prefix). */
+bool
+kalam_scan_prefix_from(rocksdb_t *db, rocksdb_readoptions_t *options,
+					   const char *prefix, size_t prefixlen,
+					   const char *start, size_t startlen,
+					   KalamPrefixVisitor visit, void *arg,
+					   char *errbuf, size_t errlen)
+{
 	rocksdb_iterator_t *it = rocksdb_create_iterator(db, options);
 	bool		completed = true;
 	char	   *err = NULL;
 
-	for (rocksdb_iter_seek(it, prefix, prefixlen);
+	for (rocksdb_iter_seek(it, start, startlen);
 		 rocksdb_iter_valid(it);
 		 rocksdb_iter_next(it))
 	{

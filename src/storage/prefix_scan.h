@@ -21,5 +21,11 @@ extern bool kalam_scan_prefix(rocksdb_t *db, rocksdb_readoptions_t *options,
 							  const char *prefix, size_t prefixlen,
 							  KalamPrefixVisitor visit, void *arg,
 							  char *errbuf, size_t errlen);
+extern bool kalam_scan_prefix_from(rocksdb_t *db,
+								   rocksdb_readoptions_t *options,
+								   const char *prefix, size_t prefixlen,
+								   const char *start, size_t startlen,
+								   KalamPrefixVisitor visit, void *arg,
+								   char *errbuf, size_t errlen);
 
 #endif							/* KALAM_PREFIX_SCAN_H */

@@ -60,6 +60,7 @@ typedef struct KalamChannel
 	LWLock	   *lock;			/* protects everything but the atomics */
 	Latch	   *worker_latch;	/* NULL while no worker runs */
 	Latch	   *jobs_latch;		/* the kalam jobs worker's, once it runs */
+	Latch	   *notifier_latch; /* the kalam notifier's, once it runs */
 	pid_t		worker_pid;		/* 0 while no worker runs */
 	bool		storage_ready;
 	pg_atomic_uint64 applied_index; /* sum over the groups: moves on any apply */
@@ -77,6 +78,8 @@ typedef struct KalamChannel
 
 static KalamChannel *channel = NULL;
 static bool exit_callback_registered = false;
+
+static void wake(Latch **field);
 
 Size
 kalam_channel_shmem_size(void)
@@ -482,8 +485,12 @@ kalam_channel_take(KalamPendingCommand *commands, int max)
 void
 kalam_channel_publish_applied(uint64 applied_index)
 {
+	bool		moved = pg_atomic_read_u64(&channel->applied_index) != applied_index;
+
 	pg_write_barrier();
 	pg_atomic_write_u64(&channel->applied_index, applied_index);
+	if (moved)
+		wake(&channel->notifier_latch);
 }
 
 /* Put the outcome in the slot and wake its owner. */
@@ -566,24 +573,42 @@ kalam_channel_node_reachable(int node_id)
 	return reachable;
 }
 
+static void
+attach(Latch **field, Latch *latch)
+{
+	LWLockAcquire(channel->lock, LW_EXCLUSIVE);
+	*field = latch;
+	LWLockRelease(channel->lock);
+}
+
+static void
+wake(Latch **field)
+{
+	Latch	   *latch;
+
+	LWLockAcquire(channel->lock, LW_SHARED);
+	latch = *field;
+	LWLockRelease(channel->lock);
+	if (latch != NULL)
+		SetLatch(latch);
+}
+
 void
 kalam_channel_attach_jobs(Latch *latch)
 {
-	get_channel();
-	LWLockAcquire(channel->lock, LW_EXCLUSIVE);
-	channel->jobs_latch = latch;
-	LWLockRelease(channel->lock);
+	attach(&get_channel()->jobs_latch, latch);
 }
 
 /* Wake the kalam jobs worker: the meta group applied more. */
 void
 kalam_channel_wake_jobs(void)
 {
-	Latch	   *latch;
+	wake(&channel->jobs_latch);
+}
 
-	LWLockAcquire(channel->lock, LW_SHARED);
-	latch = channel->jobs_latch;
-	LWLockRelease(channel->lock);
-	if (latch != NULL)
-		SetLatch(latch);
+/* The notifier is woken whenever the applied counter moves. */
+void
+kalam_channel_attach_notifier(Latch *latch)
+{
+	attach(&get_channel()->notifier_latch, latch);
 }

@@ -85,6 +85,7 @@ extern void kalam_channel_publish_group(int group, const KalamGroupStatus *statu
 extern void kalam_channel_publish_reachable(int node_id, bool reachable);
 extern void kalam_channel_attach_jobs(Latch *latch);
 extern void kalam_channel_wake_jobs(void);
+extern void kalam_channel_attach_notifier(Latch *latch);
 extern bool kalam_channel_node_reachable(int node_id);
 
 #endif							/* KALAM_CHANNEL_H */

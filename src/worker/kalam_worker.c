@@ -33,7 +33,9 @@
 #include "storage/proc.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
+#include "utils/timestamp.h"
 
+#include "kalam.h"
 #include "raft/group.h"
 #include "raft/node.h"
 #include "storage/rocks.h"
@@ -99,6 +101,7 @@ kalam_worker_main(Datum main_arg)
 {
 	KalamPendingCommand commands[KALAM_MAX_BATCH];
 	WaitEventSet *events;
+	TimestampTz next_purge = 0;
 	int			rv;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -150,6 +153,13 @@ kalam_worker_main(Datum main_arg)
 		stop_if_storage_failed();
 		kalam_node_finish_iteration();
 		stop_if_storage_failed();
+		if (GetCurrentTimestamp() >= next_purge)
+		{
+			TimestampTz now = GetCurrentTimestamp();
+
+			kalam_node_purge_changes(now - kalam_change_retention * USECS_PER_SEC);
+			next_purge = TimestampTzPlusMilliseconds(now, 1000);
+		}
 	}
 	proc_exit(0);
 }
