@@ -17,7 +17,7 @@
  *   (kalam.notifier_pid) for clients that check the sender.
  * - LISTEN on a channel that starts with "kalam_" is allowed only on the
  *   session's own channel of a table it may SELECT, or on a subscription
- *   channel that the session made; otherwise 42501.  NOTIFY on one is
+ *   channel that the session made as the same role; otherwise 42501.  NOTIFY on one is
  *   42501 for everybody (the notifier calls Async_Notify directly).
  * - kalam.subscribe makes a channel of the session's own ("kalam_s" and
  *   random digits), with an optional filter: a boolean expression over
@@ -231,7 +231,7 @@ check_listen(const char *channel)
 	if (strncmp(channel, KALAM_SUB_CHANNEL_PREFIX,
 				strlen(KALAM_SUB_CHANNEL_PREFIX)) == 0)
 	{
-		if (!kalam_live_owns(MyProcPid, channel))
+		if (!kalam_live_owns(MyProcPid, GetUserId(), channel))
 			refuse_listen(channel);
 		return;
 	}
@@ -400,15 +400,17 @@ kalam_subscribe(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(channel));
 }
 
-/* kalam.unsubscribe(channel): end one of the session's subscriptions */
+/*
+ * kalam.unsubscribe(channel): end one of the subscriptions that the
+ * session made as the current role
+ */
 Datum
 kalam_unsubscribe(PG_FUNCTION_ARGS)
 {
 	char	   *channel = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	bool		removed = false;
 
-	if (strncmp(channel, KALAM_SUB_CHANNEL_PREFIX,
-				strlen(KALAM_SUB_CHANNEL_PREFIX)) == 0 &&
+	if (kalam_live_owns(MyProcPid, GetUserId(), channel) &&
 		(removed = kalam_live_remove(MyProcPid, channel)))
 		Async_Unlisten(channel);
 	PG_RETURN_BOOL(removed);

@@ -75,7 +75,7 @@ extern const unsigned char *kalam_live_local_key(void);
 #define KALAM_LIVE_LOCAL_KEY_LEN	32
 extern bool kalam_live_add(const KalamListening *listening);
 extern bool kalam_live_remove(int pid, const char *channel);
-extern bool kalam_live_owns(int pid, const char *channel);
+extern bool kalam_live_owns(int pid, Oid roleid, const char *channel);
 extern uint64 kalam_live_generation(void);
 extern int	kalam_live_copy(KalamListening **listenings, uint64 *generation);
 extern void kalam_live_mark_broken(const char *channel, int pid);

@@ -203,9 +203,9 @@ kalam_live_remove(int pid, const char *channel)
 	return removed;
 }
 
-/* Does the session hold this channel? */
+/* Does the session, as this role, hold this channel? */
 bool
-kalam_live_owns(int pid, const char *channel)
+kalam_live_owns(int pid, Oid roleid, const char *channel)
 {
 	KalamLiveShared *l = get_live();
 	bool		owns = false;
@@ -216,7 +216,8 @@ kalam_live_owns(int pid, const char *channel)
 	{
 		KalamListening *s = &l->listenings[i];
 
-		owns = s->in_use && s->pid == pid && strcmp(s->channel, channel) == 0;
+		owns = s->in_use && s->pid == pid && s->roleid == roleid &&
+			strcmp(s->channel, channel) == 0;
 	}
 	LWLockRelease(l->lock);
 	return owns;
