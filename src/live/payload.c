@@ -179,7 +179,9 @@ relid_of(uint32 table_id)
 /*
  * What the notifier needs of a kalam table, by its id, cached for the life
  * of the process until kalam_live_forget_tables; NULL if no table has the
- * id here (dropped, or its DDL not replayed yet).
+ * id here (dropped, or its DDL not replayed yet).  An entry whose
+ * relation could not be opened stays with an invalid relid and is looked
+ * up again.
  */
 KalamLiveTable *
 kalam_live_table(uint32 table_id)
@@ -202,14 +204,15 @@ kalam_live_table(uint32 table_id)
 							 HASH_ELEM | HASH_BLOBS);
 	}
 	entry = hash_search(tables, &table_id, HASH_FIND, NULL);
-	if (entry != NULL)
-		return OidIsValid(entry->relid) ? entry : NULL;
+	if (entry != NULL && OidIsValid(entry->relid))
+		return entry;
 
+	/* not cached when missing: its DDL may be replayed here any moment */
 	relid = relid_of(table_id);
-	entry = hash_search(tables, &table_id, HASH_ENTER, &found);
-	entry->relid = InvalidOid;
 	if (!OidIsValid(relid))
 		return NULL;
+	entry = hash_search(tables, &table_id, HASH_ENTER, &found);
+	entry->relid = InvalidOid;
 
 	rel = relation_open(relid, AccessShareLock);
 	table = kalam_get_table(rel);
