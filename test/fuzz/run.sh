@@ -23,16 +23,17 @@ libs=(-L"$("$PG_CONFIG" --pkglibdir)" -lpgcommon -lpgport)
 declare -A sources=(
 	[command]="command.c"
 	[entry]="entry.c command.c"
-	[key]="key.c"
+	[key]="key.c change.c"
 	[row]="row.c"
-	[snapshot]="snapshot.c key.c"
+	[snapshot]="snapshot.c key.c change.c"
 	[ddl_record]="ddl_record.c"
 	[frame]="frame.c"
+	[change]="change.c key.c"
 )
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-for name in command entry key row snapshot ddl_record frame; do
+for name in command entry key row snapshot ddl_record frame change; do
 	srcs=("$here/fuzz.c" "$here/fuzz_$name.c")
 	for s in ${sources[$name]}; do
 		srcs+=("$repo/src/codec/$s")
