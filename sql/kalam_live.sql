@@ -67,6 +67,7 @@ SELECT kalam.subscribe('live_msg', 'true; DROP TABLE live_msg');
 SELECT kalam.subscribe('live_msg', 'true FROM pg_authid');
 SELECT kalam.subscribe('live_msg', 'id IN (SELECT 1)');
 SELECT kalam.subscribe('live_msg', 'count(*) > 1');
+SELECT kalam.subscribe('live_msg', 'random() > 0.5');
 SELECT kalam.subscribe(NULL, 'true');
 SELECT kalam.subscribe('live_msg', 'room = ''general'' AND id > 2') AS sub \gset
 SELECT :'sub' ~ '^kalam_s[0-9a-f]{32}$' AS shaped,
@@ -81,6 +82,13 @@ SET ROLE live_alice;
 SELECT kalam.unsubscribe(:'sub');
 SELECT kalam.unsubscribe(:'sub');
 SELECT count(*) FROM pg_listening_channels();
+-- DISCARD ALL (connection pools) ends the session's listenings too
+SELECT kalam.subscribe('live_msg') IS NOT NULL AS subscribed;
+RESET ROLE;
+SELECT listeners FROM kalam.notifications;
+DISCARD ALL;
+SELECT listeners FROM kalam.notifications;
+SET ROLE live_alice;
 
 -- kalam.changes: the user's changes in commit order
 INSERT INTO live_msg VALUES (1, 'general', 'one'), (2, 'general', 'two');

@@ -14,8 +14,9 @@
  *
  * A change's key is its group's metadata (table id 0), "changes/", the log
  * position of the command that made it (8 bytes, big endian) and its
- * number within the command (4 bytes, big endian): key order is commit
- * order.  "changes_purged" holds the position of the last change that
+ * number at that position (4 bytes, big endian; the commands of one log
+ * entry share its position and are numbered on in entry order): key order
+ * is commit order.  "changes_purged" holds the position of the last change that
  * the retention purge removed, so that a request for changes since an
  * older position can tell that some are gone.
  *

@@ -23,7 +23,8 @@
  *   random digits), with an optional filter: a boolean expression over
  *   the table's columns, parsed and checked here as a WHERE clause is
  *   (42703 for an unknown column, 42804 for a non-boolean), without
- *   subqueries, and kept parsed so that later catalog changes (a function
+ *   subqueries or volatile functions (the notifier runs it for every
+ *   change: a pg_sleep would hold up everybody), and kept parsed so that later catalog changes (a function
  *   renamed, search_path) cannot change what it means.
  * Every accepted LISTEN and subscription is recorded (registry.c) so that
  * the notifier knows where to send.
@@ -44,6 +45,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "nodes/nodeFuncs.h"
+#include "optimizer/optimizer.h"
 #include "parser/parse_coerce.h"
 #include "parser/parse_collate.h"
 #include "parser/parse_expr.h"
@@ -270,6 +272,9 @@ kalam_live_process_utility(PlannedStmt *pstmt, const char *queryString,
 			strncmp(channel, KALAM_CHANNEL_PREFIX, strlen(KALAM_CHANNEL_PREFIX)) == 0)
 			(void) kalam_live_remove(MyProcPid, channel);
 	}
+	else if (IsA(parsetree, DiscardStmt) &&
+			 (((DiscardStmt *) parsetree)->target == DISCARD_ALL))
+		(void) kalam_live_remove(MyProcPid, NULL);
 
 	if (prev_ProcessUtility)
 		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
@@ -354,6 +359,12 @@ parse_filter(Relation rel, const char *filter)
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("a kalam subscription filter cannot hold a subquery"),
 				 errhint("Filter on the changed row's own columns.")));
+	if (contain_volatile_functions(expr))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a kalam subscription filter cannot call volatile functions"),
+				 errdetail("The notifier runs every filter for every change it sends; a volatile function could hold up everybody's notifications."),
+				 errhint("Use immutable or stable functions and operators only.")));
 	free_parsestate(pstate);
 
 	text = nodeToString(expr);

@@ -43,6 +43,7 @@
 #define PAYLOAD_MAX		7999
 
 static HTAB *tables = NULL;
+static MemoryContext tables_context = NULL;
 
 /* What a read of the log collects */
 typedef struct LogRead
@@ -147,8 +148,8 @@ kalam_live_read_change(const KalamLoggedChange *lc, KalamChange *change)
 void
 kalam_live_forget_tables(void)
 {
-	if (tables != NULL)
-		hash_destroy(tables);
+	if (tables_context != NULL)
+		MemoryContextReset(tables_context);
 	tables = NULL;
 }
 
@@ -198,10 +199,15 @@ kalam_live_table(uint32 table_id)
 	{
 		HASHCTL		ctl;
 
+		if (tables_context == NULL)
+			tables_context = AllocSetContextCreate(TopMemoryContext,
+												   "kalam live tables",
+												   ALLOCSET_SMALL_SIZES);
 		ctl.keysize = sizeof(uint32);
 		ctl.entrysize = sizeof(KalamLiveTable);
+		ctl.hcxt = tables_context;
 		tables = hash_create("kalam live tables", 64, &ctl,
-							 HASH_ELEM | HASH_BLOBS);
+							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	}
 	entry = hash_search(tables, &table_id, HASH_FIND, NULL);
 	if (entry != NULL && OidIsValid(entry->relid))
@@ -216,7 +222,7 @@ kalam_live_table(uint32 table_id)
 
 	rel = relation_open(relid, AccessShareLock);
 	table = kalam_get_table(rel);
-	old = MemoryContextSwitchTo(TopMemoryContext);
+	old = MemoryContextSwitchTo(tables_context);
 	entry->type = table->type;
 	entry->name = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 											 RelationGetRelationName(rel));

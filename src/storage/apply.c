@@ -415,9 +415,11 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 	}
 
 	(void) kalam_command_open(&reader, command, length, &error);
+	/* the commands of one log entry share its index: number on across them */
+	if (index != applier->command_index)
+		applier->command_changes = 0;
 	applier->command_index = index;
 	applier->command_time = reader.header.timestamp;
-	applier->command_changes = 0;
 	rows_before = applier->staged_rows;
 	rocksdb_writebatch_wi_set_save_point(applier->batch);
 	while (kalam_command_next(&reader, &op, &error))
@@ -534,7 +536,17 @@ kalam_apply_purge_changes(KalamApplier *applier, TimestampTz cutoff,
 	kalam_change_prefix(prefix, applier->group);
 	batch = rocksdb_writebatch_create();
 	it = rocksdb_create_iterator(applier->db, applier->read_options);
-	for (rocksdb_iter_seek(it, prefix, sizeof(prefix));
+	/* from where the last purge stopped: not over its deletions again */
+	if (applier->purged.index > 0)
+	{
+		char		start[KALAM_CHANGE_KEY_LEN];
+
+		kalam_change_key(start, &applier->purged);
+		rocksdb_iter_seek(it, start, sizeof(start));
+	}
+	else
+		rocksdb_iter_seek(it, prefix, sizeof(prefix));
+	for (;
 		 removed < limit && rocksdb_iter_valid(it);
 		 rocksdb_iter_next(it))
 	{
@@ -566,6 +578,8 @@ kalam_apply_purge_changes(KalamApplier *applier, TimestampTz cutoff,
 		rocksdb_writebatch_put(batch, purged_key, sizeof(purged_key),
 							   (const char *) purged, sizeof(purged));
 		rocksdb_write(applier->db, applier->write_options, batch, &err);
+		if (err == NULL)
+			applier->purged = last;
 	}
 	rocksdb_writebatch_destroy(batch);
 	if (err != NULL)
@@ -721,5 +735,7 @@ kalam_apply_restore(KalamApplier *applier, const char *data, size_t len,
 	}
 	applier->durable_index = header.applied_index;
 	applier->staged_index = header.applied_index;
+	/* the snapshot's change log replaced ours: purge it from its start */
+	memset(&applier->purged, 0, sizeof(applier->purged));
 	return true;
 }

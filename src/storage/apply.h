@@ -12,6 +12,7 @@
 
 #include <rocksdb/c.h>
 
+#include "codec/change.h"
 #include "worker/channel.h"
 
 /* kalam.debug_fail_apply_write (registered in kalam.c): fail batch writes */
@@ -33,7 +34,9 @@ typedef struct KalamApplier
 	uint64		staged_rows;
 	uint64		command_index;	/* the command being applied: its position, */
 	TimestampTz command_time;	/* timestamp */
-	uint32		command_changes;	/* and changes logged so far */
+	uint32		command_changes;	/* and changes logged at that position so
+									 * far (by every command of its entry) */
+	KalamChangePos purged;		/* the last change the purge removed */
 	bool		failed;			/* a batch write failed: stage nothing more */
 	char		failure[256];	/* and why */
 } KalamApplier;
