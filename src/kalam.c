@@ -22,7 +22,6 @@
 #include "utils/guc.h"
 
 #include "fdw/kalam_fdw.h"
-#include "jobs/jobs_worker.h"
 #include "kalam.h"
 #include "live/live.h"
 #include "raft/group.h"
@@ -31,7 +30,6 @@
 #include "raft/node.h"
 #include "storage/apply.h"
 #include "worker/channel.h"
-#include "worker/kalam_worker.h"
 
 PG_MODULE_MAGIC;
 
@@ -71,6 +69,31 @@ kalam_data_path(const char *sub)
 	if (sub == NULL)
 		return base;
 	return psprintf("%s/%s", base, sub);
+}
+
+/*
+ * Register one of kalam's background workers: the kalam worker (storage
+ * and Raft, no database), the jobs worker and the notifier (both connected
+ * to kalam.database).
+ */
+static void
+register_worker(const char *name, const char *function, bool database,
+				int restart_seconds)
+{
+	BackgroundWorker worker;
+
+	memset(&worker, 0, sizeof(worker));
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
+	if (database)
+		worker.bgw_flags |= BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_start_time = database ? BgWorkerStart_RecoveryFinished :
+		BgWorkerStart_PostmasterStart;
+	worker.bgw_restart_time = restart_seconds;
+	snprintf(worker.bgw_library_name, BGW_MAXLEN, "kalam");
+	snprintf(worker.bgw_function_name, BGW_MAXLEN, "%s", function);
+	snprintf(worker.bgw_name, BGW_MAXLEN, "%s", name);
+	snprintf(worker.bgw_type, BGW_MAXLEN, "%s", name);
+	RegisterBackgroundWorker(&worker);
 }
 
 static void
@@ -278,9 +301,9 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = kalam_shmem_startup;
 
-	kalam_worker_register();
-	kalam_jobs_worker_register();
-	kalam_notifier_register();
+	register_worker("kalam worker", "kalam_worker_main", false, 1);
+	register_worker("kalam jobs", "kalam_jobs_worker_main", true, 10);
+	register_worker("kalam notifier", "kalam_notifier_main", true, 1);
 	kalam_fdw_install_hooks();
 	kalam_live_install_hooks();
 }

@@ -42,22 +42,6 @@
 #include "storage/keys.h"
 #include "worker/channel.h"
 
-void
-kalam_jobs_worker_register(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 10;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "kalam");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "kalam_jobs_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "kalam jobs");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "kalam jobs");
-	RegisterBackgroundWorker(&worker);
-}
-
 /*
  * The cut-off of every stream table: rows written before it are expired.
  * Returns the number of stream tables.

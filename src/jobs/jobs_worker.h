@@ -12,7 +12,6 @@
 
 #include "datatype/timestamp.h"
 
-extern void kalam_jobs_worker_register(void);
 extern void kalam_replay_ddl(void);
 extern TimestampTz kalam_replay_retry_at(void);
 extern PGDLLEXPORT void kalam_jobs_worker_main(Datum main_arg);

@@ -128,7 +128,6 @@ extern char *kalam_live_payload(const KalamLiveTable *table,
 								const char *key_json, const char *row_json);
 
 /* notifier.c */
-extern void kalam_notifier_register(void);
 extern PGDLLEXPORT void kalam_notifier_main(Datum main_arg);
 
 #endif							/* KALAM_LIVE_H */

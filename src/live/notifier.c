@@ -71,22 +71,6 @@ static bool tables_changed = false;
 static bool filter_broke = false;
 static MemoryContext listenings_context = NULL;
 
-void
-kalam_notifier_register(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 1;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "kalam");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "kalam_notifier_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "kalam notifier");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "kalam notifier");
-	RegisterBackgroundWorker(&worker);
-}
-
 /* Tables may have changed: look them up again. */
 static void
 relcache_changed(Datum arg, Oid relid)

@@ -123,6 +123,14 @@ kalam_live_local_key(void)
 	return get_live()->channel_key;
 }
 
+/* Is s the session's listening of the channel (of any, if channel is NULL)? */
+static bool
+is_listening(const KalamListening *s, int pid, const char *channel)
+{
+	return s->in_use && s->pid == pid &&
+		(channel == NULL || strcmp(s->channel, channel) == 0);
+}
+
 /* A session's listenings end with it. */
 static void
 remove_own(int code, Datum arg)
@@ -157,8 +165,7 @@ kalam_live_add(const KalamListening *listening)
 				free_slot = i;
 			continue;
 		}
-		if (s->pid == listening->pid &&
-			strcmp(s->channel, listening->channel) == 0)
+		if (is_listening(s, listening->pid, listening->channel))
 		{
 			LWLockRelease(l->lock);
 			return true;
@@ -190,8 +197,7 @@ kalam_live_remove(int pid, const char *channel)
 	{
 		KalamListening *s = &l->listenings[i];
 
-		if (s->in_use && s->pid == pid &&
-			(channel == NULL || strcmp(s->channel, channel) == 0))
+		if (is_listening(s, pid, channel))
 		{
 			s->in_use = false;
 			removed = true;
@@ -216,8 +222,7 @@ kalam_live_owns(int pid, Oid roleid, const char *channel)
 	{
 		KalamListening *s = &l->listenings[i];
 
-		owns = s->in_use && s->pid == pid && s->roleid == roleid &&
-			strcmp(s->channel, channel) == 0;
+		owns = is_listening(s, pid, channel) && s->roleid == roleid;
 	}
 	LWLockRelease(l->lock);
 	return owns;
@@ -272,7 +277,7 @@ kalam_live_mark_broken(const char *channel, int pid)
 	{
 		KalamListening *s = &l->listenings[i];
 
-		if (s->in_use && s->pid == pid && strcmp(s->channel, channel) == 0)
+		if (is_listening(s, pid, channel))
 			s->broken = true;
 	}
 	l->generation++;

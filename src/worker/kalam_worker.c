@@ -49,22 +49,6 @@ static rocksdb_t *primary_db = NULL;
 static uv_loop_t loop;
 static bool node_started = false;
 
-void
-kalam_worker_register(void)
-{
-	BackgroundWorker worker;
-
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS;
-	worker.bgw_start_time = BgWorkerStart_PostmasterStart;
-	worker.bgw_restart_time = 1;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "kalam");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "kalam_worker_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "kalam worker");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "kalam worker");
-	RegisterBackgroundWorker(&worker);
-}
-
 static void
 worker_exit(int code, Datum arg)
 {

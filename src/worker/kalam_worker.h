@@ -10,7 +10,6 @@
 #ifndef KALAM_WORKER_H
 #define KALAM_WORKER_H
 
-extern void kalam_worker_register(void);
 extern PGDLLEXPORT void kalam_worker_main(Datum main_arg);
 
 #endif							/* KALAM_WORKER_H */
