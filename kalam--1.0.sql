@@ -208,6 +208,7 @@ CREATE FUNCTION notifications(
     OUT notifier_pid integer,
     OUT notifications_sent bigint,
     OUT changes_read bigint,
+    OUT transactions bigint,
     OUT retries bigint,
     OUT pending_entries bigint,
     OUT oldest_pending interval,

@@ -31,7 +31,13 @@
 #     needs more than its default max_connections).  Prints the tps ratio
 #     (target >= 0.80) and how many of the notifications due (rows inserted
 #     x listeners) the listeners got.  The listeners' client runs on the
-#     same 2 cores, so its CPU is part of the cost.
+#     same 2 cores, so its CPU is part of the cost.  Twice: all 100 on the
+#     shared table's one channel (each gets every row: 100 deliveries per
+#     row and node), and the per-user case kalam is for: 100 roles each
+#     LISTENing on its own channel of a user table, the writers inserting
+#     as a random one of them (kalam.as_user), so that each row goes to one
+#     listener (its user's), wherever it listens.
+# NOTIFY_WAKEUPS (default 2000, kalam's default) sets kalam.notify_wakeups on every node.
 # Everything interleaves (BENCH_ROUNDS rounds, default 3, of BENCH_SECONDS,
 # default 5, per run), because throughput on a shared 2-core machine drifts
 # by tens of percent within minutes; tps are medians of the rounds, latency
@@ -56,16 +62,36 @@ write_insert_scripts "$scripts"
 chown -R postgres:postgres "$scripts"
 columns='room text, body text, sent_at timestamptz DEFAULT now()'
 LISTENERS=100
+NOTIFY_WAKEUPS=${NOTIFY_WAKEUPS:-2000}
+
+# the per-user writers: as a random one of the listening roles
+cat >"$scripts/insert-user.sql" <<SQL
+\set u random(1, $LISTENERS)
+\set id random(1, 1000000000000)
+SELECT set_config('kalam.as_user', 'lu' || :u, false);
+INSERT INTO bench.kalam_user (id, room, body) VALUES (:id, 'room 1', 'a benchmark message') ON CONFLICT DO NOTHING;
+SQL
+chown postgres:postgres "$scripts/insert-user.sql"
 
 start_kalam_cluster 3 2
 sql "${NODE_PORTS[1]}" <<SQL
 CREATE SCHEMA bench;
 CREATE FOREIGN TABLE bench.kalam_ins (id bigint NOT NULL, $columns)
     SERVER kalam OPTIONS (type 'shared', primary_key 'id');
+CREATE FOREIGN TABLE bench.kalam_user (id bigint NOT NULL, $columns)
+    SERVER kalam OPTIONS (type 'user', primary_key 'id');
 SQL
 for i in 1 2 3; do
-	poll "${NODE_PORTS[i]}" 'SELECT count(*) = 1 FROM kalam.tables'
+	poll "${NODE_PORTS[i]}" 'SELECT count(*) = 2 FROM kalam.tables'
 	poll "${NODE_PORTS[i]}" 'SELECT kalam.notifier_pid() > 0'
+	# roles and grants are not replicated
+	sql "${NODE_PORTS[i]}" >/dev/null <<SQL
+GRANT USAGE ON SCHEMA bench TO PUBLIC;
+GRANT SELECT ON bench.kalam_user TO PUBLIC;
+SELECT format('CREATE ROLE lu%s LOGIN', g) FROM generate_series(1, $LISTENERS) g \gexec
+ALTER SYSTEM SET kalam.notify_wakeups = $NOTIFY_WAKEUPS;
+SELECT pg_reload_conf();
+SQL
 done
 leader=$(sql "${NODE_PORTS[1]}" -At -c "SELECT leader_id FROM kalam.groups WHERE group_name = 'shared'")
 if ! [[ $leader =~ ^[123]$ ]]; then
@@ -107,13 +133,21 @@ live() {
 }
 
 declare -A delivered due
+user_delivered=0
+user_due=0
 listener_cpu=""
-# listened_bench: one pgbench run (16 clients) on the leader while
-# LISTENERS connections listen; counts what they got against what was due
+# listened_bench per-user|shared: one pgbench run (16 clients) on the
+# leader while LISTENERS connections listen; counts what they got against
+# what was due
 listened_bench() {
 	local out=$BENCH_LOGS/listen$((run + 1)).out pid deadline rows got
-	perl "$client" listen --host "$TEMP_BASE" --table bench.kalam_ins --count "$LISTENERS" \
-		"${NODE_PORTS[@]}" >"$out" &
+	if [ "$1" = per-user ]; then
+		perl "$client" listen --host "$TEMP_BASE" --table bench.kalam_user --count "$LISTENERS" \
+			--role-prefix lu "${NODE_PORTS[@]}" >"$out" &
+	else
+		perl "$client" listen --host "$TEMP_BASE" --table bench.kalam_ins --count "$LISTENERS" \
+			"${NODE_PORTS[@]}" >"$out" &
+	fi
 	pid=$!
 	deadline=$((SECONDS + 60))
 	until grep -q '^ready$' "$out"; do
@@ -124,16 +158,28 @@ listened_bench() {
 		fi
 		sleep 0.1
 	done
-	bench "$LISTENERS listeners" "$leader_port" "$scripts/insert-kalam.sql" 16
+	if [ "$1" = per-user ]; then
+		bench "$LISTENERS per-user listeners" "$leader_port" "$scripts/insert-user.sql" 16
+	else
+		bench "$LISTENERS listeners" "$leader_port" "$scripts/insert-kalam.sql" 16
+	fi
 	kill -USR1 "$pid"
 	wait "$pid"
 	rows=$(cat "$BENCH_LOGS/run$run".* | wc -l)
 	while read -r port conns got; do
 		[[ $port =~ ^[0-9]+$ ]] || continue
-		delivered[$port]=$((${delivered[$port]:-0} + got))
-		due[$port]=$((${due[$port]:-0} + rows * conns))
+		if [ "$1" = per-user ]; then
+			user_delivered=$((user_delivered + got))
+		else
+			delivered[$port]=$((${delivered[$port]:-0} + got))
+			due[$port]=$((${due[$port]:-0} + rows * conns))
+		fi
 	done <"$out"
-	listener_cpu+=" $(awk '$1 == "cpu" { print $2 + $3 }' "$out")"
+	if [ "$1" = per-user ]; then
+		user_due=$((user_due + rows))
+	else
+		listener_cpu+=" $(awk '$1 == "cpu" { print $2 + $3 }' "$out")"
+	fi
 }
 
 for round in $(seq "$BENCH_ROUNDS"); do
@@ -144,7 +190,9 @@ for round in $(seq "$BENCH_ROUNDS"); do
 			"leader=$leader_port" "follower=$follower_port"
 	done
 	bench "0 listeners" "$leader_port" "$scripts/insert-kalam.sql" 16
-	listened_bench
+	listened_bench shared
+	bench "0 per-user listeners" "$leader_port" "$scripts/insert-user.sql" 16
+	listened_bench per-user
 done
 if [ "$(sql "$leader_port" -At -c "SELECT is_leader FROM kalam.groups WHERE group_name = 'shared'")" != t ]; then
 	echo "warning: node $leader lost the leadership of the shared group during the runs" >&2
@@ -186,7 +234,8 @@ counts() {
 echo
 echo "PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'), $(nproc) CPUs, loopback, fsync on," \
 	"default settings, $BENCH_ROUNDS interleaved rounds of ${BENCH_SECONDS}s per run;" \
-	"kalam: 3 nodes, shared group leader node $leader, follower node $follower"
+	"kalam: 3 nodes, shared group leader node $leader, follower node $follower," \
+	"kalam.notify_wakeups $NOTIFY_WAKEUPS"
 echo
 echo "Insert -> notification: ms from the INSERT's result (latency) and from sending the INSERT to the"
 echo "notification, p50/p99 over every notification; commits/s, notif/s: medians of the rounds;"
@@ -240,12 +289,28 @@ for i in 1 2 3; do
 	echo "  notifications delivered to the listeners on node $i: ${delivered[${NODE_PORTS[i]}]}" \
 		"of ${due[${NODE_PORTS[i]}]} due (rows inserted x listeners)"
 done
+echo
+echo "The same, per user: INSERTs into a user table as one of $LISTENERS roles (kalam.as_user, random),"
+echo "each role LISTENing on its own channel (round-robin over nodes 1-3)"
+# shellcheck disable=SC2059 # fmt is the format
+printf "$fmt" "" tps p50_ms p99_ms
+read -r uq_tps uq_p50 uq_p99 <<<"$(summary "0 per-user listeners" 16)"
+read -r ul_tps ul_p50 ul_p99 <<<"$(summary "$LISTENERS per-user listeners" 16)"
+# shellcheck disable=SC2059 # fmt is the format
+printf "$fmt" "no listener" "$(printf '%.1f' "$uq_tps")" "$uq_p50" "$uq_p99"
+# shellcheck disable=SC2059 # fmt is the format
+printf "$fmt" "$LISTENERS listeners, one per user" "$(printf '%.1f' "$ul_tps")" "$ul_p50" "$ul_p99"
+echo "tps with $LISTENERS per-user listeners / without: $(ratio "$ul_tps" "$uq_tps") (target >= 0.80);" \
+	"notifications delivered: $user_delivered of $user_due due (one per row)"
 
 echo
+echo "Raft group leaders at the end: $(sql "$leader_port" -At -F ' ' -c \
+	"SELECT string_agg(group_name || '=node' || leader_id || ' (term ' || term || ')', ' ' ORDER BY group_name) FROM kalam.groups")"
 echo "kalam.notifications at the end:"
 for i in 1 2 3; do
 	printf 'node %s: ' "$i"
 	sql "${NODE_PORTS[i]}" -At -F ' ' -c "SELECT 'sent ' || notifications_sent, 'changes_read ' || changes_read,
+		'transactions ' || transactions,
 		'retries ' || retries, 'pending ' || pending_entries,
 		'oldest_pending ' || coalesce(oldest_pending::text, '-'), 'listeners ' || listeners
 		FROM kalam.notifications"

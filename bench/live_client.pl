@@ -26,9 +26,10 @@
 #     whose notification had not come 2 s after the last one; foreign:
 #     notifications from another sender, or of keys nobody inserted here).
 #
-#   live_client.pl listen --host DIR --table T --count N PORT...
+#   live_client.pl listen --host DIR --table T --count N [--role-prefix R] PORT...
 #     N connections, round-robin over the PORTs, LISTEN on kalam.channel(T)
-#     and read whatever arrives; prints "ready" once all listen.  On SIGUSR1
+#     (as roles R1 .. RN, each on its own channel, with --role-prefix; as
+#     postgres otherwise) and read whatever arrives; prints "ready" once all listen.  On SIGUSR1
 #     reads until 2 s pass without a notification (20 s at most), then
 #     prints "PORT CONNECTIONS RECEIVED" per port and "cpu USER SYS" (its
 #     own CPU seconds) and exits.
@@ -46,16 +47,16 @@ $| = 1;
 my $mode = shift @ARGV // '';
 my %opt = (writers => 1, seconds => 5, count => 100);
 GetOptions(\%opt, 'host=s', 'write-port=i', 'table=s', 'run=i', 'writers=i',
-	'seconds=f', 'out=s', 'channel=s', 'count=i')
+	'seconds=f', 'out=s', 'channel=s', 'count=i', 'role-prefix=s')
   or die "live_client.pl: bad options\n";
 die "live_client.pl: --host and --table are required\n"
   unless defined $opt{host} && defined $opt{table};
 
 sub connect_to
 {
-	my ($port) = @_;
+	my ($port, $user) = @_;
 	return DBI->connect("dbi:Pg:host=$opt{host};port=$port;dbname=postgres",
-		'postgres', '', { AutoCommit => 1, RaiseError => 1, PrintError => 0 });
+		$user // 'postgres', '', { AutoCommit => 1, RaiseError => 1, PrintError => 0 });
 }
 
 # LISTEN on the table's kalam channel, or on --channel; returns the pid the
@@ -245,7 +246,8 @@ sub listen_many
 	for my $i (0 .. $opt{count} - 1)
 	{
 		my $port = $ports[ $i % @ports ];
-		my $dbh = connect_to($port);
+		my $dbh = connect_to($port,
+			defined $opt{'role-prefix'} ? $opt{'role-prefix'} . ($i + 1) : undef);
 		push @conns, { dbh => $dbh, port => $port, pid => listen_on($dbh) };
 		$count{$port}++;
 		$received{$port} = 0;

@@ -121,6 +121,26 @@ SET ROLE live_alice;
 SELECT op, key, "row" FROM kalam.changes('live_room');
 RESET ROLE;
 
+-- a position older than the change log keeps: KL005
+ALTER SYSTEM SET kalam.change_retention = '1s';
+SELECT pg_reload_conf();
+SET ROLE live_alice;
+SELECT pos AS first_pos FROM kalam.changes('live_msg') LIMIT 1 \gset
+SELECT pos AS last_pos
+  FROM (SELECT pos, row_number() OVER () AS n FROM kalam.changes('live_msg')) c
+ ORDER BY n DESC LIMIT 1 \gset
+RESET ROLE;
+SELECT pg_sleep(3);
+SET ROLE live_alice;
+\set VERBOSITY sqlstate
+SELECT count(*) FROM kalam.changes('live_msg', :'first_pos');
+\set VERBOSITY default
+SELECT count(*) FROM kalam.changes('live_msg', :'last_pos');
+SELECT count(*) FROM kalam.changes('live_msg');
+RESET ROLE;
+ALTER SYSTEM RESET kalam.change_retention;
+SELECT pg_reload_conf();
+
 SELECT kalam.notifier_pid() = (SELECT pid FROM pg_stat_activity
                                 WHERE backend_type = 'kalam notifier') AS notifier;
 

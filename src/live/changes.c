@@ -41,32 +41,27 @@ json_to_jsonb(const char *json)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(json));
 }
 
-/* KL005 unless the log still holds every change after since */
-static void
-check_retained(const KalamChangePos *since)
+/*
+ * The position of the last change of the group that the retention purge
+ * removed from this node's log; false if it removed none.
+ */
+static bool
+purged_position(int group, KalamChangePos *last)
 {
 	char		key[KALAM_CHANGE_PURGED_KEY_LEN];
 	size_t		vallen;
 	char	   *value;
 	uint64		purged[2];
-	KalamChangePos last;
 
-	kalam_change_purged_key(key, since->group);
+	kalam_change_purged_key(key, group);
 	value = kalam_rocks_get(key, sizeof(key), &vallen);
 	if (value == NULL || vallen != sizeof(purged))
-		return;
+		return false;
 	memcpy(purged, value, sizeof(purged));
-	last.group = since->group;
-	last.index = purged[0];
-	last.n = (uint32) purged[1];
-	if (kalam_change_pos_cmp(since, &last) < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_KALAM_CHANGES_GONE),
-				 errmsg("changes since position %s are no longer kept",
-						kalam_live_pos_text(since)),
-				 errdetail("This node's change log starts after position %s (kalam.change_retention is %d s).",
-						   kalam_live_pos_text(&last), kalam_change_retention),
-				 errhint("Reload the table's rows, then follow its changes from kalam.changes(table) or its channel.")));
+	last->group = group;
+	last->index = purged[0];
+	last->n = (uint32) purged[1];
+	return true;
 }
 
 /*
@@ -82,6 +77,7 @@ kalam_changes(PG_FUNCTION_ARGS)
 	KalamLiveTable *live_table;
 	StringInfoData row_prefix;
 	KalamChangePos after;
+	KalamChangePos purged;
 	KalamLoggedChange *changes;
 	int			nchanges;
 	int			group;
@@ -113,8 +109,18 @@ kalam_changes(PG_FUNCTION_ARGS)
 					 errdetail("The table's changes for this user are positions of group %d.",
 							   group)));
 		kalam_read_wait_position(group, after.index);
-		check_retained(&after);
+		if (purged_position(group, &purged) &&
+			kalam_change_pos_cmp(&after, &purged) < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_KALAM_CHANGES_GONE),
+					 errmsg("changes since position %s are no longer kept", since),
+					 errdetail("This node's change log starts after position %s (kalam.change_retention is %d s).",
+							   kalam_live_pos_text(&purged), kalam_change_retention),
+					 errhint("Reload the table's rows, then follow its changes from kalam.changes(table) or its channel.")));
 	}
+	/* all that is kept: from where the purge stopped, not over its deletions */
+	else if (purged_position(group, &purged))
+		after = purged;
 
 	initStringInfo(&row_prefix);
 	kalam_key_prefix(&row_prefix, table);

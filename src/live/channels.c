@@ -444,8 +444,8 @@ kalam_notifications(PG_FUNCTION_ARGS)
 {
 	KalamNotifierState *state = kalam_live_notifier_state();
 	TupleDesc	desc;
-	Datum		values[7];
-	bool		nulls[7] = {false};
+	Datum		values[8];
+	bool		nulls[8] = {false};
 	uint64		pending = 0;
 	TimestampTz oldest = state->oldest_unsent;
 	int			g;
@@ -464,14 +464,15 @@ kalam_notifications(PG_FUNCTION_ARGS)
 	nulls[0] = (state->pid == 0);
 	values[1] = Int64GetDatum(pg_atomic_read_u64(&state->notifications));
 	values[2] = Int64GetDatum(pg_atomic_read_u64(&state->changes));
-	values[3] = Int64GetDatum(pg_atomic_read_u64(&state->retries));
-	values[4] = Int64GetDatum(pending);
+	values[3] = Int64GetDatum(pg_atomic_read_u64(&state->transactions));
+	values[4] = Int64GetDatum(pg_atomic_read_u64(&state->retries));
+	values[5] = Int64GetDatum(pending);
 	if (oldest == 0)
-		nulls[5] = true;
+		nulls[6] = true;
 	else
-		values[5] = DirectFunctionCall2(timestamp_mi,
+		values[6] = DirectFunctionCall2(timestamp_mi,
 										TimestampTzGetDatum(GetCurrentTimestamp()),
 										TimestampTzGetDatum(oldest));
-	values[6] = Int32GetDatum(kalam_live_count());
+	values[7] = Int32GetDatum(kalam_live_count());
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

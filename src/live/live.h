@@ -61,11 +61,13 @@ typedef struct KalamNotifierState
 								 * sent; 0 when caught up */
 	pg_atomic_uint64 notifications;
 	pg_atomic_uint64 changes;
+	pg_atomic_uint64 transactions;	/* that sent notifications */
 	pg_atomic_uint64 retries;
 } KalamNotifierState;
 
 /* registry.c */
 extern int	kalam_max_listenings;
+extern int	kalam_notify_wakeups;
 extern void kalam_live_define_gucs(void);
 extern Size kalam_live_shmem_size(void);
 extern void kalam_live_shmem_init(void);

@@ -49,6 +49,7 @@ typedef struct KalamLiveShared
 } KalamLiveShared;
 
 int			kalam_max_listenings = 1024;
+int			kalam_notify_wakeups = 2000;
 
 static KalamLiveShared *live = NULL;
 static bool exit_callback_registered = false;
@@ -64,6 +65,16 @@ kalam_live_define_gucs(void)
 							1,
 							1024 * 1024,
 							PGC_POSTMASTER,
+							0,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.notify_wakeups",
+							"How many times a second the kalam notifier may wake the sessions that LISTEN on this node.",
+							"Every NOTIFYing commit wakes every LISTENing session of the database, each running a transaction: with n sessions listening, the notifier leaves n / kalam.notify_wakeups seconds between its commits, gathering the changes of that time into one.  0: no limit.",
+							&kalam_notify_wakeups,
+							2000,
+							0,
+							1000000,
+							PGC_SIGHUP,
 							0,
 							NULL, NULL, NULL);
 }
@@ -91,6 +102,7 @@ kalam_live_shmem_init(void)
 					(errmsg("kalam could not draw a random channel key")));
 		pg_atomic_init_u64(&live->notifier.notifications, 0);
 		pg_atomic_init_u64(&live->notifier.changes, 0);
+		pg_atomic_init_u64(&live->notifier.transactions, 0);
 		pg_atomic_init_u64(&live->notifier.retries, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);

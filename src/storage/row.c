@@ -72,6 +72,34 @@ payload_corrupt(const char *error)
 }
 
 /*
+ * Step over one non-null attribute: its bytes, checked against the payload
+ * and its type's length.  False with *error if the payload is malformed.
+ */
+static bool
+next_attribute(Form_pg_attribute att, KalamRowReader *reader,
+			   const char **src, uint32 *vlen, const char **error)
+{
+	if (att->attlen > 0)
+	{
+		*vlen = att->attlen;
+		return kalam_row_next_fixed(reader, att->attlen, src, error);
+	}
+	if (!kalam_row_next_varlen(reader, src, vlen, error))
+		return false;
+	if (att->attlen == -1 && (Size) *vlen > MaxAllocSize - VARHDRSZ)
+	{
+		*error = "attribute is longer than a value can be";
+		return false;
+	}
+	if (att->attlen == -2 && (*vlen == 0 || (*src)[*vlen - 1] != '\0'))
+	{
+		*error = "cstring attribute is not terminated";
+		return false;
+	}
+	return true;
+}
+
+/*
  * Read one non-null attribute and make a Datum of it.  By-reference values
  * are copied into CurrentMemoryContext, aligned, so they outlive the
  * RocksDB buffer.
@@ -84,62 +112,74 @@ read_attribute(Form_pg_attribute att, KalamRowReader *reader)
 	uint32		vlen;
 	char	   *copy;
 
-	if (att->attlen > 0)
-	{
-		if (!kalam_row_next_fixed(reader, att->attlen, &src, &error))
-			payload_corrupt(error);
-		if (att->attbyval)
-		{
-			switch (att->attlen)
-			{
-				case 1:
-					return CharGetDatum(*src);
-				case 2:
-					{
-						int16		v;
-
-						memcpy(&v, src, sizeof(v));
-						return Int16GetDatum(v);
-					}
-				case 4:
-					{
-						int32		v;
-
-						memcpy(&v, src, sizeof(v));
-						return Int32GetDatum(v);
-					}
-				default:
-					{
-						Datum		d;
-
-						memcpy(&d, src, sizeof(d));
-						return d;
-					}
-			}
-		}
-		copy = palloc(att->attlen);
-		memcpy(copy, src, att->attlen);
-		return PointerGetDatum(copy);
-	}
-
-	if (!kalam_row_next_varlen(reader, &src, &vlen, &error))
+	if (!next_attribute(att, reader, &src, &vlen, &error))
 		payload_corrupt(error);
+	if (att->attlen > 0 && att->attbyval)
+	{
+		switch (att->attlen)
+		{
+			case 1:
+				return CharGetDatum(*src);
+			case 2:
+				{
+					int16		v;
+
+					memcpy(&v, src, sizeof(v));
+					return Int16GetDatum(v);
+				}
+			case 4:
+				{
+					int32		v;
+
+					memcpy(&v, src, sizeof(v));
+					return Int32GetDatum(v);
+				}
+			default:
+				{
+					Datum		d;
+
+					memcpy(&d, src, sizeof(d));
+					return d;
+				}
+		}
+	}
 	if (att->attlen == -1)
 	{
-		struct varlena *v;
+		struct varlena *v = palloc(vlen + VARHDRSZ);
 
-		if ((Size) vlen > MaxAllocSize - VARHDRSZ)
-			payload_corrupt("attribute is longer than a value can be");
-		v = palloc(vlen + VARHDRSZ);
 		SET_VARSIZE(v, vlen + VARHDRSZ);
 		memcpy(VARDATA(v), src, vlen);
 		return PointerGetDatum(v);
 	}
-	if (vlen == 0 || src[vlen - 1] != '\0')
-		payload_corrupt("cstring attribute is not terminated");
 	copy = palloc(vlen);
 	memcpy(copy, src, vlen);
-	return CStringGetDatum(copy);
+	return att->attlen == -2 ? CStringGetDatum(copy) : PointerGetDatum(copy);
+}
+
+/*
+ * Would kalam_row_decode read this payload by this descriptor?  False with
+ * *error if not: for readers that must skip a malformed row rather than
+ * stop (the notifier).
+ */
+bool
+kalam_row_check(const char *payload, size_t len, TupleDesc desc,
+				const char **error)
+{
+	KalamRowReader reader;
+	int			i;
+
+	if (!kalam_row_open(&reader, payload, len, error))
+		return false;
+	for (i = 0; i < desc->natts; i++)
+	{
+		const char *src;
+		uint32		vlen;
+
+		if (!kalam_row_is_null(&reader, i) &&
+			!next_attribute(TupleDescAttr(desc, i), &reader, &src, &vlen, error))
+			return false;
+	}
+	return true;
 }
 
 /*

@@ -17,6 +17,8 @@
 
 extern void kalam_row_encode(StringInfo buf, TupleDesc desc,
 							 const Datum *values, const bool *isnull);
+extern bool kalam_row_check(const char *payload, size_t len, TupleDesc desc,
+							const char **error);
 extern void kalam_row_decode(const char *payload, size_t len, TupleDesc desc,
 							 Datum *values, bool *isnull);
 
