@@ -142,6 +142,29 @@ RESET ROLE;
 SQL
 
 echo
-echo '==== 12. Stop the three nodes'
+echo '==== 12. Live queries: alice LISTENs on node 3 to her channel of app.messages; she'
+echo '====     writes on node 1; node 3 notifies her right after it applied the row'
+echo '====     (psql prints notifications once its current statement, a pg_sleep, ends)'
+listened=$TEMP_BASE/listen.out
+demo_sql 3 >"$listened" 2>&1 <<'SQL' &
+SET ROLE alice;
+SELECT kalam.channel('app.messages') AS channel \gset
+LISTEN :channel;
+SELECT pg_sleep(3);
+SQL
+listener=$!
+sleep 1
+demo_sql 1 <<'SQL'
+SET ROLE alice;
+INSERT INTO app.messages (id, room, body) VALUES (4, 'general', 'alice, live');
+RESET ROLE;
+SQL
+wait "$listener"
+echo
+echo "-- node 3, alice's session:"
+cat "$listened"
+
+echo
+echo '==== 13. Stop the three nodes'
 stop_kalam_cluster
 echo "Demo done; removing $TEMP_BASE."

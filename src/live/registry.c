@@ -194,14 +194,14 @@ kalam_live_add(const KalamListening *listening)
 }
 
 /*
- * Remove a session's listening of a channel, or all of them (channel
- * NULL).  Returns whether there was one.
+ * End (remove) or break a session's listenings of a channel, or all of
+ * them (channel NULL).  Returns whether there was one.
  */
-bool
-kalam_live_remove(int pid, const char *channel)
+static bool
+change_listenings(int pid, const char *channel, bool remove)
 {
 	KalamLiveShared *l = get_live();
-	bool		removed = false;
+	bool		changed = false;
 	int			i;
 
 	LWLockAcquire(l->lock, LW_EXCLUSIVE);
@@ -209,16 +209,24 @@ kalam_live_remove(int pid, const char *channel)
 	{
 		KalamListening *s = &l->listenings[i];
 
-		if (is_listening(s, pid, channel))
-		{
+		if (!is_listening(s, pid, channel))
+			continue;
+		if (remove)
 			s->in_use = false;
-			removed = true;
-		}
+		else
+			s->broken = true;
+		changed = true;
 	}
-	if (removed)
+	if (changed)
 		l->generation++;
 	LWLockRelease(l->lock);
-	return removed;
+	return changed;
+}
+
+bool
+kalam_live_remove(int pid, const char *channel)
+{
+	return change_listenings(pid, channel, true);
 }
 
 /* Does the session, as this role, hold this channel? */
@@ -281,19 +289,7 @@ kalam_live_copy(KalamListening **listenings, uint64 *generation)
 void
 kalam_live_mark_broken(const char *channel, int pid)
 {
-	KalamLiveShared *l = get_live();
-	int			i;
-
-	LWLockAcquire(l->lock, LW_EXCLUSIVE);
-	for (i = 0; i < kalam_max_listenings; i++)
-	{
-		KalamListening *s = &l->listenings[i];
-
-		if (is_listening(s, pid, channel))
-			s->broken = true;
-	}
-	l->generation++;
-	LWLockRelease(l->lock);
+	(void) change_listenings(pid, channel, false);
 }
 
 int
