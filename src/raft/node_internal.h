@@ -84,6 +84,9 @@ typedef struct KalamGroup
 	bool		initialized;	/* raft_init succeeded */
 	bool		push_commit;	/* followers wait to learn a commit */
 	bool		proposed_in_turn;	/* an entry went out in this turn */
+	uint64		proposals;		/* entries proposed so far */
+	bool		push_later;		/* push the commit index unless an entry */
+	uint64		push_unless_past;	/* is proposed past this count first */
 	KalamGroupStatus published; /* what kalam.groups shows now */
 	uint64		reachable_published_at; /* loop time (ms), meta group */
 	bool		started;
