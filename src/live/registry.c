@@ -260,6 +260,19 @@ kalam_live_generation(void)
 	return generation;
 }
 
+/* The listenings in use; the caller holds the lock. */
+static int
+count_in_use(const KalamLiveShared *l)
+{
+	int			n = 0;
+	int			i;
+
+	for (i = 0; i < kalam_max_listenings; i++)
+		if (l->listenings[i].in_use)
+			n++;
+	return n;
+}
+
 /*
  * Copy the listenings in use into a palloc'd array, with the generation
  * they belong to.  Returns how many.
@@ -272,10 +285,7 @@ kalam_live_copy(KalamListening **listenings, uint64 *generation)
 	int			i;
 
 	LWLockAcquire(l->lock, LW_SHARED);
-	for (i = 0; i < kalam_max_listenings; i++)
-		if (l->listenings[i].in_use)
-			n++;
-	*listenings = palloc(sizeof(KalamListening) * Max(n, 1));
+	*listenings = palloc(sizeof(KalamListening) * Max(count_in_use(l), 1));
 	n = 0;
 	for (i = 0; i < kalam_max_listenings; i++)
 		if (l->listenings[i].in_use)
@@ -296,13 +306,10 @@ int
 kalam_live_count(void)
 {
 	KalamLiveShared *l = get_live();
-	int			n = 0;
-	int			i;
+	int			n;
 
 	LWLockAcquire(l->lock, LW_SHARED);
-	for (i = 0; i < kalam_max_listenings; i++)
-		if (l->listenings[i].in_use)
-			n++;
+	n = count_in_use(l);
 	LWLockRelease(l->lock);
 	return n;
 }
