@@ -181,8 +181,9 @@ lookup_row(KalamApplier *applier, const char *key, size_t keylen,
 
 /*
  * Stage a change into the group's change log: the command's position and
- * the change's number within it, the row key and the row payload (without
- * its stored header).
+ * the change's number at that position (counted across the commands of
+ * one log entry), the row key and the row payload (without its stored
+ * header).
  */
 static void
 log_change(KalamApplier *applier, KalamChangeOp op, uint8 flags,
