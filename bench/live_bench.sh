@@ -37,6 +37,11 @@
 #     LISTENing on its own channel of a user table, the writers inserting
 #     as a random one of them (kalam.as_user), so that each row goes to one
 #     listener (its user's), wherever it listens.
+#   - A listener that does not read: one connection on the leader LISTENs
+#     on the shared table's channel and reads nothing while pgbench (16
+#     clients) inserts for BENCH_SECONDS, then reads everything: the
+#     writers' p50/p99 against the "no listener" runs (target: at most 20%
+#     higher), and whether every change arrived.
 # NOTIFY_WAKEUPS (default 2000, kalam's default) sets kalam.notify_wakeups on every node.
 # Everything interleaves (BENCH_ROUNDS rounds, default 3, of BENCH_SECONDS,
 # default 5, per run), because throughput on a shared 2-core machine drifts
@@ -136,14 +141,19 @@ declare -A delivered due
 user_delivered=0
 user_due=0
 listener_cpu=""
-# listened_bench per-user|shared: one pgbench run (16 clients) on the
-# leader while LISTENERS connections listen; counts what they got against
-# what was due
+slow_delivered=0
+slow_due=0
+# listened_bench per-user|shared|slow: one pgbench run (16 clients) on the
+# leader while LISTENERS connections listen (slow: one that does not read);
+# counts what they got against what was due
 listened_bench() {
 	local out=$BENCH_LOGS/listen$((run + 1)).out pid deadline rows got
 	if [ "$1" = per-user ]; then
 		perl "$client" listen --host "$TEMP_BASE" --table bench.kalam_user --count "$LISTENERS" \
 			--role-prefix lu "${NODE_PORTS[@]}" >"$out" &
+	elif [ "$1" = slow ]; then
+		perl "$client" listen --host "$TEMP_BASE" --table bench.kalam_ins --count 1 --hold \
+			"$leader_port" >"$out" &
 	else
 		perl "$client" listen --host "$TEMP_BASE" --table bench.kalam_ins --count "$LISTENERS" \
 			"${NODE_PORTS[@]}" >"$out" &
@@ -160,6 +170,8 @@ listened_bench() {
 	done
 	if [ "$1" = per-user ]; then
 		bench "$LISTENERS per-user listeners" "$leader_port" "$scripts/insert-user.sql" 16
+	elif [ "$1" = slow ]; then
+		bench "a listener that does not read" "$leader_port" "$scripts/insert-kalam.sql" 16
 	else
 		bench "$LISTENERS listeners" "$leader_port" "$scripts/insert-kalam.sql" 16
 	fi
@@ -170,6 +182,8 @@ listened_bench() {
 		[[ $port =~ ^[0-9]+$ ]] || continue
 		if [ "$1" = per-user ]; then
 			user_delivered=$((user_delivered + got))
+		elif [ "$1" = slow ]; then
+			slow_delivered=$((slow_delivered + got))
 		else
 			delivered[$port]=$((${delivered[$port]:-0} + got))
 			due[$port]=$((${due[$port]:-0} + rows * conns))
@@ -177,6 +191,8 @@ listened_bench() {
 	done <"$out"
 	if [ "$1" = per-user ]; then
 		user_due=$((user_due + rows))
+	elif [ "$1" = slow ]; then
+		slow_due=$((slow_due + rows))
 	else
 		listener_cpu+=" $(awk '$1 == "cpu" { print $2 + $3 }' "$out")"
 	fi
@@ -190,6 +206,7 @@ for round in $(seq "$BENCH_ROUNDS"); do
 			"leader=$leader_port" "follower=$follower_port"
 	done
 	bench "0 listeners" "$leader_port" "$scripts/insert-kalam.sql" 16
+	listened_bench slow
 	listened_bench shared
 	bench "0 per-user listeners" "$leader_port" "$scripts/insert-user.sql" 16
 	listened_bench per-user
@@ -289,6 +306,12 @@ for i in 1 2 3; do
 	echo "  notifications delivered to the listeners on node $i: ${delivered[${NODE_PORTS[i]}]}" \
 		"of ${due[${NODE_PORTS[i]}]} due (rows inserted x listeners)"
 done
+read -r s_tps s_p50 s_p99 <<<"$(summary "a listener that does not read" 16)"
+# shellcheck disable=SC2059 # fmt is the format
+printf "$fmt" "1 listener that does not read (on the leader)" "$(printf '%.1f' "$s_tps")" \
+	"$s_p50" "$s_p99"
+echo "writers' latency with a listener that does not read / without: p50 $(ratio "$s_p50" "$q_p50")," \
+	"p99 $(ratio "$s_p99" "$q_p99") (target <= 1.20); it got $slow_delivered of $slow_due changes afterwards"
 echo
 echo "The same, per user: INSERTs into a user table as one of $LISTENERS roles (kalam.as_user, random),"
 echo "each role LISTENing on its own channel (round-robin over nodes 1-3)"

@@ -26,10 +26,11 @@
 #     whose notification had not come 2 s after the last one; foreign:
 #     notifications from another sender, or of keys nobody inserted here).
 #
-#   live_client.pl listen --host DIR --table T --count N [--role-prefix R] PORT...
+#   live_client.pl listen --host DIR --table T --count N [--role-prefix R] [--hold] PORT...
 #     N connections, round-robin over the PORTs, LISTEN on kalam.channel(T)
 #     (as roles R1 .. RN, each on its own channel, with --role-prefix; as
-#     postgres otherwise) and read whatever arrives; prints "ready" once all listen.  On SIGUSR1
+#     postgres otherwise) and read whatever arrives (with --hold: nothing
+#     until SIGUSR1, a listener that does not read); prints "ready" once all listen.  On SIGUSR1
 #     reads until 2 s pass without a notification (20 s at most), then
 #     prints "PORT CONNECTIONS RECEIVED" per port and "cpu USER SYS" (its
 #     own CPU seconds) and exits.
@@ -47,7 +48,7 @@ $| = 1;
 my $mode = shift @ARGV // '';
 my %opt = (writers => 1, seconds => 5, count => 100);
 GetOptions(\%opt, 'host=s', 'write-port=i', 'table=s', 'run=i', 'writers=i',
-	'seconds=f', 'out=s', 'channel=s', 'count=i', 'role-prefix=s')
+	'seconds=f', 'out=s', 'channel=s', 'count=i', 'role-prefix=s', 'hold')
   or die "live_client.pl: bad options\n";
 die "live_client.pl: --host and --table are required\n"
   unless defined $opt{host} && defined $opt{table};
@@ -260,6 +261,11 @@ sub listen_many
 	my ($quiet_since, $drain_start);
 	while (1)
 	{
+		if ($opt{hold} && !$drain)
+		{
+			select(undef, undef, undef, 0.2);
+			next;
+		}
 		my @ready = $sel->can_read(0.2);
 		my $now = time;
 		if ($drain)
