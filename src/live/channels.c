@@ -70,6 +70,13 @@ PG_FUNCTION_INFO_V1(kalam_notifications);
 
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
+/* Does the channel name start with prefix? */
+static bool
+starts_with(const char *channel, const char *prefix)
+{
+	return strncmp(channel, prefix, strlen(prefix)) == 0;
+}
+
 static void
 append_hex(char *dest, const unsigned char *bytes, int n)
 {
@@ -228,18 +235,16 @@ check_listen(const char *channel)
 {
 	KalamListening l;
 
-	if (strncmp(channel, KALAM_CHANNEL_PREFIX, strlen(KALAM_CHANNEL_PREFIX)) != 0)
+	if (!starts_with(channel, KALAM_CHANNEL_PREFIX))
 		return;
-	if (strncmp(channel, KALAM_SUB_CHANNEL_PREFIX,
-				strlen(KALAM_SUB_CHANNEL_PREFIX)) == 0)
+	if (starts_with(channel, KALAM_SUB_CHANNEL_PREFIX))
 	{
 		if (!kalam_live_owns(MyProcPid, GetUserId(), channel))
 			refuse_listen(channel);
 		return;
 	}
 	if (strlen(channel) != KALAM_CHANNEL_LEN ||
-		strncmp(channel, KALAM_TABLE_CHANNEL_PREFIX,
-				strlen(KALAM_TABLE_CHANNEL_PREFIX)) != 0 ||
+		!starts_with(channel, KALAM_TABLE_CHANNEL_PREFIX) ||
 		!find_table_channel(channel, &l))
 		refuse_listen(channel);
 	add_listening(&l);
@@ -256,8 +261,8 @@ kalam_live_process_utility(PlannedStmt *pstmt, const char *queryString,
 	if (IsA(parsetree, ListenStmt))
 		check_listen(((ListenStmt *) parsetree)->conditionname);
 	else if (IsA(parsetree, NotifyStmt) &&
-			 strncmp(((NotifyStmt *) parsetree)->conditionname,
-					 KALAM_CHANNEL_PREFIX, strlen(KALAM_CHANNEL_PREFIX)) == 0)
+			 starts_with(((NotifyStmt *) parsetree)->conditionname,
+						 KALAM_CHANNEL_PREFIX))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 				 errmsg("permission denied to notify on channel \"%s\"",
@@ -268,8 +273,7 @@ kalam_live_process_utility(PlannedStmt *pstmt, const char *queryString,
 	{
 		const char *channel = ((UnlistenStmt *) parsetree)->conditionname;
 
-		if (channel == NULL ||
-			strncmp(channel, KALAM_CHANNEL_PREFIX, strlen(KALAM_CHANNEL_PREFIX)) == 0)
+		if (channel == NULL || starts_with(channel, KALAM_CHANNEL_PREFIX))
 			(void) kalam_live_remove(MyProcPid, channel);
 	}
 	else if (IsA(parsetree, DiscardStmt) &&
