@@ -13,6 +13,7 @@ OBJS = \
 	src/codec/key.o \
 	src/codec/row.o \
 	src/codec/snapshot.o \
+	src/codec/txn.o \
 	src/worker/channel.o \
 	src/worker/kalam_worker.o \
 	src/raft/group.o \
@@ -28,9 +29,12 @@ OBJS = \
 	src/storage/keys.o \
 	src/storage/row.o \
 	src/storage/apply.o \
+	src/storage/txn_apply.o \
 	src/storage/rocks.o \
 	src/storage/prefix_scan.o \
 	src/storage/digest.o \
+	src/txn/commit.o \
+	src/txn/recovery.o \
 	src/fdw/kalam_fdw.o \
 	src/fdw/option.o \
 	src/fdw/pushdown.o \
@@ -55,9 +59,9 @@ PGFILEDESC = "kalam - replicated per-user tables in RocksDB"
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter
 SHLIB_LINK = -lrocksdb -lraft -luv -lcrypto
 
-REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups kalam_read kalam_debug kalam_live
+REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups kalam_read kalam_debug kalam_live kalam_multigroup
 REGRESS_OPTS = --port=25432 --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/kalam.conf
-ISOLATION = kalam_conflict
+ISOLATION = kalam_conflict kalam_multigroup_conflict
 ISOLATION_OPTS = --port=25432 --temp-instance=./tmp_check_isolation --temp-config=$(srcdir)/test/kalam.conf
 TAP_TESTS = 1
 

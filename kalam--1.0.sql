@@ -96,7 +96,11 @@ CREATE FUNCTION stats(
     OUT rows_written bigint,
     OUT apply_time_ms double precision,
     OUT applied_index bigint,
-    OUT worker_pid integer)
+    OUT worker_pid integer,
+    OUT multi_group_committed bigint,
+    OUT multi_group_aborted bigint,
+    OUT multi_group_commit_avg_ms double precision,
+    OUT transactions_recovered bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'kalam_stats'
 LANGUAGE C STRICT VOLATILE;

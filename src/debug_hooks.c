@@ -50,6 +50,10 @@ status_name(KalamApplyStatus status)
 			return "not leader";
 		case KALAM_APPLY_OUTCOME_UNKNOWN:
 			return "outcome unknown";
+		case KALAM_APPLY_LOCKED:
+			return "locked";
+		case KALAM_APPLY_TXN_ABORTED:
+			return "transaction aborted";
 	}
 	return "unknown status";
 }

@@ -29,6 +29,7 @@
 #include "raft/meta_watermark.h"
 #include "raft/node.h"
 #include "storage/apply.h"
+#include "txn/txn.h"
 #include "worker/channel.h"
 
 PG_MODULE_MAGIC;
@@ -284,6 +285,7 @@ define_gucs(void)
 	kalam_handshake_define_gucs();
 	kalam_read_define_gucs();
 	kalam_live_define_gucs();
+	kalam_txn_define_gucs();
 	MarkGUCPrefixReserved("kalam");
 }
 

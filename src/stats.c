@@ -22,8 +22,9 @@ kalam_stats(PG_FUNCTION_ARGS)
 {
 	KalamStats *stats = kalam_channel_stats();
 	TupleDesc	desc;
-	Datum		values[7];
-	bool		nulls[7] = {false};
+	Datum		values[11];
+	bool		nulls[11] = {false};
+	uint64		committed = pg_atomic_read_u64(&stats->multi_group_committed);
 	pid_t		pid = kalam_channel_worker_pid();
 
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
@@ -37,6 +38,13 @@ kalam_stats(PG_FUNCTION_ARGS)
 	values[5] = Int64GetDatum(kalam_channel_applied_index());
 	values[6] = Int32GetDatum((int32) pid);
 	nulls[6] = (pid == 0);
+	values[7] = Int64GetDatum(committed);
+	values[8] = Int64GetDatum(pg_atomic_read_u64(&stats->multi_group_aborted));
+	values[9] = Float8GetDatum(committed == 0 ? 0.0 :
+							   pg_atomic_read_u64(&stats->multi_group_commit_us) /
+							   1000.0 / committed);
+	nulls[9] = (committed == 0);
+	values[10] = Int64GetDatum(pg_atomic_read_u64(&stats->transactions_recovered));
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
 }

@@ -130,7 +130,7 @@ kalam_command_next(KalamCommandReader *reader, KalamOp *op, const char **error)
 	}
 	memcpy(&header, reader->pos, sizeof(header));
 	avail -= sizeof(header);
-	if (header.kind < KALAM_OP_INSERT || header.kind > KALAM_OP_PUT)
+	if (header.kind < KALAM_OP_INSERT || header.kind > KALAM_OP_TXN_RESOLVE)
 	{
 		*error = "unknown operation kind";
 		return false;
@@ -155,6 +155,17 @@ kalam_command_next(KalamCommandReader *reader, KalamOp *op, const char **error)
 	if (header.kind == KALAM_OP_EXPIRE && header.vallen != sizeof(TimestampTz))
 	{
 		*error = "expire operation without a timestamp";
+		return false;
+	}
+	if ((header.kind == KALAM_OP_TXN_PREPARE && header.vallen != sizeof(uint16)) ||
+		(header.kind == KALAM_OP_TXN_COMMIT &&
+		 (header.vallen == 0 || header.vallen % sizeof(uint16) != 0)) ||
+		(header.kind == KALAM_OP_TXN_DECIDE && header.vallen != 0) ||
+		(header.kind == KALAM_OP_TXN_RESOLVE &&
+		 (header.vallen != 1 ||
+		  (uint8) reader->pos[sizeof(header) + header.keylen] > 1)))
+	{
+		*error = "transaction operation with a value of the wrong size";
 		return false;
 	}
 	op->kind = (KalamOpKind) header.kind;
@@ -196,4 +207,59 @@ kalam_command_reads_ranges(const char *command, size_t length)
 		if (op.kind == KALAM_OP_DELETE_PREFIX || op.kind == KALAM_OP_EXPIRE)
 			return true;
 	return false;
+}
+
+/*
+ * Where the command stands in a transaction across groups (codec/txn.h):
+ * txn_op gets its first operation if that is a transaction operation,
+ * else txn_op->kind is 0.  A transaction operation must come first;
+ * PREPARE and COMMIT are followed by row writes and prefix deletions only
+ * (PREPARE by at least one), DECIDE and RESOLVE by nothing.  False with
+ * *error if the command breaks a rule or does not decode.
+ */
+bool
+kalam_command_txn(const char *buf, size_t len, KalamOp *txn_op,
+				  const char **error)
+{
+	KalamCommandReader reader;
+	KalamOp		op;
+	uint32		n = 0;
+
+	memset(txn_op, 0, sizeof(KalamOp));
+	if (!kalam_command_open(&reader, buf, len, error))
+		return false;
+	while (kalam_command_next(&reader, &op, error))
+	{
+		if (n++ == 0)
+		{
+			if (KALAM_OP_IS_TXN(op.kind))
+				*txn_op = op;
+			continue;
+		}
+		if (KALAM_OP_IS_TXN(op.kind))
+		{
+			*error = "transaction operation after the first operation";
+			return false;
+		}
+		if (txn_op->kind == KALAM_OP_TXN_DECIDE ||
+			txn_op->kind == KALAM_OP_TXN_RESOLVE)
+		{
+			*error = "operations follow a transaction's decision or resolution";
+			return false;
+		}
+		if (txn_op->kind != 0 &&
+			(op.kind == KALAM_OP_EXPIRE || op.kind == KALAM_OP_PUT))
+		{
+			*error = "expiry or unconditional write inside a transaction across groups";
+			return false;
+		}
+	}
+	if (*error != NULL)
+		return false;
+	if (txn_op->kind == KALAM_OP_TXN_PREPARE && n < 2)
+	{
+		*error = "prepare without writes";
+		return false;
+	}
+	return true;
 }

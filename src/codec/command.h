@@ -50,8 +50,26 @@ typedef enum KalamOpKind
 								 * key; no value */
 	KALAM_OP_EXPIRE,			/* deletes rows under key written before the
 								 * timestamp held in the value */
-	KALAM_OP_PUT				/* writes the key whatever it holds */
+	KALAM_OP_PUT,				/* writes the key whatever it holds */
+
+	/*
+	 * Transactions across groups (codec/txn.h); key: the transaction's
+	 * "txn/" key in the command's group.  PREPARE and COMMIT come first in
+	 * a command and the transaction's writes to the group follow them;
+	 * DECIDE and RESOLVE stand alone.
+	 */
+	KALAM_OP_TXN_PREPARE,		/* check the writes, keep them as an intent;
+								 * value: the coordinator group (2 bytes) */
+	KALAM_OP_TXN_COMMIT,		/* apply the writes, record "committed";
+								 * value: the participant groups (2 bytes
+								 * each) */
+	KALAM_OP_TXN_DECIDE,		/* record "aborted" unless a record exists;
+								 * no value */
+	KALAM_OP_TXN_RESOLVE		/* apply or drop the group's intent; value:
+								 * KALAM_TXN_RESOLVE_COMMIT or _ABORT */
 } KalamOpKind;
+
+#define KALAM_OP_IS_TXN(kind) ((kind) >= KALAM_OP_TXN_PREPARE)
 
 typedef struct KalamCommandHeader
 {
@@ -108,5 +126,7 @@ extern bool kalam_command_next(KalamCommandReader *reader, KalamOp *op,
 extern bool kalam_command_validate(const char *buf, size_t len,
 								   const char **error);
 extern bool kalam_command_reads_ranges(const char *command, size_t length);
+extern bool kalam_command_txn(const char *buf, size_t len, KalamOp *txn_op,
+							  const char **error);
 
 #endif							/* KALAM_COMMAND_H */

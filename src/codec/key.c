@@ -19,6 +19,7 @@
 
 #include "codec/change.h"
 #include "codec/key.h"
+#include "codec/txn.h"
 #include "raft/group.h"
 
 /* The group a key belongs to; -1 if the key is too short to have one. */
@@ -64,13 +65,26 @@ metadata_tag_is(const char *key, size_t keylen, const char *tag, bool exact)
 								keylen - KALAM_TABLE_PREFIX_LEN, tag, taglen);
 }
 
+/* Is the key a transaction record, intent or lock (codec/txn.h)? */
+static bool
+is_txn_key(const char *key, size_t keylen)
+{
+	return (keylen == KALAM_TXN_KEY_LEN &&
+			metadata_tag_is(key, keylen, KALAM_KEY_TXN_TAG, false)) ||
+		(keylen > KALAM_LOCK_PREFIX_LEN &&
+		 metadata_tag_is(key, keylen, KALAM_KEY_LOCK_TAG, false)) ||
+		(keylen == KALAM_TABLE_LOCK_KEY_LEN &&
+		 metadata_tag_is(key, keylen, KALAM_KEY_TABLE_LOCK_TAG, false));
+}
+
 /*
  * May the group touch the key for this use?  Its group prefix must be the
  * group's; a range must name a table (not table id 0); a data group's
  * rows are table rows, the meta group's are its DDL records and node
- * addresses only; a snapshot also carries the group's applied index, and
- * a data group's snapshot its change log (codec/change.h).
- * False with *error set if not.
+ * addresses only; a transaction operation names its "txn/" key; a
+ * snapshot also carries the group's applied index and transaction
+ * records, intents and locks, and a data group's snapshot its change log
+ * (codec/change.h).  False with *error set if not.
  */
 bool
 kalam_key_check_scope(int group, KalamKeyUse use, const char *key,
@@ -91,6 +105,16 @@ kalam_key_check_scope(int group, KalamKeyUse use, const char *key,
 		return false;
 	}
 	table_id = kalam_key_table(key, keylen);
+	if (use == KALAM_KEY_USE_TXN)
+	{
+		if (keylen == KALAM_TXN_KEY_LEN && table_id == 0 &&
+			metadata_tag_is(key, keylen, KALAM_KEY_TXN_TAG, false))
+			return true;
+		*error = "transaction operation on a key that is not a transaction record";
+		return false;
+	}
+	if (use == KALAM_KEY_USE_SNAPSHOT && table_id == 0 && is_txn_key(key, keylen))
+		return true;
 	if (use == KALAM_KEY_USE_RANGE && table_id == 0)
 	{
 		*error = "range deletion of the group's own metadata (table id 0)";

@@ -25,10 +25,12 @@ typedef enum KalamApplyStatus
 	KALAM_APPLY_STORAGE_ERROR,	/* RocksDB failed; nothing was written */
 	KALAM_APPLY_LOST,			/* the worker lost the command */
 	KALAM_APPLY_NOT_LEADER,		/* this node does not lead the group */
-	KALAM_APPLY_OUTCOME_UNKNOWN /* leadership was lost while it waited */
+	KALAM_APPLY_OUTCOME_UNKNOWN,	/* leadership was lost while it waited */
+	KALAM_APPLY_LOCKED,			/* a key is held by a prepared transaction */
+	KALAM_APPLY_TXN_ABORTED		/* the transaction's record says aborted */
 } KalamApplyStatus;
 
-#define KALAM_APPLY_STATUS_LAST	KALAM_APPLY_OUTCOME_UNKNOWN
+#define KALAM_APPLY_STATUS_LAST	KALAM_APPLY_TXN_ABORTED
 
 typedef struct KalamApplyResult
 {

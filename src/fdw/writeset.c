@@ -35,6 +35,7 @@
 #include "raft/meta_watermark.h"
 #include "storage/keys.h"
 #include "storage/row.h"
+#include "txn/txn.h"
 #include "worker/channel.h"
 
 typedef struct KalamKeyRef
@@ -394,7 +395,8 @@ report_apply_failure(const KalamApplyResult *result, KalamWriteEntry **ops,
 
 	/* only these name an operation that ran; a refused command may not */
 	if ((result->status == KALAM_APPLY_DUPLICATE_KEY ||
-		 result->status == KALAM_APPLY_ROW_CHANGED) &&
+		 result->status == KALAM_APPLY_ROW_CHANGED ||
+		 result->status == KALAM_APPLY_LOCKED) &&
 		result->op_index >= (uint32) nprefixes &&
 		result->op_index < (uint32) ncommand_ops)
 		entry = ops[result->op_index - nprefixes];
@@ -433,6 +435,25 @@ report_apply_failure(const KalamApplyResult *result, KalamWriteEntry **ops,
 							   relname, key_text) :
 					 errdetail("A row of kalam table \"%s\" was changed or deleted by another transaction after this one read it.",
 							   relname ? relname : "?"),
+					 errhint("Retry the transaction.")));
+			break;
+		case KALAM_APPLY_LOCKED:
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("could not serialize access due to a concurrent transaction across groups"),
+					 key_text ?
+					 errdetail("The row of kalam table \"%s\" with key %s is held by a transaction that writes several Raft groups and has not finished committing.",
+							   relname, key_text) :
+					 errdetail("Rows of kalam table \"%s\" are held by a transaction that writes several Raft groups and has not finished committing.",
+							   relname ? relname : "?"),
+					 errhint("Retry the transaction.  A transaction left behind by a failed node is resolved after kalam.transaction_timeout.")));
+			break;
+		case KALAM_APPLY_TXN_ABORTED:
+			ereport(ERROR,
+					(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+					 errmsg("the transaction across groups was aborted by recovery"),
+					 errdetail("Its commit reached the coordinator group after recovery had given up on it (kalam.transaction_timeout is %d ms); nothing of it was applied.",
+							   kalam_transaction_timeout),
 					 errhint("Retry the transaction.")));
 			break;
 		case KALAM_APPLY_LOST:
@@ -485,12 +506,14 @@ required_meta_index(int group, const char *key, size_t keylen)
 
 /*
  * Build the command of one group from the transaction's prefix deletions
- * and entries that belong to it; ops[] gets the entries in command order.
- * Returns the number of operations.
+ * and entries that belong to it, after the transaction operation of a
+ * transaction across groups (txn not NULL); ops[] gets the entries in
+ * command order.  Returns the number of writes.
  */
 static int
 build_group_command(StringInfo buf, int group, KalamWriteEntry **entries,
-					int nentries, KalamWriteEntry **ops, int *nprefixes)
+					int nentries, const KalamTxn *txn, KalamWriteEntry **ops,
+					int *nprefixes)
 {
 	ListCell   *lc;
 	uint64		required = 0;
@@ -498,6 +521,8 @@ build_group_command(StringInfo buf, int group, KalamWriteEntry **entries,
 	int			i;
 
 	kalam_command_begin(buf, GetCurrentTimestamp());
+	if (txn != NULL)
+		kalam_txn_add_op(buf, txn, group);
 	*nprefixes = 0;
 
 	/* prefix deletions first: later writes of the transaction follow them */
@@ -531,44 +556,108 @@ build_group_command(StringInfo buf, int group, KalamWriteEntry **entries,
 	return nops + *nprefixes;
 }
 
+/* Mark the groups the transaction writes; returns how many */
+static int
+groups_written(KalamWriteEntry **entries, int nentries, bool *writes_group)
+{
+	ListCell   *lc;
+	int			n = 0;
+	int			i;
+
+	memset(writes_group, 0, sizeof(bool) * KALAM_MAX_GROUPS);
+	foreach(lc, ws_prefixes)
+	{
+		KalamPrefix *p = (KalamPrefix *) lfirst(lc);
+
+		writes_group[kalam_key_group(p->data, p->len)] = true;
+	}
+	for (i = 0; i < nentries; i++)
+	{
+		bool		has_op;
+
+		(void) entry_op(entries[i], &has_op);
+		if (has_op)
+			writes_group[kalam_key_group(entries[i]->key, entries[i]->keylen)] = true;
+	}
+	for (i = 0; i < KALAM_MAX_GROUPS; i++)
+		n += writes_group[i] ? 1 : 0;
+	return n;
+}
+
 /*
- * Hand the transaction's writes to the worker, one command per Raft group
- * (each atomic), and wait for each.
+ * Hand the transaction's writes to the worker and wait until they are
+ * applied: one command if they all belong to one Raft group, else the
+ * two-phase commit of txn/commit.c over the groups they write.
  */
 static void
 commit_writeset(void)
 {
-	StringInfoData buf;
 	HASH_SEQ_STATUS status;
 	KalamWriteEntry *entry;
 	KalamWriteEntry **entries;
-	KalamWriteEntry **ops;
+	KalamWriteEntry ***ops;
+	StringInfoData *commands;
+	int		   *nprefixes;
+	int		   *ncommand_ops;
+	uint64		applied[KALAM_MAX_GROUPS] = {0};
+	bool		writes_group[KALAM_MAX_GROUPS];
+	KalamApplyResult result;
+	KalamTxn	txn;
 	int			nentries = 0;
+	int			ngroups;
 	int			group;
+	int			failed = -1;
 
 	entries = palloc(sizeof(KalamWriteEntry *) * (hash_get_num_entries(ws_hash) + 1));
-	ops = palloc(sizeof(KalamWriteEntry *) * (hash_get_num_entries(ws_hash) + 1));
 	hash_seq_init(&status, ws_hash);
 	while ((entry = (KalamWriteEntry *) hash_seq_search(&status)) != NULL)
 		entries[nentries++] = entry;
+	ngroups = groups_written(entries, nentries, writes_group);
+	if (ngroups == 0)
+		return;
+	if (ngroups > 1)
+		kalam_txn_start(&txn, writes_group);
 
-	initStringInfo(&buf);
-	kalam_read_commit_begin();
+	commands = palloc0(sizeof(StringInfoData) * KALAM_MAX_GROUPS);
+	ops = palloc0(sizeof(KalamWriteEntry **) * KALAM_MAX_GROUPS);
+	nprefixes = palloc0(sizeof(int) * KALAM_MAX_GROUPS);
+	ncommand_ops = palloc0(sizeof(int) * KALAM_MAX_GROUPS);
 	for (group = 0; group < kalam_group_count(); group++)
 	{
-		KalamApplyResult result;
-		int			nprefixes;
-		int			ncommand_ops;
-
-		ncommand_ops = build_group_command(&buf, group, entries, nentries, ops,
-										   &nprefixes);
-		if (ncommand_ops == 0)
+		if (!writes_group[group])
 			continue;
-		kalam_channel_submit(group, buf.data, buf.len, &result);
-		if (result.status != KALAM_APPLY_OK)
-			report_apply_failure(&result, ops, nprefixes, ncommand_ops);
-		kalam_read_commit_group(group, result.applied_index);
+		initStringInfo(&commands[group]);
+		ops[group] = palloc(sizeof(KalamWriteEntry *) * (nentries + 1));
+		ncommand_ops[group] = build_group_command(&commands[group], group,
+												  entries, nentries,
+												  ngroups > 1 ? &txn : NULL,
+												  ops[group], &nprefixes[group]);
 	}
+
+	kalam_read_commit_begin();
+	if (ngroups == 1)
+	{
+		for (group = 0; !writes_group[group]; group++)
+			;
+		kalam_channel_submit(group, commands[group].data, commands[group].len,
+							 &result);
+		if (result.status != KALAM_APPLY_OK)
+			failed = group;
+		applied[group] = result.applied_index;
+	}
+	else
+	{
+		failed = kalam_txn_commit(&txn, commands, applied, &result);
+		/* the transaction operation came first: the writes follow it */
+		if (failed >= 0 && result.op_index > 0)
+			result.op_index--;
+	}
+	if (failed >= 0)
+		report_apply_failure(&result, ops[failed], nprefixes[failed],
+							 ncommand_ops[failed]);
+	for (group = 0; group < kalam_group_count(); group++)
+		if (applied[group] != 0)
+			kalam_read_commit_group(group, applied[group]);
 	kalam_read_commit_end();
 }
 

@@ -40,6 +40,7 @@
 #include "kalam.h"
 #include "raft/group.h"
 #include "storage/keys.h"
+#include "txn/txn.h"
 #include "worker/channel.h"
 
 /*
@@ -126,6 +127,21 @@ purge_expired_rows(void)
 	pgstat_report_activity(STATE_IDLE, NULL);
 }
 
+/* How often the intents of transactions across groups are looked at */
+#define KALAM_RECOVERY_INTERVAL_MS	1000
+
+/* One round of recovery of transactions across groups (txn/recovery.c) */
+static void
+recover_transactions(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	pgstat_report_activity(STATE_RUNNING, "kalam: recovering transactions across groups");
+	kalam_txn_recover();
+	CommitTransactionCommand();
+	pgstat_report_activity(STATE_IDLE, NULL);
+}
+
 /*
  * Run one job.  An error it raises is logged and its transaction rolled
  * back, as a backend does with a failed statement, and the worker goes on.
@@ -156,6 +172,7 @@ void
 kalam_jobs_worker_main(Datum main_arg)
 {
 	TimestampTz next_purge;
+	TimestampTz next_recovery;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -166,10 +183,11 @@ kalam_jobs_worker_main(Datum main_arg)
 	kalam_channel_attach_jobs(MyLatch);
 	next_purge = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 											 kalam_ttl_purge_interval * 1000L);
+	next_recovery = GetCurrentTimestamp();
 
 	for (;;)
 	{
-		TimestampTz wake = next_purge;
+		TimestampTz wake = Min(next_purge, next_recovery);
 		long		wait;
 
 		if (kalam_replay_retry_at() != 0 && kalam_replay_retry_at() < wake)
@@ -191,6 +209,12 @@ kalam_jobs_worker_main(Datum main_arg)
 			run_job(purge_expired_rows);
 			next_purge = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 													 kalam_ttl_purge_interval * 1000L);
+		}
+		if (GetCurrentTimestamp() >= next_recovery)
+		{
+			run_job(recover_transactions);
+			next_recovery = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
+														KALAM_RECOVERY_INTERVAL_MS);
 		}
 	}
 }

@@ -54,11 +54,13 @@
 #include "storage/apply.h"
 #include "storage/keys.h"
 #include "storage/prefix_scan.h"
+#include "storage/txn_apply.h"
 
 bool		kalam_debug_fail_apply_write = false;
 
-static void
-set_error(KalamApplyResult *result, KalamApplyStatus status, const char *msg)
+void
+kalam_apply_set_error(KalamApplyResult *result, KalamApplyStatus status,
+					  const char *msg)
 {
 	result->status = status;
 	strlcpy(result->message, msg ? msg : "", sizeof(result->message));
@@ -107,7 +109,7 @@ kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
 		rocksdb_free(value);
 	}
 	applier->staged_index = applier->durable_index;
-	return true;
+	return kalam_apply_count_locks(applier, errbuf, errlen);
 }
 
 /* Check every operation of a decoded command; false with *error if one fails. */
@@ -123,15 +125,21 @@ command_is_own(const KalamApplier *applier, const char *command,
 		return false;
 	while (kalam_command_next(&reader, &op, error))
 	{
-		if (!kalam_key_check_scope(applier->group,
-								   (op.kind == KALAM_OP_DELETE_PREFIX ||
-									op.kind == KALAM_OP_EXPIRE) ?
-								   KALAM_KEY_USE_RANGE : KALAM_KEY_USE_ROW,
-								   op.key, op.keylen, error))
+		KalamKeyUse use = KALAM_KEY_USE_ROW;
+
+		if (op.kind == KALAM_OP_DELETE_PREFIX || op.kind == KALAM_OP_EXPIRE)
+			use = KALAM_KEY_USE_RANGE;
+		else if (KALAM_OP_IS_TXN(op.kind))
+			use = KALAM_KEY_USE_TXN;
+		if (!kalam_key_check_scope(applier->group, use, op.key, op.keylen,
+								   error))
 			return false;
 		(*op_index)++;
 	}
-	return *error == NULL;
+	if (*error != NULL)
+		return false;
+	*op_index = 0;
+	return kalam_command_txn(command, length, &op, error);
 }
 
 /*
@@ -156,7 +164,7 @@ lookup_row(KalamApplier *applier, const char *key, size_t keylen,
 														&vallen, &err);
 	if (err != NULL)
 	{
-		set_error(result, KALAM_APPLY_STORAGE_ERROR, err);
+		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, err);
 		rocksdb_free(err);
 		return -1;
 	}
@@ -165,7 +173,7 @@ lookup_row(KalamApplier *applier, const char *key, size_t keylen,
 	if (vallen < KALAM_ROW_HEADER_SIZE)
 	{
 		rocksdb_free(value);
-		set_error(result, KALAM_APPLY_STORAGE_ERROR, "stored row is shorter than its header");
+		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, "stored row is shorter than its header");
 		return -1;
 	}
 	kalam_row_read_header(value, header);
@@ -240,6 +248,7 @@ typedef struct RangeDelete
 	KalamApplier *applier;
 	bool		expire;
 	TimestampTz expire_before;
+	KalamApplyResult lock_check;	/* a failed lock lookup */
 } RangeDelete;
 
 static bool
@@ -257,6 +266,9 @@ delete_row(const char *key, size_t keylen, const char *value, size_t vallen,
 		kalam_row_read_header(value, &header);
 		if (header.write_time >= rd->expire_before)
 			return true;
+		/* a row a prepared transaction writes waits for the next round */
+		if (kalam_apply_row_locked(rd->applier, key, keylen, &rd->lock_check) != 0)
+			return rd->lock_check.status == KALAM_APPLY_OK;
 	}
 	rocksdb_writebatch_wi_delete(rd->applier->batch, key, keylen);
 	rd->applier->staged_rows++;
@@ -277,7 +289,17 @@ delete_range(KalamApplier *applier, const KalamOp *op, bool expire,
 			 KalamApplyResult *result)
 {
 	RangeDelete rd;
+	int			locked;
 
+	if (!expire && (locked = kalam_apply_range_locked(applier, op->key,
+													  op->keylen, result)) != 0)
+	{
+		if (locked > 0)
+			kalam_apply_set_error(result, KALAM_APPLY_LOCKED,
+								  "a transaction across groups holds rows of the table");
+		return false;
+	}
+	memset(&rd.lock_check, 0, sizeof(rd.lock_check));
 	rd.applier = applier;
 	rd.expire = expire;
 	rd.expire_before = 0;
@@ -290,16 +312,41 @@ delete_range(KalamApplier *applier, const KalamOp *op, bool expire,
 		result->status = KALAM_APPLY_STORAGE_ERROR;
 		return false;
 	}
+	if (rd.lock_check.status != KALAM_APPLY_OK)
+	{
+		kalam_apply_set_error(result, rd.lock_check.status,
+							  rd.lock_check.message);
+		return false;
+	}
 	if (!expire)
 		log_change(applier, KALAM_CHANGE_TRUNCATE, 0, op->key, op->keylen,
 				   NULL, 0);
 	return true;
 }
 
-/* Execute one operation into the batch; false when the command must fail. */
+/* Fail the command if a prepared transaction holds the operation's row */
 static bool
-apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
-		 const KalamOp *op, KalamApplyResult *result)
+check_row_lock(KalamApplier *applier, const KalamOp *op,
+			   KalamApplyResult *result)
+{
+	int			locked = kalam_apply_row_locked(applier, op->key, op->keylen,
+												result);
+
+	if (locked > 0)
+		kalam_apply_set_error(result, KALAM_APPLY_LOCKED,
+							  "a transaction across groups holds the row");
+	return locked == 0;
+}
+
+/*
+ * Execute one operation into the batch; false when the command must fail.
+ * A transaction's resolution forces its writes (applier->forcing): the
+ * checks ran at its prepare, and its locks kept every other write off
+ * those rows since.
+ */
+bool
+kalam_apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
+			   const KalamOp *op, KalamApplyResult *result)
 {
 	KalamRowHeader header;
 	char	   *stored = NULL;
@@ -310,11 +357,13 @@ apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 	{
 		case KALAM_OP_INSERT:
 		case KALAM_OP_INSERT_IF_ABSENT:
+			if (!check_row_lock(applier, op, result))
+				return false;
 			found = lookup_row(applier, op->key, op->keylen, &header, NULL,
 							   NULL, result);
 			if (found < 0)
 				return false;
-			if (found)
+			if (found && !applier->forcing)
 			{
 				if (op->kind == KALAM_OP_INSERT_IF_ABSENT)
 					return true;
@@ -322,18 +371,21 @@ apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 				return false;
 			}
 			put_row(applier, index, timestamp, op);
-			log_change(applier, KALAM_CHANGE_INSERT, 0, op->key, op->keylen,
-					   op->value, op->vallen);
+			log_change(applier, found ? KALAM_CHANGE_UPDATE : KALAM_CHANGE_INSERT,
+					   0, op->key, op->keylen, op->value, op->vallen);
 			return true;
 
 		case KALAM_OP_UPDATE:
 		case KALAM_OP_DELETE:
+			if (!check_row_lock(applier, op, result))
+				return false;
 			found = lookup_row(applier, op->key, op->keylen, &header,
 							   op->kind == KALAM_OP_DELETE ? &stored : NULL,
 							   &storedlen, result);
 			if (found < 0)
 				return false;
-			if (!found || header.version != op->expected_version)
+			if (!applier->forcing &&
+				(!found || header.version != op->expected_version))
 			{
 				if (stored != NULL)
 					rocksdb_free(stored);
@@ -343,10 +395,10 @@ apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 			if (op->kind == KALAM_OP_UPDATE)
 			{
 				put_row(applier, index, timestamp, op);
-				log_change(applier, KALAM_CHANGE_UPDATE, 0, op->key,
-						   op->keylen, op->value, op->vallen);
+				log_change(applier, found ? KALAM_CHANGE_UPDATE : KALAM_CHANGE_INSERT,
+						   0, op->key, op->keylen, op->value, op->vallen);
 			}
-			else
+			else if (found)
 			{
 				rocksdb_writebatch_wi_delete(applier->batch, op->key, op->keylen);
 				applier->staged_rows++;
@@ -366,8 +418,11 @@ apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 
 		case KALAM_OP_EXPIRE:
 			return delete_range(applier, op, true, result);
+
+		default:
+			break;
 	}
-	set_error(result, KALAM_APPLY_BAD_COMMAND, "unknown operation");
+	kalam_apply_set_error(result, KALAM_APPLY_BAD_COMMAND, "unknown operation");
 	return false;
 }
 
@@ -375,7 +430,8 @@ apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
  * Stage one command at the given position of the group's log.  A command
  * at or below the durable position was applied before a crash and is
  * skipped; one that cannot be decoded, or touches a key that is not its
- * group's, fails alone; after a failed write nothing is staged.
+ * group's, fails alone; after a failed write nothing is staged.  A command
+ * that starts with a transaction operation goes to txn_apply.c.
  */
 void
 kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
@@ -383,10 +439,14 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 {
 	KalamCommandReader reader;
 	KalamOp		op;
+	KalamOp		txn_op;
 	const char *error = NULL;
 	uint32		bad_op;
 	uint64		rows_before;
+	uint64		locks_before;
+	uint64		table_locks_before;
 	char	   *err = NULL;
+	bool		ok = true;
 
 	memset(result, 0, sizeof(KalamApplyResult));
 	result->applied_index = index;
@@ -394,21 +454,26 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 		return;
 	if (applier->failed)
 	{
-		set_error(result, KALAM_APPLY_STORAGE_ERROR, applier->failure);
+		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, applier->failure);
 		return;
 	}
 
 	if (!command_is_own(applier, command, length, &bad_op, &error))
 	{
-		set_error(result, KALAM_APPLY_BAD_COMMAND, error);
+		kalam_apply_set_error(result, KALAM_APPLY_BAD_COMMAND, error);
 		result->op_index = bad_op;
 		applier->staged_index = index;
 		return;
 	}
+	(void) kalam_command_txn(command, length, &txn_op, &error);
 
-	/* range reads see only the database: write what is staged first */
+	/*
+	 * Range reads see only the database: write what is staged first; a
+	 * resolution may run a range deletion it holds.
+	 */
 	if (rocksdb_writebatch_wi_count(applier->batch) > 0 &&
-		kalam_command_reads_ranges(command, length) &&
+		(kalam_command_reads_ranges(command, length) ||
+		 txn_op.kind == KALAM_OP_TXN_RESOLVE) &&
 		!kalam_apply_flush(applier, result->message, sizeof(result->message)))
 	{
 		result->status = KALAM_APPLY_STORAGE_ERROR;
@@ -422,23 +487,38 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 	applier->command_index = index;
 	applier->command_time = reader.header.timestamp;
 	rows_before = applier->staged_rows;
+	locks_before = applier->locks;
+	table_locks_before = applier->table_locks;
 	rocksdb_writebatch_wi_set_save_point(applier->batch);
-	while (kalam_command_next(&reader, &op, &error))
+	if (txn_op.kind != 0)
 	{
-		if (!apply_op(applier, index, reader.header.timestamp, &op, result))
-			break;
-		result->op_index++;
+		(void) kalam_command_next(&reader, &op, &error);
+		ok = kalam_apply_txn(applier, index, &reader, &txn_op, command,
+							 length, result);
 	}
+	else
+		while (kalam_command_next(&reader, &op, &error))
+		{
+			if (!kalam_apply_op(applier, index, reader.header.timestamp, &op,
+								result))
+			{
+				ok = false;
+				break;
+			}
+			result->op_index++;
+		}
 
-	if (result->status != KALAM_APPLY_OK)
+	if (!ok)
 	{
 		rocksdb_writebatch_wi_rollback_to_save_point(applier->batch, &err);
 		if (err != NULL)
 		{
-			set_error(result, KALAM_APPLY_STORAGE_ERROR, err);
+			kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, err);
 			rocksdb_free(err);
 		}
 		applier->staged_rows = rows_before;
+		applier->locks = locks_before;
+		applier->table_locks = table_locks_before;
 	}
 	else
 		result->rows_written = applier->staged_rows - rows_before;
@@ -738,5 +818,6 @@ kalam_apply_restore(KalamApplier *applier, const char *data, size_t len,
 	applier->staged_index = header.applied_index;
 	/* the snapshot's change log replaced ours: purge it from its start */
 	memset(&applier->purged, 0, sizeof(applier->purged));
-	return true;
+	/* and its locks ours */
+	return kalam_apply_count_locks(applier, errbuf, errlen);
 }

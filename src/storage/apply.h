@@ -37,6 +37,9 @@ typedef struct KalamApplier
 	uint32		command_changes;	/* and changes logged at that position so
 									 * far (by every command of its entry) */
 	KalamChangePos purged;		/* the last change the purge removed */
+	uint64		locks;			/* locks prepared transactions hold */
+	uint64		table_locks;	/* of them, on whole tables */
+	bool		forcing;		/* applying a resolved transaction's writes */
 	bool		failed;			/* a batch write failed: stage nothing more */
 	char		failure[256];	/* and why */
 } KalamApplier;

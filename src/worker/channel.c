@@ -112,6 +112,10 @@ kalam_channel_shmem_init(void)
 		pg_atomic_init_u64(&channel->stats.batches_written, 0);
 		pg_atomic_init_u64(&channel->stats.rows_written, 0);
 		pg_atomic_init_u64(&channel->stats.apply_time_us, 0);
+		pg_atomic_init_u64(&channel->stats.multi_group_committed, 0);
+		pg_atomic_init_u64(&channel->stats.multi_group_commit_us, 0);
+		pg_atomic_init_u64(&channel->stats.multi_group_aborted, 0);
+		pg_atomic_init_u64(&channel->stats.transactions_recovered, 0);
 	}
 	LWLockRelease(AddinShmemInitLock);
 }

@@ -37,6 +37,11 @@ typedef struct KalamStats
 	pg_atomic_uint64 batches_written;
 	pg_atomic_uint64 rows_written;
 	pg_atomic_uint64 apply_time_us;
+	/* transactions across groups (txn/): committed by this node's backends */
+	pg_atomic_uint64 multi_group_committed;
+	pg_atomic_uint64 multi_group_commit_us; /* their time to commit */
+	pg_atomic_uint64 multi_group_aborted;	/* failed after a prepare */
+	pg_atomic_uint64 transactions_recovered;	/* resolved by recovery */
 } KalamStats;
 
 /*
