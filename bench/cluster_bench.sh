@@ -1,25 +1,55 @@
 #!/usr/bin/env bash
-# Benchmarks single-row INSERTs (autocommit, pgbench -n -M prepared, with 1
-# client and with 16 clients) on loopback, replicated three ways:
-#   - PostgreSQL synchronous streaming replication: a primary and two standbys
-#     made by pg_basebackup -R, synchronous_standby_names = 'ANY 1 (s1, s2)',
-#     into a heap table with PRIMARY KEY (id);
-#   - a three-node kalam cluster (kalam.user_shards = 4), into a kalam user
-#     table of the same schema, on the node leading the shard of role postgres;
-#   - the same kalam cluster through a follower, which forwards every commit
-#     to that leader.
+# Benchmarks replicated writes on loopback, three ways at once, in two
+# workloads (BENCH_WORKLOADS, default "insert txn2": either or both):
+#   insert: single-row INSERTs (autocommit, pgbench -n -M prepared, with 1
+#     client and with 16 clients), replicated three ways:
+#     - PostgreSQL synchronous streaming replication: a primary and two
+#       standbys made by pg_basebackup -R, synchronous_standby_names =
+#       'ANY 1 (s1, s2)', into a heap table with PRIMARY KEY (id);
+#     - a three-node kalam cluster (kalam.user_shards = 4), into a kalam user
+#       table of the same schema, on the node leading the shard of role
+#       postgres;
+#     - the same kalam cluster through a follower, which forwards every
+#       commit to that leader.
+#   txn2: a transaction that writes two Raft groups: BEGIN, one INSERT into
+#     a kalam user table (the shard of role postgres), one INSERT into a
+#     kalam shared table (the shared group), COMMIT; with 1 and 16 clients,
+#     on the node leading the shared group (it also leads the shard of
+#     postgres or not, as the elections fell: printed; if not, that group's
+#     command is forwarded to its leader, as in real life).  Baseline: the
+#     same two INSERTs into two heap tables in one transaction, with
+#     synchronous streaming replication.
 # All six servers run at once, with fsync on and otherwise default
 # settings; pgbench connects as postgres.  Throughput on a shared 2-core
 # machine drifts by tens of percent within minutes, so the runs interleave:
-# BENCH_ROUNDS rounds (default 3), each running every setup for
-# BENCH_SECONDS (default 5) with 1 and then 16 clients.  Prints the median
-# tps of the rounds and the p50 and p99 latency (ms, over every transaction
-# of the rounds, from pgbench's logs), and kalam-leader / sync-replication
-# ratios.  Sets up the machine and installs kalam first (setup.sh).  Run as
-# root.
+# BENCH_ROUNDS rounds (default 3), each running every setup of every
+# workload for BENCH_SECONDS (default 5) with 1 and then 16 clients.  Prints
+# the median tps of the rounds and the p50 and p99 latency (ms, over every
+# transaction of the rounds, from pgbench's logs), and kalam / sync
+# replication ratios.  Sets up the machine and installs kalam first
+# (setup.sh).  Run as root.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+BENCH_WORKLOADS=${BENCH_WORKLOADS:-insert txn2}
+do_insert=false
+do_txn2=false
+for w in $BENCH_WORKLOADS; do
+	case $w in
+	insert) do_insert=true ;;
+	txn2) do_txn2=true ;;
+	*)
+		echo "cluster_bench.sh: unknown workload '$w' in BENCH_WORKLOADS (insert, txn2)" >&2
+		exit 1
+		;;
+	esac
+done
+if ! $do_insert && ! $do_txn2; then
+	echo "cluster_bench.sh: BENCH_WORKLOADS names no workload (insert, txn2)" >&2
+	exit 1
+fi
+
 bash "$repo/scripts/setup.sh"
 # shellcheck source=scripts/lib/temp-cluster.sh
 . "$repo/scripts/lib/temp-cluster.sh"
@@ -28,22 +58,49 @@ bash "$repo/scripts/setup.sh"
 
 bench_init kalam-cluster-bench
 
-# pgbench scripts (write_insert_scripts: no two inserts collide)
+# pgbench scripts (write_insert_scripts: no two inserts collide; txn2 makes
+# its keys the same way, and both of its INSERTs use the same key)
 scripts=$TEMP_BASE/scripts
 mkdir "$scripts"
 write_insert_scripts "$scripts"
+for kind in heap kalam; do
+	if [ "$kind" = heap ]; then
+		first=bench.heap_txn_a second=bench.heap_txn_b
+	else
+		first=bench.kalam_txn_user second=bench.kalam_txn_shared
+	fi
+	cat >"$scripts/txn2-$kind.sql" <<SQL
+\set n :n + 1
+\set id (:run * 1000 + :client_id) * 1000000000000 + :n
+BEGIN;
+INSERT INTO $first (id, room, body) VALUES (:id, 'room 1', 'a benchmark message');
+INSERT INTO $second (id, room, body) VALUES (:id, 'room 1', 'a benchmark message');
+COMMIT;
+SQL
+done
 chown -R postgres:postgres "$scripts"
 columns='room text, body text, sent_at timestamptz DEFAULT now()'
 
 # A: the kalam cluster: nodes 1, 2, 3 on PostgreSQL ports NODE_PORTS[1..3].
 start_kalam_cluster 3 4
-sql "${NODE_PORTS[1]}" <<SQL
-CREATE SCHEMA bench;
-CREATE FOREIGN TABLE bench.kalam_ins (id bigint NOT NULL, $columns)
-    SERVER kalam OPTIONS (type 'user', primary_key 'id');
-SQL
+kalam_tables=0
+{
+	echo 'CREATE SCHEMA bench;'
+	if $do_insert; then
+		echo "CREATE FOREIGN TABLE bench.kalam_ins (id bigint NOT NULL, $columns)
+			SERVER kalam OPTIONS (type 'user', primary_key 'id');"
+	fi
+	if $do_txn2; then
+		echo "CREATE FOREIGN TABLE bench.kalam_txn_user (id bigint NOT NULL, $columns)
+			SERVER kalam OPTIONS (type 'user', primary_key 'id');
+		CREATE FOREIGN TABLE bench.kalam_txn_shared (id bigint NOT NULL, $columns)
+			SERVER kalam OPTIONS (type 'shared', primary_key 'id');"
+	fi
+} | sql "${NODE_PORTS[1]}"
+$do_insert && kalam_tables=$((kalam_tables + 1))
+$do_txn2 && kalam_tables=$((kalam_tables + 2))
 for i in 1 2 3; do
-	poll "${NODE_PORTS[i]}" 'SELECT count(*) = 1 FROM kalam.tables'
+	poll "${NODE_PORTS[i]}" "SELECT count(*) = $kalam_tables FROM kalam.tables"
 done
 leader=$(sql "${NODE_PORTS[1]}" -At -c "SELECT kalam.leader_for_user('postgres')")
 if ! [[ $leader =~ ^[123]$ ]]; then
@@ -52,6 +109,35 @@ if ! [[ $leader =~ ^[123]$ ]]; then
 fi
 poll "${NODE_PORTS[leader]}" "SELECT kalam.is_leader_for_user('postgres')"
 follower=$((leader % 3 + 1))
+user_group=$(sql "${NODE_PORTS[1]}" -At -c "SELECT kalam.group_for_user('postgres')")
+
+# txn2 runs on the leader of the shared group
+if $do_txn2; then
+	txn_node=$(sql "${NODE_PORTS[1]}" -At -c "SELECT leader_id FROM kalam.groups WHERE group_name = 'shared'")
+	if ! [[ $txn_node =~ ^[123]$ ]]; then
+		echo "node 1 sees '$txn_node' as the leader of the shared group" >&2
+		exit 1
+	fi
+	poll "${NODE_PORTS[txn_node]}" "SELECT is_leader FROM kalam.groups WHERE group_name = 'shared'"
+fi
+
+# txn_node_leads: "<groups node txn_node leads>; <whether that includes the
+# shard of postgres>", as that node sees it now
+txn_node_leads() {
+	local led
+	led=$(sql "${NODE_PORTS[txn_node]}" -At -c \
+		"SELECT string_agg(group_name, ', ' ORDER BY group_name) FROM kalam.groups WHERE is_leader")
+	if [ "$(sql "${NODE_PORTS[txn_node]}" -At -c "SELECT kalam.is_leader_for_user('postgres')")" = t ]; then
+		echo "node $txn_node leads $led: both groups of the transaction (shared, $user_group)"
+	else
+		echo "node $txn_node leads $led: not $user_group, the shard of postgres (led by node" \
+			"$(sql "${NODE_PORTS[txn_node]}" -At -c "SELECT kalam.leader_for_user('postgres')")), to which it forwards that group's command"
+	fi
+}
+if $do_txn2; then
+	txn_leads_before=$(txn_node_leads)
+	echo "txn2 runs on $txn_leads_before"
+fi
 
 # B: synchronous streaming replication
 alloc_ports 3
@@ -75,51 +161,125 @@ poll "$primary_port" "SELECT count(*) = 2 FROM pg_stat_replication
 sql "$primary_port" <<SQL
 CREATE SCHEMA bench;
 CREATE TABLE bench.heap_ins (id bigint PRIMARY KEY, $columns);
+CREATE TABLE bench.heap_txn_a (id bigint PRIMARY KEY, $columns);
+CREATE TABLE bench.heap_txn_b (id bigint PRIMARY KEY, $columns);
 SQL
 
 for round in $(seq "$BENCH_ROUNDS"); do
 	echo "Round $round of $BENCH_ROUNDS"
-	for clients in 1 16; do
-		bench "sync replication" "$primary_port" "$scripts/insert-heap.sql" "$clients"
-		bench "kalam leader" "${NODE_PORTS[leader]}" "$scripts/insert-kalam.sql" "$clients"
-		bench "kalam follower" "${NODE_PORTS[follower]}" "$scripts/insert-kalam.sql" "$clients"
-	done
+	if $do_insert; then
+		for clients in 1 16; do
+			bench "sync replication" "$primary_port" "$scripts/insert-heap.sql" "$clients"
+			bench "kalam leader" "${NODE_PORTS[leader]}" "$scripts/insert-kalam.sql" "$clients"
+			bench "kalam follower" "${NODE_PORTS[follower]}" "$scripts/insert-kalam.sql" "$clients"
+		done
+	fi
+	if $do_txn2; then
+		for clients in 1 16; do
+			bench "txn2 sync replication" "$primary_port" "$scripts/txn2-heap.sql" "$clients"
+			bench "txn2 kalam" "${NODE_PORTS[txn_node]}" "$scripts/txn2-kalam.sql" "$clients"
+		done
+	fi
 done
 if [ "$(sql "${NODE_PORTS[leader]}" -At -c "SELECT kalam.is_leader_for_user('postgres')")" != t ]; then
 	echo "warning: node $leader lost the leadership of the shard of postgres during the runs" >&2
 fi
-poll_same_count bench.heap_ins "$primary_port" $((primary_port + 1)) $((primary_port + 2))
+if $do_txn2; then
+	if [ "$(sql "${NODE_PORTS[txn_node]}" -At -c \
+		"SELECT is_leader FROM kalam.groups WHERE group_name = 'shared'")" != t ]; then
+		echo "warning: node $txn_node lost the leadership of the shared group during the runs" >&2
+	fi
+	txn_leads_after=$(txn_node_leads)
+	if [ "$txn_leads_after" != "$txn_leads_before" ]; then
+		echo "warning: the leaders changed during the runs; before: $txn_leads_before; after: $txn_leads_after" >&2
+	fi
+fi
+others="$((primary_port + 1)) $((primary_port + 2))"
 # each node's own copy: local reads (the default level reads on the leader only)
-PGOPTIONS='-c kalam.read_consistency=local' \
-	poll_same_count bench.kalam_ins "${NODE_PORTS[leader]}" "${NODE_PORTS[follower]}" \
-	"${NODE_PORTS[follower % 3 + 1]}"
+kalam_nodes="${NODE_PORTS[1]} ${NODE_PORTS[2]} ${NODE_PORTS[3]}"
+if $do_insert; then
+	poll_same_count bench.heap_ins "$primary_port" $((primary_port + 1)) $((primary_port + 2))
+	PGOPTIONS='-c kalam.read_consistency=local' \
+		poll_same_count bench.kalam_ins "${NODE_PORTS[leader]}" "${NODE_PORTS[follower]}" \
+		"${NODE_PORTS[follower % 3 + 1]}"
+fi
+if $do_txn2; then
+	for table in bench.heap_txn_a bench.heap_txn_b; do
+		# shellcheck disable=SC2086 # split the lists of ports
+		poll_same_count "$table" "$primary_port" $others
+	done
+	for table in bench.kalam_txn_user bench.kalam_txn_shared; do
+		# shellcheck disable=SC2086 # split the lists of ports
+		PGOPTIONS='-c kalam.read_consistency=local' \
+			poll_same_count "$table" $kalam_nodes
+	done
+	# every transaction wrote one row into each table
+	a=$(sql "$primary_port" -At -c 'SELECT count(*) FROM bench.heap_txn_a')
+	b=$(sql "$primary_port" -At -c 'SELECT count(*) FROM bench.heap_txn_b')
+	[ "$a" = "$b" ] || echo "warning: $a rows in bench.heap_txn_a, $b in bench.heap_txn_b" >&2
+	a=$(PGOPTIONS='-c kalam.read_consistency=local' sql "${NODE_PORTS[txn_node]}" -At -c \
+		'SELECT count(*) FROM bench.kalam_txn_user')
+	b=$(PGOPTIONS='-c kalam.read_consistency=local' sql "${NODE_PORTS[txn_node]}" -At -c \
+		'SELECT count(*) FROM bench.kalam_txn_shared')
+	[ "$a" = "$b" ] || echo "warning: $a rows in bench.kalam_txn_user, $b in bench.kalam_txn_shared on node $txn_node" >&2
+fi
 
 declare -A result
-for name in "sync replication" "kalam leader" "kalam follower"; do
+names=()
+$do_insert && names+=("sync replication" "kalam leader" "kalam follower")
+$do_txn2 && names+=("txn2 sync replication" "txn2 kalam")
+for name in "${names[@]}"; do
 	for clients in 1 16; do
 		result[$name,$clients]=$(summary "$name" "$clients")
 	done
 done
 
 echo
+if $do_insert; then
+	where="leader node $leader, follower node $follower; "
+else
+	where=""
+fi
 echo "PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'), $(nproc) CPUs, loopback, fsync on," \
 	"default settings, $BENCH_ROUNDS interleaved rounds of ${BENCH_SECONDS}s per run (median tps);" \
 	"kalam: 3 nodes, 4 user shards," \
-	"leader node $leader, follower node $follower; p50/p99 = ms per transaction"
-fmt='%-10s %9s %7s %7s | %9s %7s %7s | %9s %7s %7s | %6s %6s\n'
-# shellcheck disable=SC2059 # fmt is the format
-printf '%-10s %-25s | %-25s | %-25s | %s\n' "" "sync replication" "kalam leader" \
-	"kalam via follower" "leader/sync"
-# shellcheck disable=SC2059 # fmt is the format
-printf "$fmt" insert tps p50 p99 tps p50 p99 tps p50 p99 p50 tps
-for clients in 1 16; do
-	read -r s_tps s_p50 s_p99 <<<"${result[sync replication,$clients]}"
-	read -r l_tps l_p50 l_p99 <<<"${result[kalam leader,$clients]}"
-	read -r f_tps f_p50 f_p99 <<<"${result[kalam follower,$clients]}"
+	"${where}p50/p99 = ms per transaction"
+if $do_insert; then
+	fmt='%-10s %9s %7s %7s | %9s %7s %7s | %9s %7s %7s | %6s %6s\n'
 	# shellcheck disable=SC2059 # fmt is the format
-	printf "$fmt" "$clients cl." \
-		"$(printf '%.1f' "$s_tps")" "$s_p50" "$s_p99" \
-		"$(printf '%.1f' "$l_tps")" "$l_p50" "$l_p99" \
-		"$(printf '%.1f' "$f_tps")" "$f_p50" "$f_p99" \
-		"$(ratio "$l_p50" "$s_p50")" "$(ratio "$l_tps" "$s_tps")"
-done
+	printf '%-10s %-25s | %-25s | %-25s | %s\n' "" "sync replication" "kalam leader" \
+		"kalam via follower" "leader/sync"
+	# shellcheck disable=SC2059 # fmt is the format
+	printf "$fmt" insert tps p50 p99 tps p50 p99 tps p50 p99 p50 tps
+	for clients in 1 16; do
+		read -r s_tps s_p50 s_p99 <<<"${result[sync replication,$clients]}"
+		read -r l_tps l_p50 l_p99 <<<"${result[kalam leader,$clients]}"
+		read -r f_tps f_p50 f_p99 <<<"${result[kalam follower,$clients]}"
+		# shellcheck disable=SC2059 # fmt is the format
+		printf "$fmt" "$clients cl." \
+			"$(printf '%.1f' "$s_tps")" "$s_p50" "$s_p99" \
+			"$(printf '%.1f' "$l_tps")" "$l_p50" "$l_p99" \
+			"$(printf '%.1f' "$f_tps")" "$f_p50" "$f_p99" \
+			"$(ratio "$l_p50" "$s_p50")" "$(ratio "$l_tps" "$s_tps")"
+	done
+fi
+if $do_txn2; then
+	$do_insert && echo
+	echo "txn2 = BEGIN; INSERT into a user table (group $user_group); INSERT into a shared table" \
+		"(group shared); COMMIT; sync replication: the same into two heap tables;" \
+		"kalam on $txn_leads_before"
+	fmt='%-10s %9s %7s %7s | %9s %7s %7s | %6s %6s\n'
+	# shellcheck disable=SC2059 # fmt is the format
+	printf '%-10s %-25s | %-25s | %s\n' "" "sync replication" "kalam node $txn_node" "kalam/sync"
+	# shellcheck disable=SC2059 # fmt is the format
+	printf "$fmt" txn2 tps p50 p99 tps p50 p99 p50 tps
+	for clients in 1 16; do
+		read -r s_tps s_p50 s_p99 <<<"${result[txn2 sync replication,$clients]}"
+		read -r k_tps k_p50 k_p99 <<<"${result[txn2 kalam,$clients]}"
+		# shellcheck disable=SC2059 # fmt is the format
+		printf "$fmt" "$clients cl." \
+			"$(printf '%.1f' "$s_tps")" "$s_p50" "$s_p99" \
+			"$(printf '%.1f' "$k_tps")" "$k_p50" "$k_p99" \
+			"$(ratio "$k_p50" "$s_p50")" "$(ratio "$k_tps" "$s_tps")"
+	done
+fi
