@@ -193,7 +193,13 @@ kalam_command_validate(const char *buf, size_t len, const char **error)
 	return *error == NULL;
 }
 
-/* Does the command hold an operation that reads a whole range? */
+/*
+ * Does the command hold an operation that reads a whole range, or resolve
+ * a transaction's intent (whose writes may delete a range)?  Apply writes
+ * what is staged before such a command, so it goes alone in its log entry
+ * (raft/node.c): the position written with the staged batch is then that
+ * of the entries before it.
+ */
 bool
 kalam_command_reads_ranges(const char *command, size_t length)
 {
@@ -204,7 +210,8 @@ kalam_command_reads_ranges(const char *command, size_t length)
 	if (!kalam_command_open(&reader, command, length, &error))
 		return false;
 	while (kalam_command_next(&reader, &op, &error))
-		if (op.kind == KALAM_OP_DELETE_PREFIX || op.kind == KALAM_OP_EXPIRE)
+		if (op.kind == KALAM_OP_DELETE_PREFIX || op.kind == KALAM_OP_EXPIRE ||
+			op.kind == KALAM_OP_TXN_RESOLVE)
 			return true;
 	return false;
 }

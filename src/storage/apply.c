@@ -466,14 +466,23 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 		return;
 	}
 	(void) kalam_command_txn(command, length, &txn_op, &error);
+	if (kalam_command_reads_ranges(command, length) &&
+		index == applier->staged_index)
+	{
+		/* the batch written before it would claim the whole entry */
+		kalam_apply_set_error(result, KALAM_APPLY_BAD_COMMAND,
+							  "a command that reads a range is not first in its log entry");
+		applier->staged_index = index;
+		return;
+	}
 
 	/*
-	 * Range reads see only the database: write what is staged first; a
-	 * resolution may run a range deletion it holds.
+	 * Range reads see only the database: write what is staged first (a
+	 * resolution may run a range deletion it holds); such a command is
+	 * alone in its entry, so the entries staged before are whole.
 	 */
 	if (rocksdb_writebatch_wi_count(applier->batch) > 0 &&
-		(kalam_command_reads_ranges(command, length) ||
-		 txn_op.kind == KALAM_OP_TXN_RESOLVE) &&
+		kalam_command_reads_ranges(command, length) &&
 		!kalam_apply_flush(applier, result->message, sizeof(result->message)))
 	{
 		result->status = KALAM_APPLY_STORAGE_ERROR;
