@@ -61,7 +61,7 @@ SHLIB_LINK = -lrocksdb -lraft -luv -lcrypto
 
 REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups kalam_read kalam_debug kalam_live kalam_multigroup
 REGRESS_OPTS = --port=25432 --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/kalam.conf
-ISOLATION = kalam_conflict kalam_multigroup_conflict
+ISOLATION = kalam_conflict kalam_multigroup_conflict kalam_mixed
 ISOLATION_OPTS = --port=25432 --temp-instance=./tmp_check_isolation --temp-config=$(srcdir)/test/kalam.conf
 TAP_TESTS = 1
 

@@ -21,6 +21,9 @@
 #   acknowledged net transfers, give or take the transfers whose COMMIT
 #   outcome was unknown (KL003, a lost connection); afterwards every
 #   client's rows are writable again;
+# - DDL with rows: a CREATE FOREIGN TABLE in a transaction whose COMMIT
+#   fails is on no node; one whose COMMIT succeeds is on every node, with
+#   its row;
 # - an abandoned transaction: with kalam.debug_pause_after_prepare the
 #   origin sleeps after every group prepared and before the decision; it is
 #   killed -9 there.  On a survivor a write to one of its keys fails with
@@ -217,6 +220,39 @@ for my $node (@nodes)
 }
 converge('s', 'u');
 ok(same_contents('s', @nodes) && same_contents('u', @nodes), 's and u are the same on every node');
+
+# DDL in a transaction that also writes rows: the CREATE (a record in the
+# meta group, the coordinator) happens on the other nodes only if the
+# transaction commits.  The first fails at COMMIT on a user key taken
+# meanwhile, the second commits; the meta group replays in log order, so
+# once the second table is on a node, the first would be there before it.
+{
+	my $tx = connect_to($nodes[1], 'postgres', AutoCommit => 0);
+	$tx->do("CREATE FOREIGN TABLE ddl_failed (k int, v text) SERVER kalam OPTIONS (type 'shared', primary_key 'k')");
+	$tx->do("INSERT INTO ddl_failed VALUES (1, 'x')");
+	$tx->do('SET LOCAL ROLE c1');
+	$tx->do("INSERT INTO u VALUES (7, 'mine')");
+	connect_to($nodes[2], 'c1')->do("INSERT INTO u VALUES (7, 'theirs')");
+	my $state = eval { $tx->commit; 1 } ? 'committed' : $tx->state;
+	is($state, '23505', 'CREATE FOREIGN TABLE, its rows and a user key taken meanwhile: COMMIT fails with 23505');
+	$tx->disconnect;
+
+	$tx = connect_to($nodes[1], 'postgres', AutoCommit => 0);
+	$tx->do("CREATE FOREIGN TABLE ddl_done (k int, v text) SERVER kalam OPTIONS (type 'shared', primary_key 'k')");
+	$tx->do("INSERT INTO ddl_done VALUES (1, 'created with its row')");
+	$tx->do('SET LOCAL ROLE c1');
+	$tx->do("INSERT INTO u VALUES (8, 'with the new table')");
+	ok(eval { $tx->commit; 1 }, 'CREATE FOREIGN TABLE, its rows and a user row commit together');
+	$tx->disconnect;
+	for my $node (@nodes)
+	{
+		ok(poll($node, "SELECT count(*) = 1 FROM pg_class WHERE relname = 'ddl_done'")
+			  && poll($node, "SELECT v = 'created with its row' FROM ddl_done WHERE k = 1"),
+			$node->name . ': the committed table and its row are there');
+		is($node->safe_psql('postgres', "SELECT count(*) FROM pg_class WHERE relname = 'ddl_failed'"),
+			'0', $node->name . ': the table of the failed transaction is not');
+	}
+}
 
 # ============================================================================
 # 2. Bank transfers across the shared group and the user shards

@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "codec/command.h"
+#include "codec/txn.h"
 
 void
 kalam_command_begin(StringInfo buf, TimestampTz timestamp)
@@ -130,7 +131,7 @@ kalam_command_next(KalamCommandReader *reader, KalamOp *op, const char **error)
 	}
 	memcpy(&header, reader->pos, sizeof(header));
 	avail -= sizeof(header);
-	if (header.kind < KALAM_OP_INSERT || header.kind > KALAM_OP_TXN_RESOLVE)
+	if (header.kind < KALAM_OP_INSERT || header.kind > KALAM_OP_TXN_FORGET)
 	{
 		*error = "unknown operation kind";
 		return false;
@@ -160,10 +161,12 @@ kalam_command_next(KalamCommandReader *reader, KalamOp *op, const char **error)
 	if ((header.kind == KALAM_OP_TXN_PREPARE && header.vallen != sizeof(uint16)) ||
 		(header.kind == KALAM_OP_TXN_COMMIT &&
 		 (header.vallen == 0 || header.vallen % sizeof(uint16) != 0)) ||
-		(header.kind == KALAM_OP_TXN_DECIDE && header.vallen != 0) ||
+		((header.kind == KALAM_OP_TXN_DECIDE ||
+		  header.kind == KALAM_OP_TXN_FORGET) && header.vallen != 0) ||
 		(header.kind == KALAM_OP_TXN_RESOLVE &&
 		 (header.vallen != 1 ||
-		  (uint8) reader->pos[sizeof(header) + header.keylen] > 1)))
+		  ((uint8) reader->pos[sizeof(header) + header.keylen] &
+		   ~(KALAM_TXN_RESOLVE_COMMIT | KALAM_TXN_RESOLVE_RANGES)) != 0)))
 	{
 		*error = "transaction operation with a value of the wrong size";
 		return false;
@@ -195,8 +198,8 @@ kalam_command_validate(const char *buf, size_t len, const char **error)
 
 /*
  * Does the command hold an operation that reads a whole range, or resolve
- * a transaction's intent (whose writes may delete a range)?  Apply writes
- * what is staged before such a command, so it goes alone in its log entry
+ * a transaction's intent whose writes delete one?  Apply writes what is
+ * staged before such a command, so it goes alone in its log entry
  * (raft/node.c): the position written with the staged batch is then that
  * of the entries before it.
  */
@@ -211,7 +214,8 @@ kalam_command_reads_ranges(const char *command, size_t length)
 		return false;
 	while (kalam_command_next(&reader, &op, &error))
 		if (op.kind == KALAM_OP_DELETE_PREFIX || op.kind == KALAM_OP_EXPIRE ||
-			op.kind == KALAM_OP_TXN_RESOLVE)
+			(op.kind == KALAM_OP_TXN_RESOLVE &&
+			 (op.value[0] & KALAM_TXN_RESOLVE_RANGES) != 0))
 			return true;
 	return false;
 }
@@ -219,10 +223,11 @@ kalam_command_reads_ranges(const char *command, size_t length)
 /*
  * Where the command stands in a transaction across groups (codec/txn.h):
  * txn_op gets its first operation if that is a transaction operation,
- * else txn_op->kind is 0.  A transaction operation must come first;
+ * else txn_op->kind is 0.  A transaction operation must come first and
+ * name an intent key (PREPARE, RESOLVE) or a record key (the others);
  * PREPARE and COMMIT are followed by row writes and prefix deletions only
- * (PREPARE by at least one), DECIDE and RESOLVE by nothing.  False with
- * *error if the command breaks a rule or does not decode.
+ * (PREPARE by at least one), DECIDE, RESOLVE and FORGET by nothing.  False
+ * with *error if the command breaks a rule or does not decode.
  */
 bool
 kalam_command_txn(const char *buf, size_t len, KalamOp *txn_op,
@@ -239,8 +244,16 @@ kalam_command_txn(const char *buf, size_t len, KalamOp *txn_op,
 	{
 		if (n++ == 0)
 		{
-			if (KALAM_OP_IS_TXN(op.kind))
-				*txn_op = op;
+			if (!KALAM_OP_IS_TXN(op.kind))
+				continue;
+			*txn_op = op;
+			if (!kalam_txn_key_is(op.key, op.keylen,
+								  op.kind == KALAM_OP_TXN_PREPARE ||
+								  op.kind == KALAM_OP_TXN_RESOLVE))
+			{
+				*error = "transaction operation on a key of the wrong kind";
+				return false;
+			}
 			continue;
 		}
 		if (KALAM_OP_IS_TXN(op.kind))
@@ -249,7 +262,8 @@ kalam_command_txn(const char *buf, size_t len, KalamOp *txn_op,
 			return false;
 		}
 		if (txn_op->kind == KALAM_OP_TXN_DECIDE ||
-			txn_op->kind == KALAM_OP_TXN_RESOLVE)
+			txn_op->kind == KALAM_OP_TXN_RESOLVE ||
+			txn_op->kind == KALAM_OP_TXN_FORGET)
 		{
 			*error = "operations follow a transaction's decision or resolution";
 			return false;

@@ -54,9 +54,10 @@ typedef enum KalamOpKind
 
 	/*
 	 * Transactions across groups (codec/txn.h); key: the transaction's
-	 * "txn/" key in the command's group.  PREPARE and COMMIT come first in
-	 * a command and the transaction's writes to the group follow them;
-	 * DECIDE and RESOLVE stand alone.
+	 * intent key ("txi/": PREPARE, RESOLVE) or record key ("txn/": COMMIT,
+	 * DECIDE, FORGET) in the command's group.  PREPARE and COMMIT come
+	 * first in a command and the transaction's writes to the group follow
+	 * them; DECIDE, RESOLVE and FORGET stand alone.
 	 */
 	KALAM_OP_TXN_PREPARE,		/* check the writes, keep them as an intent;
 								 * value: the coordinator group (2 bytes) */
@@ -65,8 +66,9 @@ typedef enum KalamOpKind
 								 * each) */
 	KALAM_OP_TXN_DECIDE,		/* record "aborted" unless a record exists;
 								 * no value */
-	KALAM_OP_TXN_RESOLVE		/* apply or drop the group's intent; value:
+	KALAM_OP_TXN_RESOLVE,		/* apply or drop the group's intent; value:
 								 * KALAM_TXN_RESOLVE_COMMIT or _ABORT */
+	KALAM_OP_TXN_FORGET			/* remove the record; no value */
 } KalamOpKind;
 
 #define KALAM_OP_IS_TXN(kind) ((kind) >= KALAM_OP_TXN_PREPARE)

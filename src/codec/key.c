@@ -69,8 +69,8 @@ metadata_tag_is(const char *key, size_t keylen, const char *tag, bool exact)
 static bool
 is_txn_key(const char *key, size_t keylen)
 {
-	return (keylen == KALAM_TXN_KEY_LEN &&
-			metadata_tag_is(key, keylen, KALAM_KEY_TXN_TAG, false)) ||
+	return kalam_txn_key_is(key, keylen, false) ||
+		kalam_txn_key_is(key, keylen, true) ||
 		(keylen > KALAM_LOCK_PREFIX_LEN &&
 		 metadata_tag_is(key, keylen, KALAM_KEY_LOCK_TAG, false)) ||
 		(keylen == KALAM_TABLE_LOCK_KEY_LEN &&
@@ -107,8 +107,8 @@ kalam_key_check_scope(int group, KalamKeyUse use, const char *key,
 	table_id = kalam_key_table(key, keylen);
 	if (use == KALAM_KEY_USE_TXN)
 	{
-		if (keylen == KALAM_TXN_KEY_LEN && table_id == 0 &&
-			metadata_tag_is(key, keylen, KALAM_KEY_TXN_TAG, false))
+		if (kalam_txn_key_is(key, keylen, false) ||
+			kalam_txn_key_is(key, keylen, true))
 			return true;
 		*error = "transaction operation on a key that is not a transaction record";
 		return false;

@@ -30,19 +30,30 @@ metadata_key(char *key, int group, const char *tag)
 	memcpy(key + KALAM_TABLE_PREFIX_LEN, tag, strlen(tag));
 }
 
-/* key: KALAM_TXN_KEY_LEN bytes */
+/* key: KALAM_TXN_KEY_LEN bytes; an intent's, or a record's */
 void
-kalam_txn_key(char *key, int group, const char *txid)
+kalam_txn_key(char *key, int group, const char *txid, bool intent)
 {
-	metadata_key(key, group, KALAM_KEY_TXN_TAG);
+	metadata_key(key, group, intent ? KALAM_KEY_INTENT_TAG : KALAM_KEY_TXN_TAG);
 	memcpy(key + KALAM_TXN_PREFIX_LEN, txid, KALAM_TXN_ID_LEN);
 }
 
 /* prefix: KALAM_TXN_PREFIX_LEN bytes */
 void
-kalam_txn_prefix(char *prefix, int group)
+kalam_txn_prefix(char *prefix, int group, bool intent)
 {
-	metadata_key(prefix, group, KALAM_KEY_TXN_TAG);
+	metadata_key(prefix, group, intent ? KALAM_KEY_INTENT_TAG : KALAM_KEY_TXN_TAG);
+}
+
+/* Is the key, whatever its group, an intent's (or a record's) key? */
+bool
+kalam_txn_key_is(const char *key, size_t keylen, bool intent)
+{
+	const char *tag = intent ? KALAM_KEY_INTENT_TAG : KALAM_KEY_TXN_TAG;
+
+	return keylen == KALAM_TXN_KEY_LEN &&
+		memcmp(key + KALAM_GROUP_PREFIX_LEN, "\0\0\0\0", 4) == 0 &&
+		memcmp(key + KALAM_TABLE_PREFIX_LEN, tag, strlen(tag)) == 0;
 }
 
 /* prefix: KALAM_LOCK_PREFIX_LEN bytes; a row's lock key appends its key */

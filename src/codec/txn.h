@@ -14,9 +14,9 @@
  * entry; the other groups then resolve their intents from that record.
  *
  * Keys, all under the group's metadata (table id 0):
- *	 "txn/" + transaction id (16 bytes): in a participant, the intent
- *			(state prepared); in the coordinator, the record (committed or
- *			aborted)
+ *	 "txn/" + transaction id (16 bytes): in the coordinator, the record
+ *			(committed or aborted)
+ *	 "txi/" + transaction id: in a participant, the intent (prepared)
  *	 "lock/" + row key: a row held by a prepared transaction; value: its id
  *	 "tlock/" + table id (4 bytes, big endian): a table whose rows a
  *			prepared transaction deletes (TRUNCATE, DROP); value: its id
@@ -43,6 +43,7 @@
 
 #define KALAM_TXN_ID_LEN		16
 #define KALAM_KEY_TXN_TAG		"txn/"
+#define KALAM_KEY_INTENT_TAG	"txi/"	/* as long as KALAM_KEY_TXN_TAG */
 #define KALAM_KEY_LOCK_TAG		"lock/"
 #define KALAM_KEY_TABLE_LOCK_TAG	"tlock/"
 
@@ -64,9 +65,23 @@ typedef enum KalamTxnState
 	KALAM_TXN_ABORTED			/* the record, written by recovery */
 } KalamTxnState;
 
-/* What TXN_RESOLVE's one-byte value asks for */
+/*
+ * How long the coordinator keeps a transaction's record: recovery resolves
+ * an intent within kalam.transaction_timeout; the record then outlives
+ * any COMMIT still in flight from its origin (bounded by
+ * kalam.leader_wait_timeout) many times over.
+ */
+#define KALAM_TXN_RECORD_RETENTION_MS	(60 * 1000)
+
+/*
+ * What TXN_RESOLVE's one-byte value asks for: commit (or abort), and
+ * whether the intent's writes delete a range, which makes the resolution
+ * read the database and go alone in its log entry (see
+ * kalam_command_reads_ranges).
+ */
 #define KALAM_TXN_RESOLVE_ABORT		0
 #define KALAM_TXN_RESOLVE_COMMIT	1
+#define KALAM_TXN_RESOLVE_RANGES	2
 
 typedef struct KalamTxnHeader
 {
@@ -90,8 +105,10 @@ typedef struct KalamTxnRecord
 	size_t		commandlen;
 } KalamTxnRecord;
 
-extern void kalam_txn_key(char *key, int group, const char *txid);
-extern void kalam_txn_prefix(char *prefix, int group);
+extern void kalam_txn_key(char *key, int group, const char *txid,
+						  bool intent);
+extern void kalam_txn_prefix(char *prefix, int group, bool intent);
+extern bool kalam_txn_key_is(const char *key, size_t keylen, bool intent);
 extern void kalam_txn_lock_prefix(char *prefix, int group);
 extern void kalam_txn_table_lock_key(char *key, int group, uint32 table_id);
 extern void kalam_txn_table_lock_prefix(char *prefix, int group);

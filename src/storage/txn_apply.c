@@ -495,7 +495,17 @@ apply_resolve(KalamApplier *applier, uint64 index, const KalamOp *txn_op,
 		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, "out of memory");
 		return false;
 	}
-	if (txn_op->value[0] == KALAM_TXN_RESOLVE_COMMIT)
+	if ((txn_op->value[0] & KALAM_TXN_RESOLVE_COMMIT) != 0 &&
+		(txn_op->value[0] & KALAM_TXN_RESOLVE_RANGES) == 0 &&
+		kalam_command_reads_ranges(record.command, record.commandlen))
+	{
+		/* its range deletions would read a database missing staged writes */
+		rocksdb_free(value);
+		kalam_apply_set_error(result, KALAM_APPLY_BAD_COMMAND,
+							  "resolution of an intent that deletes ranges does not say so");
+		return false;
+	}
+	if ((txn_op->value[0] & KALAM_TXN_RESOLVE_COMMIT) != 0)
 	{
 		(void) kalam_command_open(&held, record.command, record.commandlen,
 								  &error);
@@ -508,6 +518,21 @@ apply_resolve(KalamApplier *applier, uint64 index, const KalamOp *txn_op,
 	rocksdb_free(value);
 	rocksdb_writebatch_wi_delete(applier->batch, txn_op->key, txn_op->keylen);
 	return ok;
+}
+
+static bool
+apply_forget(KalamApplier *applier, const KalamOp *txn_op,
+			 KalamApplyResult *result)
+{
+	KalamTxnRecord record;
+	char	   *value;
+	int			found = read_txn(applier, txn_op, &value, &record, result);
+
+	if (found <= 0)
+		return found == 0;
+	rocksdb_free(value);
+	rocksdb_writebatch_wi_delete(applier->batch, txn_op->key, txn_op->keylen);
+	return true;
 }
 
 /*
@@ -532,6 +557,8 @@ kalam_apply_txn(KalamApplier *applier, uint64 index,
 			return apply_decide(applier, reader, txn_op, result);
 		case KALAM_OP_TXN_RESOLVE:
 			return apply_resolve(applier, index, txn_op, result);
+		case KALAM_OP_TXN_FORGET:
+			return apply_forget(applier, txn_op, result);
 		default:
 			break;
 	}

@@ -114,7 +114,7 @@ kalam_txn_add_op(StringInfo buf, const KalamTxn *txn, int group)
 	uint16		groups[KALAM_MAX_GROUPS];
 	int			i;
 
-	kalam_txn_key(key, group, txn->id);
+	kalam_txn_key(key, group, txn->id, group != txn->coordinator);
 	if (group == txn->coordinator)
 	{
 		for (i = 0; i < txn->nparticipants; i++)
@@ -140,7 +140,7 @@ submit_txn_op(int group, KalamOpKind kind, const char *txid, const char *value,
 	KalamApplyResult result;
 	char		key[KALAM_TXN_KEY_LEN];
 
-	kalam_txn_key(key, group, txid);
+	kalam_txn_key(key, group, txid, kind == KALAM_OP_TXN_RESOLVE);
 	initStringInfo(&buf);
 	kalam_command_begin(&buf, GetCurrentTimestamp());
 	kalam_command_add(&buf, kind, 0, key, sizeof(key), value, vallen);
@@ -163,16 +163,30 @@ kalam_txn_decide(int coordinator, const char *txid, uint64 *applied)
 						 applied);
 }
 
+/* Remove the coordinator's record of the transaction */
+KalamApplyStatus
+kalam_txn_forget(int coordinator, const char *txid)
+{
+	uint64		applied;
+
+	return submit_txn_op(coordinator, KALAM_OP_TXN_FORGET, txid, NULL, 0, 0,
+						 &applied);
+}
+
 /*
- * Apply (commit) or drop the transaction's intent in a group; required_meta
- * is the meta position the intent's writes need (their tables' DDL, and
- * the decision itself when the meta group coordinates).
+ * Apply (commit) or drop the transaction's intent in a group; ranges says
+ * that its writes delete a range; required_meta is the meta position they
+ * need (their tables' DDL, and the decision itself when the meta group
+ * coordinates).
  */
 KalamApplyStatus
-kalam_txn_resolve(int group, const char *txid, bool commit,
+kalam_txn_resolve(int group, const char *txid, bool commit, bool ranges,
 				  uint64 required_meta, uint64 *applied)
 {
 	char		how = commit ? KALAM_TXN_RESOLVE_COMMIT : KALAM_TXN_RESOLVE_ABORT;
+
+	if (ranges)
+		how |= KALAM_TXN_RESOLVE_RANGES;
 
 	return submit_txn_op(group, KALAM_OP_TXN_RESOLVE, txid, &how, 1,
 						 required_meta, applied);
@@ -198,8 +212,8 @@ abort_prepared(const KalamTxn *txn, int n)
 	uint64		applied;
 
 	for (i = 0; i < n; i++)
-		(void) kalam_txn_resolve(txn->participants[i], txn->id, false, 0,
-								 &applied);
+		(void) kalam_txn_resolve(txn->participants[i], txn->id, false, false,
+								 0, &applied);
 	pg_atomic_fetch_add_u64(&kalam_channel_stats()->multi_group_aborted, 1);
 }
 
@@ -277,6 +291,8 @@ kalam_txn_commit(const KalamTxn *txn, StringInfo commands, uint64 *applied,
 		char		name[KALAM_GROUP_NAME_LEN];
 
 		status = kalam_txn_resolve(group, txn->id, true,
+								   kalam_command_reads_ranges(commands[group].data,
+															  commands[group].len),
 								   Max(meta_decision,
 									   required_meta_of(&commands[group])),
 								   &applied[group]);

@@ -19,6 +19,13 @@
  * Intents are read from this node's own copy, which may lag; a lagging
  * copy only delays recovery, since every step goes through the logs.
  *
+ * Every 10 seconds the same worker also removes the records of the
+ * transactions its groups coordinated once they are older than
+ * KALAM_TXN_RECORD_RETENTION_MS: a committed one after resolving its
+ * participants once more (a no-op unless an intent was left behind), so
+ * that no intent outlives the record that decides it.  A record is small
+ * (about 40 bytes), but every transaction across groups leaves one.
+ *
  * src/txn/recovery.c
  *
  *-------------------------------------------------------------------------
@@ -40,6 +47,7 @@ typedef struct StaleIntent
 	char		txid[KALAM_TXN_ID_LEN];
 	int			coordinator;
 	uint64		required_meta;	/* of the writes it holds */
+	bool		ranges;			/* they delete a range */
 } StaleIntent;
 
 typedef struct IntentScan
@@ -75,6 +83,55 @@ collect_intent(const char *key, size_t keylen, const char *value,
 	intent->required_meta = 0;
 	if (kalam_command_open(&reader, record.command, record.commandlen, &error))
 		intent->required_meta = reader.header.required_meta_index;
+	intent->ranges = kalam_command_reads_ranges(record.command, record.commandlen);
+	return true;
+}
+
+/* A record that the collection removes */
+typedef struct OldRecord
+{
+	char		txid[KALAM_TXN_ID_LEN];
+	bool		committed;
+	int			nparticipants;
+	int			participants[KALAM_MAX_GROUPS];
+} OldRecord;
+
+typedef struct RecordScan
+{
+	TimestampTz cutoff;
+	OldRecord  *found;
+	int			n;
+	int			allocated;
+} RecordScan;
+
+/* How often records are collected */
+#define KALAM_RECORD_COLLECT_INTERVAL_MS	10000
+
+static bool
+collect_record(const char *key, size_t keylen, const char *value,
+			   size_t vallen, void *arg)
+{
+	RecordScan *scan = (RecordScan *) arg;
+	KalamTxnRecord record;
+	const char *error;
+	OldRecord  *old;
+	int			i;
+
+	if (keylen != KALAM_TXN_KEY_LEN ||
+		!kalam_txn_read(value, vallen, &record, &error) ||
+		record.state == KALAM_TXN_PREPARED || record.time >= scan->cutoff)
+		return true;
+	if (scan->n == scan->allocated)
+	{
+		scan->allocated *= 2;
+		scan->found = repalloc(scan->found, sizeof(OldRecord) * scan->allocated);
+	}
+	old = &scan->found[scan->n++];
+	memcpy(old->txid, key + KALAM_TXN_PREFIX_LEN, KALAM_TXN_ID_LEN);
+	old->committed = (record.state == KALAM_TXN_COMMITTED);
+	old->nparticipants = record.nparticipants;
+	for (i = 0; i < record.nparticipants; i++)
+		old->participants[i] = kalam_txn_participant(&record, i);
 	return true;
 }
 
@@ -117,7 +174,8 @@ recover_intent(int group, const StaleIntent *intent)
 	commit = (status == KALAM_APPLY_OK);
 	if (intent->coordinator == KALAM_GROUP_META)
 		required = Max(required, decided_at);
-	status = kalam_txn_resolve(group, intent->txid, commit, required, &applied);
+	status = kalam_txn_resolve(group, intent->txid, commit, intent->ranges,
+							   required, &applied);
 	if (status != KALAM_APPLY_OK)
 	{
 		ereport(LOG,
@@ -133,41 +191,94 @@ recover_intent(int group, const StaleIntent *intent)
 }
 
 /*
+ * Remove a coordinator's old record; a committed one's participants are
+ * resolved once more first.  False if something failed (tried again at
+ * the next collection).
+ */
+static bool
+forget_record(int coordinator, const OldRecord *old)
+{
+	uint64		decided_at = 0;
+	uint64		applied;
+	int			i;
+
+	if (old->committed && coordinator == KALAM_GROUP_META &&
+		kalam_txn_decide(coordinator, old->txid, &decided_at) != KALAM_APPLY_OK)
+		return false;
+	for (i = 0; old->committed && i < old->nparticipants; i++)
+		if (kalam_txn_resolve(old->participants[i], old->txid, true, true,
+							  decided_at, &applied) != KALAM_APPLY_OK)
+			return false;
+	return kalam_txn_forget(coordinator, old->txid) == KALAM_APPLY_OK;
+}
+
+/* Scan a group's intents (or records) into scan with the visitor */
+static void
+scan_txn_keys(int group, bool intents, KalamPrefixVisitor visit, void *scan)
+{
+	char		prefix[KALAM_TXN_PREFIX_LEN];
+	char		errbuf[256];
+
+	kalam_txn_prefix(prefix, group, intents);
+	errbuf[0] = '\0';
+	if (!kalam_scan_prefix(kalam_rocks_reader(), kalam_rocks_read_options(),
+						   prefix, sizeof(prefix), visit, scan,
+						   errbuf, sizeof(errbuf)) && errbuf[0] != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("kalam could not read the transactions of a group: %s",
+						errbuf)));
+}
+
+/*
  * One round of recovery over the groups this node leads (the meta group
- * is always a coordinator and holds no intents).
+ * is always a coordinator and holds no intents), and every 10 seconds the
+ * collection of old records.
  */
 void
 kalam_txn_recover(void)
 {
-	TimestampTz cutoff = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-													 -kalam_transaction_timeout);
+	static TimestampTz next_collection = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		collect = (now >= next_collection);
 	int			group;
 
-	for (group = KALAM_GROUP_META + 1; group < kalam_group_count(); group++)
+	if (collect)
+		next_collection = TimestampTzPlusMilliseconds(now,
+													  KALAM_RECORD_COLLECT_INTERVAL_MS);
+	for (group = KALAM_GROUP_META; group < kalam_group_count(); group++)
 	{
 		KalamGroupStatus status;
-		IntentScan	scan;
-		char		prefix[KALAM_TXN_PREFIX_LEN];
-		char		errbuf[256];
+		IntentScan	intents;
+		RecordScan	records;
 		int			i;
+		int			forgotten = 0;
 
 		if (!kalam_channel_group_status(group, &status) || !status.is_leader)
 			continue;
-		scan.cutoff = cutoff;
-		scan.n = 0;
-		scan.allocated = 16;
-		scan.found = palloc(sizeof(StaleIntent) * scan.allocated);
-		kalam_txn_prefix(prefix, group);
-		errbuf[0] = '\0';
-		if (!kalam_scan_prefix(kalam_rocks_reader(), kalam_rocks_read_options(),
-							   prefix, sizeof(prefix), collect_intent, &scan,
-							   errbuf, sizeof(errbuf)) && errbuf[0] != '\0')
-			ereport(ERROR,
-					(errcode(ERRCODE_IO_ERROR),
-					 errmsg("kalam could not read the transaction intents: %s",
-							errbuf)));
-		for (i = 0; i < scan.n; i++)
-			recover_intent(group, &scan.found[i]);
-		pfree(scan.found);
+		intents.cutoff = TimestampTzPlusMilliseconds(now, -kalam_transaction_timeout);
+		intents.n = 0;
+		intents.allocated = 16;
+		intents.found = palloc(sizeof(StaleIntent) * intents.allocated);
+		if (group != KALAM_GROUP_META)
+			scan_txn_keys(group, true, collect_intent, &intents);
+		for (i = 0; i < intents.n; i++)
+			recover_intent(group, &intents.found[i]);
+		pfree(intents.found);
+		if (!collect)
+			continue;
+
+		records.cutoff = TimestampTzPlusMilliseconds(now, -KALAM_TXN_RECORD_RETENTION_MS);
+		records.n = 0;
+		records.allocated = 16;
+		records.found = palloc(sizeof(OldRecord) * records.allocated);
+		scan_txn_keys(group, false, collect_record, &records);
+		for (i = 0; i < records.n; i++)
+			forgotten += forget_record(group, &records.found[i]) ? 1 : 0;
+		if (forgotten > 0)
+			ereport(DEBUG1,
+					(errmsg("kalam: removed %d records of transactions across groups",
+							forgotten)));
+		pfree(records.found);
 	}
 }

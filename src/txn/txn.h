@@ -36,8 +36,10 @@ extern int	kalam_txn_commit(const KalamTxn *txn, StringInfo commands,
 							 uint64 *applied, KalamApplyResult *result);
 extern KalamApplyStatus kalam_txn_decide(int coordinator, const char *txid,
 										 uint64 *applied);
+extern KalamApplyStatus kalam_txn_forget(int coordinator, const char *txid);
 extern KalamApplyStatus kalam_txn_resolve(int group, const char *txid,
-										  bool commit, uint64 required_meta,
+										  bool commit, bool ranges,
+										  uint64 required_meta,
 										  uint64 *applied);
 
 /* recovery.c */

@@ -61,6 +61,56 @@ add_command(const SeedOp *ops, int nops, uint64 required)
 	pfree(buf.data);
 }
 
+/* Commands of a transaction across groups, as txn/commit.c builds them */
+static void
+add_txn_seeds(void)
+{
+	static const char record_key[] = "\x00\x02\x00\x00\x00\x00txn/0123456789abcdef";
+	static const char intent_key[] = "\x00\x02\x00\x00\x00\x00txi/0123456789abcdef";
+	static const char row_key[] = "\x00\x02\x00\x00\x01\x00" "k1";
+	uint16		groups[2] = {1, 3};
+	char		commit = 1;
+	struct
+	{
+		KalamOpKind kind;
+		const char *value;
+		size_t		vallen;
+		bool		writes;
+	}			seeds[] = {
+		{KALAM_OP_TXN_PREPARE, (const char *) groups, sizeof(uint16), true},
+		{KALAM_OP_TXN_COMMIT, (const char *) groups, sizeof(groups), true},
+		{KALAM_OP_TXN_DECIDE, NULL, 0, false},
+		{KALAM_OP_TXN_RESOLVE, &commit, 1, false},
+		{KALAM_OP_TXN_FORGET, NULL, 0, false},
+	};
+	int			i;
+
+	for (i = 0; i < (int) lengthof(seeds); i++)
+	{
+		StringInfoData buf;
+
+		initStringInfo(&buf);
+		kalam_command_begin(&buf, 1234567);
+		bool		intent = (seeds[i].kind == KALAM_OP_TXN_PREPARE ||
+							  seeds[i].kind == KALAM_OP_TXN_RESOLVE);
+
+		kalam_command_add(&buf, seeds[i].kind, 0,
+						  intent ? intent_key : record_key,
+						  sizeof(record_key) - 1,
+						  seeds[i].value, seeds[i].vallen);
+		if (seeds[i].writes)
+		{
+			kalam_command_add(&buf, KALAM_OP_UPDATE, 5, row_key,
+							  sizeof(row_key) - 1, "row", 3);
+			kalam_command_add(&buf, KALAM_OP_DELETE_PREFIX, 0, row_key, 6,
+							  NULL, 0);
+		}
+		kalam_command_require_meta_index(&buf, 7);
+		fuzz_add_seed(buf.data, buf.len);
+		pfree(buf.data);
+	}
+}
+
 void
 fuzz_seeds(void)
 {
@@ -85,6 +135,52 @@ fuzz_seeds(void)
 		add_command(&ops[i], 1, i * 1000);
 	add_command(ops, lengthof(ops), 42);
 	add_command(&large, 1, KALAM_COMMAND_MAX_META_INDEX);
+	add_txn_seeds();
+}
+
+/*
+ * A command's place in a transaction across groups: a transaction
+ * operation only first, PREPARE and COMMIT followed by writes only (and
+ * PREPARE by one at least), DECIDE and RESOLVE alone.
+ */
+static void
+check_txn(const char *data, size_t len, bool valid)
+{
+	KalamCommandReader reader;
+	KalamOp		txn_op;
+	KalamOp		op;
+	const char *error;
+	uint32		n = 0;
+
+	if (!kalam_command_txn(data, len, &txn_op, &error))
+	{
+		if (error == NULL)
+			fuzz_fail("transaction rule refused without a message");
+		return;
+	}
+	if (!valid)
+		fuzz_fail("transaction rule accepted an invalid command");
+	(void) kalam_command_open(&reader, data, len, &error);
+	while (kalam_command_next(&reader, &op, &error))
+	{
+		if (n++ == 0)
+		{
+			if (KALAM_OP_IS_TXN(op.kind) != (txn_op.kind != 0))
+				fuzz_fail("transaction operation not reported");
+			continue;
+		}
+		if (KALAM_OP_IS_TXN(op.kind) ||
+			(txn_op.kind != 0 &&
+			 (op.kind == KALAM_OP_EXPIRE || op.kind == KALAM_OP_PUT)))
+			fuzz_fail("a transaction operation or expiry accepted after the first");
+	}
+	if ((txn_op.kind == KALAM_OP_TXN_DECIDE || txn_op.kind == KALAM_OP_TXN_RESOLVE ||
+		 txn_op.kind == KALAM_OP_TXN_FORGET) && n != 1)
+		fuzz_fail("a decision or resolution with other operations accepted");
+	if (txn_op.kind == KALAM_OP_TXN_PREPARE && n < 2)
+		fuzz_fail("a prepare without writes accepted");
+	if (txn_op.kind == KALAM_OP_TXN_RESOLVE && (uint8) txn_op.value[0] > 3)
+		fuzz_fail("a resolution with unknown flags accepted");
 }
 
 void
@@ -108,7 +204,7 @@ fuzz_one(const char *data, size_t len)
 	{
 		if (op.key < data || op.key + op.keylen > data + len ||
 			op.value < data || op.value + op.vallen > data + len ||
-			op.kind < KALAM_OP_INSERT || op.kind > KALAM_OP_PUT)
+			op.kind < KALAM_OP_INSERT || op.kind > KALAM_OP_TXN_FORGET)
 			fuzz_fail("an operation lies outside the command");
 		fuzz_touch(op.key, op.keylen);
 		fuzz_touch(op.value, op.vallen);
@@ -121,4 +217,5 @@ fuzz_one(const char *data, size_t len)
 	if (reader.header.required_meta_index > KALAM_COMMAND_MAX_META_INDEX)
 		fuzz_fail("an impossible meta index was accepted");
 	(void) kalam_command_reads_ranges(data, len);
+	check_txn(data, len, valid);
 }

@@ -21,19 +21,20 @@ libs=(-L"$("$PG_CONFIG" --pkglibdir)" -lpgcommon -lpgport)
 
 # harness: the codec sources it needs
 declare -A sources=(
-	[command]="command.c"
-	[entry]="entry.c command.c"
-	[key]="key.c change.c"
+	[command]="command.c txn.c"
+	[entry]="entry.c command.c txn.c"
+	[key]="key.c change.c txn.c command.c"
 	[row]="row.c"
-	[snapshot]="snapshot.c key.c change.c"
+	[snapshot]="snapshot.c key.c change.c txn.c command.c"
 	[ddl_record]="ddl_record.c"
 	[frame]="frame.c"
-	[change]="change.c key.c"
+	[change]="change.c key.c txn.c command.c"
+	[txn]="txn.c command.c"
 )
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-for name in command entry key row snapshot ddl_record frame change; do
+for name in command entry key row snapshot ddl_record frame change txn; do
 	srcs=("$here/fuzz.c" "$here/fuzz_$name.c")
 	for s in ${sources[$name]}; do
 		srcs+=("$repo/src/codec/$s")
