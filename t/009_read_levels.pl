@@ -47,16 +47,6 @@ sub leader_of
 	return group_leader($nodes[0], $group, @nodes);
 }
 
-# Run SQL; returns (stdout, stderr) with SQLSTATEs shown.
-sub run_sql
-{
-	my ($node, $sql) = @_;
-	my ($out, $err) = ('', '');
-	$node->psql('postgres', "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out, stderr => \$err);
-	return ($out, $err);
-}
-
 # --- leader level ------------------------------------------------------------
 my $shared_leader = leader_of('shared');
 my ($follower) = grep { $_ != $shared_leader } @nodes;

@@ -78,16 +78,6 @@ $_->safe_psql('postgres', qq{
 
 sub node_id { return $_[0]->name =~ s/node//r; }
 
-# Run SQL; returns (stdout, stderr) with SQLSTATEs shown.
-sub run_sql
-{
-	my ($node, $sql) = @_;
-	my ($out, $err) = ('', '');
-	$node->psql('postgres', "\\set VERBOSITY verbose\n$sql",
-		stdout => \$out, stderr => \$err);
-	return ($out, $err);
-}
-
 sub connect_to
 {
 	my ($node, $user, %attr) = @_;

@@ -12,8 +12,19 @@ use PostgreSQL::Test::Cluster;
 use Time::HiRes qw(usleep);
 
 our @EXPORT =
-  qw(start_kalam_cluster replicated_ddl group_leader kill9 node_pids same_contents
+  qw(run_sql start_kalam_cluster replicated_ddl group_leader kill9 node_pids same_contents
   cluster_secret write_secret);
+
+# Run SQL on a node as its superuser; returns (stdout, stderr) with the
+# SQLSTATEs of errors shown (VERBOSITY verbose).
+sub run_sql
+{
+	my ($node, $sql) = @_;
+	my ($out, $err) = ('', '');
+	$node->psql('postgres', "\\set VERBOSITY verbose\n$sql",
+		stdout => \$out, stderr => \$err);
+	return ($out, $err);
+}
 
 # each node needs consecutive free ports: one per group, one for forwarding
 sub can_bind

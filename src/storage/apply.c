@@ -112,10 +112,15 @@ kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
 	return kalam_apply_count_locks(applier, errbuf, errlen);
 }
 
-/* Check every operation of a decoded command; false with *error if one fails. */
+/*
+ * Check every operation of a decoded command, and its place in a
+ * transaction across groups (txn_op gets its transaction operation, if
+ * any); false with *error if one fails.
+ */
 static bool
 command_is_own(const KalamApplier *applier, const char *command,
-			   size_t length, uint32 *op_index, const char **error)
+			   size_t length, uint32 *op_index, KalamOp *txn_op,
+			   const char **error)
 {
 	KalamCommandReader reader;
 	KalamOp		op;
@@ -139,7 +144,7 @@ command_is_own(const KalamApplier *applier, const char *command,
 	if (*error != NULL)
 		return false;
 	*op_index = 0;
-	return kalam_command_txn(command, length, &op, error);
+	return kalam_command_txn(command, length, txn_op, error);
 }
 
 /*
@@ -447,6 +452,7 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 	uint64		table_locks_before;
 	char	   *err = NULL;
 	bool		ok = true;
+	bool		reads_ranges;
 
 	memset(result, 0, sizeof(KalamApplyResult));
 	result->applied_index = index;
@@ -458,16 +464,15 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 		return;
 	}
 
-	if (!command_is_own(applier, command, length, &bad_op, &error))
+	if (!command_is_own(applier, command, length, &bad_op, &txn_op, &error))
 	{
 		kalam_apply_set_error(result, KALAM_APPLY_BAD_COMMAND, error);
 		result->op_index = bad_op;
 		applier->staged_index = index;
 		return;
 	}
-	(void) kalam_command_txn(command, length, &txn_op, &error);
-	if (kalam_command_reads_ranges(command, length) &&
-		index == applier->staged_index)
+	reads_ranges = kalam_command_reads_ranges(command, length);
+	if (reads_ranges && index == applier->staged_index)
 	{
 		/* the batch written before it would claim the whole entry */
 		kalam_apply_set_error(result, KALAM_APPLY_BAD_COMMAND,
@@ -481,8 +486,7 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 	 * resolution may run a range deletion it holds); such a command is
 	 * alone in its entry, so the entries staged before are whole.
 	 */
-	if (rocksdb_writebatch_wi_count(applier->batch) > 0 &&
-		kalam_command_reads_ranges(command, length) &&
+	if (rocksdb_writebatch_wi_count(applier->batch) > 0 && reads_ranges &&
 		!kalam_apply_flush(applier, result->message, sizeof(result->message)))
 	{
 		result->status = KALAM_APPLY_STORAGE_ERROR;

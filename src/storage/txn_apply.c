@@ -24,6 +24,11 @@
  * purge removed meanwhile is written anyway).  A RESOLVE that finds no
  * intent does nothing, so resolving twice is harmless.
  *
+ * FORGET removes an old record (txn/recovery.c collects them).  A
+ * transaction's commands are each proposed once (a forwarded command that
+ * may have reached a leader is never sent again, raft/node.c), so a
+ * prepare cannot arrive after its own resolution.
+ *
  * Every verdict reads only what the previous commands left, so every node
  * reaches the same one.  The applier counts the locks held (rebuilt from
  * the store at start and after a snapshot) so that, while no transaction
