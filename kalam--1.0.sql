@@ -107,6 +107,42 @@ LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW stats AS SELECT * FROM stats();
 
+-- the apply path of each Raft group on this node, over the last minute and
+-- since stat_apply_reset() (src/raft/apply_metrics.c)
+CREATE FUNCTION stat_apply(
+    OUT group_name text,
+    OUT period text,
+    OUT since timestamptz,
+    OUT entries bigint,
+    OUT commands bigint,
+    OUT rows_written bigint,
+    OUT bytes bigint,
+    OUT apply_p50_ms double precision,
+    OUT apply_p99_ms double precision,
+    OUT apply_max_ms double precision,
+    OUT propose_to_commit_p50_ms double precision,
+    OUT propose_to_commit_p99_ms double precision,
+    OUT commit_to_apply_p50_ms double precision,
+    OUT commit_to_apply_p99_ms double precision,
+    OUT forwarded bigint,
+    OUT forward_rtt_p50_ms double precision,
+    OUT forward_rtt_p99_ms double precision,
+    OUT parked_entries bigint,
+    OUT parked_wait_p50_ms double precision,
+    OUT parked_wait_p99_ms double precision,
+    OUT parked_wait_max_ms double precision)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'kalam_stat_apply'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW stat_apply AS SELECT * FROM stat_apply();
+
+CREATE FUNCTION stat_apply_reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'kalam_stat_apply_reset'
+LANGUAGE C STRICT VOLATILE;
+REVOKE ALL ON FUNCTION stat_apply_reset() FROM PUBLIC;
+
 -- the Raft groups and nodes, as this node sees them
 CREATE FUNCTION groups(
     OUT group_name text,
@@ -166,7 +202,7 @@ AS 'MODULE_PATHNAME', 'kalam_last_commit'
 LANGUAGE C VOLATILE;
 
 GRANT USAGE ON SCHEMA kalam TO PUBLIC;
-GRANT SELECT ON tables, stats, groups, nodes TO PUBLIC;
+GRANT SELECT ON tables, stats, stat_apply, groups, nodes TO PUBLIC;
 GRANT USAGE ON FOREIGN SERVER kalam TO PUBLIC;
 
 -- developer-only (kalam.debug_enable_hooks): propose raw command bytes to

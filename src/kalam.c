@@ -24,6 +24,7 @@
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
 #include "live/live.h"
+#include "raft/apply_metrics.h"
 #include "raft/group.h"
 #include "raft/handshake.h"
 #include "raft/meta_watermark.h"
@@ -102,9 +103,10 @@ kalam_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(add_size(add_size(kalam_channel_shmem_size(),
-											 kalam_watermark_shmem_size()),
-									kalam_live_shmem_size()));
+	RequestAddinShmemSpace(add_size(add_size(add_size(kalam_channel_shmem_size(),
+													  kalam_watermark_shmem_size()),
+											 kalam_live_shmem_size()),
+									kalam_metrics_shmem_size()));
 	RequestNamedLWLockTranche("kalam channel", 1);
 	RequestNamedLWLockTranche("kalam live", 1);
 }
@@ -117,6 +119,7 @@ kalam_shmem_startup(void)
 	kalam_channel_shmem_init();
 	kalam_watermark_shmem_init();
 	kalam_live_shmem_init();
+	kalam_metrics_shmem_init();
 }
 
 static void

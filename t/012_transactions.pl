@@ -505,6 +505,10 @@ is($lost_a, 0, 'phase A: no client lost its connection (none was on the killed n
 cmp_ok(scalar(grep { $_ > $killed_at + 1 } @{ $logs->{ack_times} // [] }), '>', 0,
 	'phase A: transfers were acknowledged after the leader was killed');
 rows_writable('phase A', $nodes[0]);
+# the followers forwarded the clients' commands (kalam.stat_apply)
+is( $followers[0]->safe_psql('postgres',
+		"SELECT sum(forwarded) > 0 AND max(forward_rtt_p50_ms) > 0 FROM kalam.stat_apply WHERE period = 'total'"),
+	't', 'phase A: kalam.stat_apply of a follower counts forwarded commands and their round trip');
 
 # --- phase B: kill -9 an origin of transfers -----------------------------------
 $leader = group_leader($nodes[0], 'shared', @nodes);

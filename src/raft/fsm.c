@@ -26,6 +26,7 @@
 
 #include "codec/command.h"
 #include "codec/entry.h"
+#include "raft/apply_metrics.h"
 #include "raft/meta_watermark.h"
 #include "raft/node.h"
 #include "raft/node_internal.h"
@@ -76,6 +77,8 @@ apply_entry(KalamGroup *g, uint64 index, const char *data, size_t len)
 	bool		valid = entry_is_valid(data, len, &count, &error);
 	instr_time	start;
 	instr_time	end;
+	uint64		rows = 0;
+	int			i;
 
 	if (count > (uint32) g->results_cap)
 	{
@@ -106,6 +109,11 @@ apply_entry(KalamGroup *g, uint64 index, const char *data, size_t len)
 	INSTR_TIME_SET_CURRENT(end);
 	INSTR_TIME_ACCUM_DIFF(apply_time, end, start);
 	applied_in_turn += count;
+	for (i = 0; i < g->nresults; i++)
+		rows += g->results[i].rows_written;
+	INSTR_TIME_SUBTRACT(end, start);
+	kalam_metrics_entry_applied(g->id, INSTR_TIME_GET_MICROSEC(end),
+								g->nresults, rows, len);
 	return true;
 }
 
@@ -198,6 +206,7 @@ fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 	uint64		required = entry_required_meta_index(buf->base, buf->len);
 	KalamParkedEntry *e;
 
+	kalam_metrics_entry_arrived(g->id);
 	if (index <= g->applier.durable_index ||
 		(g->parked == NULL && may_apply(g, required)))
 	{
@@ -216,6 +225,8 @@ fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 	memcpy(e->data, buf->base, buf->len);
 	e->len = buf->len;
 	park(g, e, index, required);
+	e->parked_us = kalam_metrics_now_us();
+	kalam_metrics_entry_parked(g->id);
 	*result = NULL;
 	return 0;
 }
@@ -234,6 +245,8 @@ kalam_fsm_release_parked(KalamGroup *g)
 			break;
 		g->parked = e->next;
 		g->nparked--;
+		if (e->parked_us != 0)
+			kalam_metrics_parked_released(g->id, kalam_metrics_now_us() - e->parked_us);
 		if (e->waiter != NULL)
 			kalam_node_finish_batch(e->waiter, g);
 		free_parked(e);

@@ -45,6 +45,7 @@
 #include "codec/command.h"
 #include "codec/entry.h"
 #include "kalam.h"
+#include "raft/apply_metrics.h"
 #include "raft/forward.h"
 #include "raft/group.h"
 #include "raft/handshake.h"
@@ -420,6 +421,8 @@ batch_applied(struct raft_apply *req, int status, void *result)
 	KalamGroup *g = &groups[batch->group];
 
 	g->entries_in_flight--;
+	if (status == 0)
+		kalam_metrics_proposal_committed(g->id, batch->proposed_us);
 	if (status == 0 && result == NULL)
 	{
 		/* parked by fsm_apply just now: the outcomes come when it applies */
@@ -458,6 +461,7 @@ not_leader(KalamProposal *p)
 	{
 		p->request_id = new_request_id();
 		p->forwarded_to = (int) leader;
+		p->forwarded_us = kalam_metrics_now_us();
 		p->reply_deadline = uv_now(node_loop) + kalam_leader_wait_timeout;
 		push(&forwarded, p);
 		kalam_forward_request((int) leader, peer->host, peer->port + ngroups,
@@ -607,6 +611,7 @@ propose_pending(KalamGroup *g)
 			continue;
 		}
 		kalam_entry_write(buf.base, commands, lengths, batch->count);
+		batch->proposed_us = kalam_metrics_now_us();
 		rv = raft_apply(&g->raft, &batch->req, &buf, 1, batch_applied);
 		if (rv == 0)
 		{
@@ -751,6 +756,7 @@ forwarded_reply(int node_id, uint64 request_id, const KalamApplyResult *result)
 	if (p == NULL)
 		return;
 	p->result = *result;
+	kalam_metrics_forward_answered(p->group, p->forwarded_us);
 	if (result->status == KALAM_APPLY_OK)
 		push(&awaiting_apply, p);
 	else if (result->status == KALAM_APPLY_NOT_LEADER &&
@@ -1058,6 +1064,7 @@ kalam_node_finish_iteration(void)
 		if (staged != g->applier.durable_index &&
 			kalam_apply_flush(&g->applier, errbuf, sizeof(errbuf)))
 			pg_atomic_fetch_add_u64(&stats->batches_written, 1);
+		kalam_metrics_flushed(g->id);
 		if (g->error[0] != '\0')
 		{
 			ereport(LOG,

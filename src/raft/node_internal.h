@@ -46,6 +46,7 @@ typedef struct KalamParkedEntry
 	char	   *data;
 	size_t		len;
 	struct KalamBatch *waiter;	/* whose outcomes it decides, if any */
+	uint64		parked_us;		/* when it was parked (apply_metrics.h) */
 	struct KalamParkedEntry *next;
 } KalamParkedEntry;
 
@@ -107,6 +108,7 @@ typedef struct KalamProposal
 	size_t		len;			/* 0: a read fence (see fence.c) */
 	uint64		request_id;		/* while we forward it */
 	int			forwarded_to;
+	uint64		forwarded_us;	/* when it was sent (apply_metrics.h) */
 	uint64		reply_deadline; /* loop time (ms) to stop waiting for it */
 	uint64		deadline;		/* loop time (ms) to stop waiting for a leader */
 	KalamApplyResult result;
@@ -122,6 +124,7 @@ typedef struct KalamBatch
 	struct raft_apply req;
 	int			group;
 	int			count;
+	uint64		proposed_us;	/* when raft_apply took it (apply_metrics.h) */
 	KalamProposal *members;
 } KalamBatch;
 
