@@ -110,6 +110,9 @@ release('newer', 3);
 is($held->safe_psql('postgres', 'SELECT sum(parked_entries) FROM kalam.groups'), 0,
 	'once meta caught up nothing is parked');
 ok(same_contents('newer', @nodes), 'and the node holds the same rows as the others');
+is( $held->safe_psql('postgres',
+		"SELECT parked_entries > 0 AND parked_wait_max_ms > 0 FROM kalam.stat_apply WHERE group_name = '$group_of{$new_user}' AND period = 'total'"),
+	't', 'kalam.stat_apply counts the parked entries and their wait');
 
 # The node is away while a table is created and more writes go into its
 # shard than the log keeps (snapshot threshold 16): it comes back behind on
