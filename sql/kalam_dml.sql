@@ -90,3 +90,17 @@ UPDATE app.rooms SET owner = 'me';
 SELECT * FROM app.notes;
 RESET ROLE;
 SELECT * FROM app.rooms ORDER BY name;
+
+-- a scan decodes only the leading columns up to the last one the query
+-- reads: none for count(*); all for a whole-row reference or FOR UPDATE
+CREATE FOREIGN TABLE app.wide (k int, a text, b int, c text) SERVER kalam OPTIONS (type 'shared', primary_key 'k');
+INSERT INTO app.wide VALUES (1, 'a1', 10, 'c1'), (2, 'a2', NULL, 'c2'), (3, NULL, 30, NULL);
+EXPLAIN (VERBOSE, COSTS OFF) SELECT count(*) FROM app.wide;
+SELECT count(*) FROM app.wide;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT k, a FROM app.wide WHERE b > 5;
+SELECT k, a FROM app.wide WHERE b > 5 ORDER BY k;
+EXPLAIN (VERBOSE, COSTS OFF) SELECT w FROM app.wide w;
+SELECT w FROM app.wide w ORDER BY k;
+SELECT c, k FROM app.wide ORDER BY k FOR UPDATE;
+SELECT count(*) FILTER (WHERE c IS NULL) AS c_null, count(a) AS a_set FROM app.wide;
+DROP FOREIGN TABLE app.wide;

@@ -11,6 +11,7 @@
 #include "postgres.h"
 
 #include "access/stratnum.h"
+#include "access/sysattr.h"
 #include "access/table.h"
 #include "foreign/fdwapi.h"
 #include "miscadmin.h"
@@ -242,6 +243,38 @@ kalam_get_paths(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid)
 									 startup, total, NIL, NULL, NULL, NIL));
 }
 
+/*
+ * How many leading columns a scan of the relation must decode: up to the
+ * last one the query reads (its targets and quals), none for count(*); all
+ * of them for a whole-row reference, for a locking SELECT, and in any
+ * statement but a SELECT (an UPDATE builds its new row from the scanned
+ * one).
+ */
+static int
+columns_to_decode(PlannerInfo *root, RelOptInfo *baserel)
+{
+	Bitmapset  *attrs = NULL;
+	ListCell   *lc;
+	int			ncolumns = 0;
+	int			x = -1;
+
+	if (root->parse->commandType != CMD_SELECT || root->parse->rowMarks != NIL)
+		return -1;
+	pull_varattnos((Node *) baserel->reltarget->exprs, baserel->relid, &attrs);
+	foreach(lc, baserel->baserestrictinfo)
+		pull_varattnos((Node *) ((RestrictInfo *) lfirst(lc))->clause,
+					   baserel->relid, &attrs);
+	while ((x = bms_next_member(attrs, x)) >= 0)
+	{
+		AttrNumber	attno = x + FirstLowInvalidHeapAttributeNumber;
+
+		if (attno == InvalidAttrNumber)
+			return -1;
+		ncolumns = Max(ncolumns, attno);
+	}
+	return ncolumns;
+}
+
 static ForeignScan *
 kalam_get_plan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 			   ForeignPath *best_path, List *tlist, List *scan_clauses,
@@ -258,7 +291,10 @@ kalam_get_plan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 	 */
 	scan_clauses = extract_actual_clauses(scan_clauses, false);
 
-	/* fdw_private: a string describing the pushdown, then one int list per condition */
+	/*
+	 * fdw_private: a string describing the pushdown, the columns to decode
+	 * (-1: all), then one int list per condition
+	 */
 	foreach(lc, info->conditions)
 	{
 		List	   *cond = (List *) lfirst(lc);
@@ -266,6 +302,7 @@ kalam_get_plan(PlannerInfo *root, RelOptInfo *baserel, Oid foreigntableid,
 		exprs = lappend(exprs, linitial(cond));
 		private = lappend(private, lsecond(cond));
 	}
+	private = lcons(makeInteger(columns_to_decode(root, baserel)), private);
 	private = lcons(makeString(kalam_describe_pushdown(info->pushed,
 													   baserel->relid,
 													   foreigntableid)),

@@ -44,6 +44,7 @@ typedef struct KalamScanState
 	List	   *conditions;		/* integer lists, see KALAM_COND_* */
 	List	   *value_states;	/* ExprStates of the condition values */
 	char	   *description;	/* pushed-down clauses, for EXPLAIN */
+	int			ndecode;		/* columns the query needs: 1..ndecode */
 	bool		point_lookup;	/* equality on every key column */
 
 	bool		started;
@@ -100,7 +101,10 @@ kalam_begin_scan(ForeignScanState *node, int eflags)
 	state->table = kalam_get_table(rel);
 	state->desc = RelationGetDescr(rel);
 	state->description = strVal(linitial(plan->fdw_private));
-	state->conditions = list_copy_tail(plan->fdw_private, 1);
+	state->ndecode = intVal(lsecond(plan->fdw_private));
+	if (state->ndecode < 0 || state->ndecode > state->desc->natts)
+		state->ndecode = state->desc->natts;
+	state->conditions = list_copy_tail(plan->fdw_private, 2);
 	foreach(lc, state->conditions)
 		if (KALAM_COND_STRATEGY((List *) lfirst(lc)) == BTEqualStrategyNumber)
 			neq++;
@@ -284,15 +288,16 @@ plan_reads(KalamScanState *state, ExprContext *econtext)
 }
 
 /*
- * Store a decoded row in the slot, with its version in the ctid.
+ * Store a decoded row in the slot, with its version in the ctid: the
+ * columns the query needs, the others null.
  */
 static TupleTableSlot *
 store_row(KalamScanState *state, TupleTableSlot *slot, const char *payload,
 		  size_t len, uint64 version)
 {
 	ExecClearTuple(slot);
-	kalam_row_decode(payload, len, state->desc, slot->tts_values,
-					 slot->tts_isnull);
+	kalam_row_decode_columns(payload, len, state->desc, state->ndecode,
+							 slot->tts_values, slot->tts_isnull);
 	ExecStoreVirtualTuple(slot);
 	kalam_version_to_tid(version, &slot->tts_tid);
 	return slot;
@@ -523,6 +528,8 @@ kalam_explain_scan(ForeignScanState *node, ExplainState *es)
 	ExplainPropertyText("Kalam Read", kalam_read_level_name(), es);
 	if (state->description[0] != '\0')
 		ExplainPropertyText("Kalam Key Conditions", state->description, es);
+	if (es->verbose && !state->point_lookup)
+		ExplainPropertyInteger("Kalam Columns Decoded", NULL, state->ndecode, es);
 	if (es->analyze)
 		ExplainPropertyUInteger("Kalam Keys Read", NULL, state->keys_read, es);
 }

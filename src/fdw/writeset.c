@@ -556,6 +556,16 @@ build_group_command(StringInfo buf, int group, KalamWriteEntry **entries,
 	return nops + *nprefixes;
 }
 
+/* qsort order of write entries: by key, the order of the stored rows */
+static int
+entry_cmp(const void *a, const void *b)
+{
+	const KalamWriteEntry *ea = *(KalamWriteEntry *const *) a;
+	const KalamWriteEntry *eb = *(KalamWriteEntry *const *) b;
+
+	return compare_keys(ea->key, ea->keylen, eb->key, eb->keylen);
+}
+
 /* Mark the groups the transaction writes; returns how many */
 static int
 groups_written(KalamWriteEntry **entries, int nentries, bool *writes_group)
@@ -612,6 +622,8 @@ commit_writeset(void)
 	hash_seq_init(&status, ws_hash);
 	while ((entry = (KalamWriteEntry *) hash_seq_search(&status)) != NULL)
 		entries[nentries++] = entry;
+	/* a command's writes, and so its changes, in key order, not hash order */
+	qsort(entries, nentries, sizeof(KalamWriteEntry *), entry_cmp);
 	ngroups = groups_written(entries, nentries, writes_group);
 	if (ngroups == 0)
 		return;

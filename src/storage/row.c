@@ -190,13 +190,31 @@ void
 kalam_row_decode(const char *payload, size_t len, TupleDesc desc,
 				 Datum *values, bool *isnull)
 {
+	kalam_row_decode_columns(payload, len, desc, desc->natts, values, isnull);
+}
+
+/*
+ * Decode only the first ncolumns columns (a scan that needs no more); the
+ * others are null.  With none, the payload is not even opened.
+ */
+void
+kalam_row_decode_columns(const char *payload, size_t len, TupleDesc desc,
+						 int ncolumns, Datum *values, bool *isnull)
+{
 	KalamRowReader reader;
 	const char *error;
 	int			i;
 
+	for (i = ncolumns; i < desc->natts; i++)
+	{
+		values[i] = (Datum) 0;
+		isnull[i] = true;
+	}
+	if (ncolumns == 0)
+		return;
 	if (!kalam_row_open(&reader, payload, len, &error))
 		payload_corrupt(error);
-	for (i = 0; i < desc->natts; i++)
+	for (i = 0; i < ncolumns; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(desc, i);
 

@@ -21,5 +21,8 @@ extern bool kalam_row_check(const char *payload, size_t len, TupleDesc desc,
 							const char **error);
 extern void kalam_row_decode(const char *payload, size_t len, TupleDesc desc,
 							 Datum *values, bool *isnull);
+extern void kalam_row_decode_columns(const char *payload, size_t len,
+									 TupleDesc desc, int ncolumns,
+									 Datum *values, bool *isnull);
 
 #endif							/* KALAM_ROW_H */
