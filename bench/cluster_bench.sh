@@ -26,8 +26,11 @@
 # workload for BENCH_SECONDS (default 5) with 1 and then 16 clients.  Prints
 # the median tps of the rounds and the p50 and p99 latency (ms, over every
 # transaction of the rounds, from pgbench's logs), and kalam / sync
-# replication ratios.  Sets up the machine and installs kalam first
-# (setup.sh).  Run as root.
+# replication ratios.  Then draws the latency CDFs of those same
+# transactions (every round), one panel per workload and number of clients,
+# with gnuplot into a PNG: BENCH_PNG, default bench/cluster_bench.png in the
+# repo (the README shows it); installs gnuplot-nox if gnuplot is missing.
+# Sets up the machine and installs kalam first (setup.sh).  Run as root.
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,6 +51,21 @@ done
 if ! $do_insert && ! $do_txn2; then
 	echo "cluster_bench.sh: BENCH_WORKLOADS names no workload (insert, txn2)" >&2
 	exit 1
+fi
+
+# the picture (resolved now: bench_init changes directory)
+BENCH_PNG=${BENCH_PNG:-$repo/bench/cluster_bench.png}
+[[ $BENCH_PNG == /* ]] || BENCH_PNG=$PWD/$BENCH_PNG
+if ! [ -d "$(dirname "$BENCH_PNG")" ]; then
+	echo "cluster_bench.sh: no directory for BENCH_PNG=$BENCH_PNG" >&2
+	exit 1
+fi
+if ! command -v gnuplot >/dev/null; then
+	echo "Installing gnuplot-nox (for $BENCH_PNG)..."
+	if ! apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null; then
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null
+	fi
 fi
 
 bash "$repo/scripts/setup.sh"
@@ -283,3 +301,97 @@ if $do_txn2; then
 			"$(ratio "$k_p50" "$s_p50")" "$(ratio "$k_tps" "$s_tps")"
 	done
 fi
+
+# The picture: the latency CDF of each setup, from the same pgbench logs as
+# p50 and p99 (every transaction of every round); a row of two panels (1 and
+# 16 clients) per workload, one x range (ms, log scale) for all panels.
+plot_dir=$TEMP_BASE/plot
+mkdir "$plot_dir"
+# curves: "workload|name|label|colour" (name as in result)
+curves=()
+if $do_insert; then
+	curves+=("insert|sync replication|sync replication|#555555"
+		"insert|kalam leader|kalam leader|#1f77b4"
+		"insert|kalam follower|kalam via follower|#ff7f0e")
+fi
+if $do_txn2; then
+	curves+=("txn2|txn2 sync replication|sync replication|#555555"
+		"txn2|txn2 kalam|kalam node $txn_node|#1f77b4")
+fi
+declare -A plots
+i=0
+for clients in 1 16; do
+	for curve in "${curves[@]}"; do
+		IFS='|' read -r workload name label colour <<<"$curve"
+		i=$((i + 1))
+		cdf "$name" "$clients" >"$plot_dir/$i.dat"
+		read -r _ p50 p99 <<<"${result[$name,$clients]}"
+		plots[$workload,$clients]+="${plots[$workload,$clients]:+, }'$plot_dir/$i.dat' using 1:2 with steps lw 2 lc rgb '$colour' title '$label: p50 $p50, p99 $p99 ms'"
+	done
+done
+read -r x_min x_max < <(for f in "$plot_dir"/*.dat; do
+	head -n 1 "$f"
+	tail -n 1 "$f"
+done | awk 'NR == 1 || $1 < lo { lo = $1 } $1 > hi { hi = $1 } END { print lo / 1.25, hi * 1.25 }')
+rows=0
+$do_insert && rows=$((rows + 1))
+$do_txn2 && rows=$((rows + 1))
+if gnuplot -e 'set terminal pngcairo' 2>/dev/null; then
+	terminal="pngcairo size 1400,$((rows * 560 + 90)) font 'DejaVu Sans,11' noenhanced"
+else
+	terminal="png size 1400,$((rows * 560 + 90)) noenhanced"
+fi
+machine="PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'), $(nproc) CPUs"
+cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1) || cpu=
+[ -n "$cpu" ] && machine+=" ($cpu)"
+machine+=", loopback, fsync on"
+# the tree it measured (setup.sh installed kalam from it); the picture itself aside
+commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null) || commit=
+if [ -n "$commit" ] && [ -n "$(git -C "$repo" status --porcelain --untracked-files=no -- . \
+	':(exclude)bench/*.png' 2>/dev/null)" ]; then
+	commit+=" + uncommitted changes"
+fi
+{
+	echo "set terminal $terminal"
+	echo "set output '$BENCH_PNG'"
+	# two lines: \n inside gnuplot's double quotes
+	printf 'set multiplot layout %s, 2 title "%s\\n%s"\n' "$rows" \
+		"Replicated writes, latency CDF: kalam (3 nodes) vs PostgreSQL synchronous replication (2 standbys, ANY 1)" \
+		"$(date +%Y-%m-%d), ${commit:+kalam $commit, }$machine, $BENCH_ROUNDS x ${BENCH_SECONDS} s per setup"
+	echo "set logscale x"
+	echo "set xrange [$x_min:$x_max]"
+	echo "set xtics ($(for e in 0.001 0.01 0.1 1 10 100 1000; do
+		for m in 1 2 5; do printf '%s, ' "$(awk -v a="$m" -v b="$e" 'BEGIN { print a * b }')"; done
+	done) 10000) format '%g'"
+	echo "set mxtics 10"
+	echo "set yrange [0:1]"
+	echo "set ytics 0.1"
+	echo "set grid xtics ytics"
+	echo "set xlabel 'latency per transaction (ms, log scale)'"
+	echo "set ylabel 'fraction of transactions'"
+	echo "set key below left Left reverse samplen 3"
+	for y in 0.5 0.99; do
+		echo "set arrow from graph 0, first $y to graph 1, first $y nohead dashtype 2 lc rgb '#999999'"
+	done
+	echo "set label 'p50' at graph 0.01, first 0.5 offset 0, 0.6 tc rgb '#777777'"
+	echo "set label 'p99' at graph 0.01, first 0.99 offset 0, -0.7 tc rgb '#777777'"
+	if $do_insert; then
+		for clients in 1 16; do
+			echo "set title 'insert: single-row INSERT, autocommit, $clients client$([ "$clients" = 1 ] || echo s)'"
+			echo "plot ${plots[insert,$clients]}"
+		done
+	fi
+	if $do_txn2; then
+		for clients in 1 16; do
+			echo "set title 'txn2: BEGIN; INSERT into a user table; INSERT into a shared table; COMMIT, $clients client$([ "$clients" = 1 ] || echo s)'"
+			echo "plot ${plots[txn2,$clients]}"
+		done
+	fi
+	echo "unset multiplot"
+} >"$plot_dir/cdf.gp"
+if ! gnuplot "$plot_dir/cdf.gp"; then
+	echo "gnuplot failed on $plot_dir/cdf.gp" >&2
+	exit 1
+fi
+echo
+echo "Latency CDFs: $BENCH_PNG"

@@ -14,6 +14,11 @@
 #   summary NAME CLIENTS     "tps p50_ms p99_ms": the median tps of the runs
 #                            of NAME with CLIENTS, nearest-rank percentiles
 #                            of the latencies of all their transactions
+#   latencies NAME CLIENTS   the latencies (us) of all the transactions of
+#                            the runs of NAME with CLIENTS, sorted, one a line
+#   cdf NAME CLIENTS         their empirical distribution: "ms fraction"
+#                            lines, one per distinct latency, fraction = the
+#                            share of transactions at or below it (for plots)
 #   ratio A B                A / B with two decimals (0 if B is 0)
 
 declare -A tps runs
@@ -54,18 +59,24 @@ bench() {
 	runs[$name,$clients]+=" $run"
 }
 
+# latencies NAME CLIENTS: the latencies (us in the logs' third field) of all
+# the transactions of the runs of NAME with CLIENTS, sorted
+latencies() {
+	local r files=()
+	for r in ${runs[$1,$2]}; do
+		files+=("$BENCH_LOGS/run$r".*)
+	done
+	cat "${files[@]}" | awk '$3 ~ /^[0-9]+$/ { print $3 }' | sort -n
+}
+
 # summary NAME CLIENTS: "tps p50_ms p99_ms": the median tps of the rounds,
-# nearest-rank percentiles of the latencies (us in the logs' third field)
-# of all their transactions
+# nearest-rank percentiles of the latencies of all their transactions
 summary() {
-	local name=$1 clients=$2 median r files=()
+	local name=$1 clients=$2 median
 	# shellcheck disable=SC2086 # split the list of numbers
 	median=$(printf '%s\n' ${tps[$name,$clients]} | sort -g |
 		awk '{ v[NR] = $1 } END { print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }')
-	for r in ${runs[$name,$clients]}; do
-		files+=("$BENCH_LOGS/run$r".*)
-	done
-	if ! cat "${files[@]}" | awk '$3 ~ /^[0-9]+$/ { print $3 }' | sort -n |
+	if ! latencies "$name" "$clients" |
 		awk -v tps="$median" '
 			{ lat[NR] = $1 }
 			END {
@@ -76,6 +87,19 @@ summary() {
 		echo "no latencies in pgbench's logs of $name, $clients client(s)" >&2
 		return 1
 	fi
+}
+
+# cdf NAME CLIENTS: "ms fraction" at each distinct latency of the
+# transactions of NAME with CLIENTS (the last line is "max 1")
+cdf() {
+	latencies "$1" "$2" |
+		awk '
+			{ v[NR] = $1 }
+			END {
+				for (i = 1; i <= NR; i++)
+					if (i == NR || v[i + 1] != v[i])
+						printf "%.3f %.6f\n", v[i] / 1000, i / NR
+			}'
 }
 
 ratio() {
