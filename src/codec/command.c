@@ -198,10 +198,8 @@ kalam_command_validate(const char *buf, size_t len, const char **error)
 
 /*
  * Does the command hold an operation that reads a whole range, or resolve
- * a transaction's intent whose writes delete one?  Apply writes what is
- * staged before such a command, so it goes alone in its log entry
- * (raft/node.c): the position written with the staged batch is then that
- * of the entries before it.
+ * a transaction's intent whose writes delete one?  It reads the database
+ * alone, so it goes alone in its log entry (kalam_command_needs_own_entry).
  */
 bool
 kalam_command_reads_ranges(const char *command, size_t length)
@@ -218,6 +216,55 @@ kalam_command_reads_ranges(const char *command, size_t length)
 			 (op.value[0] & KALAM_TXN_RESOLVE_RANGES) != 0))
 			return true;
 	return false;
+}
+
+/*
+ * Is the command a bulk insert (KALAM_BULK_MIN_OPS inserts or more, keys
+ * strictly increasing)?  Backends sort a command's writes by key, so a
+ * large INSERT is one.
+ */
+bool
+kalam_command_is_bulk_insert(const char *command, size_t length)
+{
+	KalamCommandReader reader;
+	KalamOp		op;
+	const char *error;
+	const char *prev = NULL;
+	size_t		prevlen = 0;
+
+	if (!kalam_command_open(&reader, command, length, &error) ||
+		reader.header.nops < KALAM_BULK_MIN_OPS)
+		return false;
+	while (kalam_command_next(&reader, &op, &error))
+	{
+		int			c;
+
+		if (op.kind != KALAM_OP_INSERT && op.kind != KALAM_OP_INSERT_IF_ABSENT)
+			return false;
+		if (prev != NULL)
+		{
+			c = memcmp(prev, op.key, Min(prevlen, op.keylen));
+			if (c > 0 || (c == 0 && prevlen >= op.keylen))
+				return false;
+		}
+		prev = op.key;
+		prevlen = op.keylen;
+	}
+	return error == NULL;
+}
+
+/*
+ * Must the command be alone in its log entry?  Apply writes what is staged
+ * before one that reads the database directly (a range, a resolution whose
+ * intent deletes one) or that it writes in a batch of its own (a bulk
+ * insert); the position written with the staged batch is then that of the
+ * entries before it.  raft/node.c proposes such a command alone.
+ */
+bool
+kalam_command_needs_own_entry(const char *command, size_t length)
+{
+	return kalam_command_reads_ranges(command, length) ||
+		kalam_command_is_bulk_insert(command, length);
 }
 
 /*

@@ -40,6 +40,13 @@
  */
 #define KALAM_COMMAND_MAX_META_INDEX	(UINT64CONST(1) << 48)
 
+/*
+ * A command of at least this many inserts, in strictly increasing key
+ * order, is a bulk insert: apply checks its keys with one forward pass
+ * over the database and writes it in a batch of its own (storage/apply.c).
+ */
+#define KALAM_BULK_MIN_OPS	256
+
 typedef enum KalamOpKind
 {
 	KALAM_OP_INSERT = 1,		/* fails if the key exists */
@@ -128,6 +135,8 @@ extern bool kalam_command_next(KalamCommandReader *reader, KalamOp *op,
 extern bool kalam_command_validate(const char *buf, size_t len,
 								   const char **error);
 extern bool kalam_command_reads_ranges(const char *command, size_t length);
+extern bool kalam_command_is_bulk_insert(const char *command, size_t length);
+extern bool kalam_command_needs_own_entry(const char *command, size_t length);
 extern bool kalam_command_txn(const char *buf, size_t len, KalamOp *txn_op,
 							  const char **error);
 

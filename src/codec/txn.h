@@ -77,7 +77,7 @@ typedef enum KalamTxnState
  * What TXN_RESOLVE's one-byte value asks for: commit (or abort), and
  * whether the intent's writes delete a range, which makes the resolution
  * read the database and go alone in its log entry (see
- * kalam_command_reads_ranges).
+ * kalam_command_needs_own_entry).
  */
 #define KALAM_TXN_RESOLVE_ABORT		0
 #define KALAM_TXN_RESOLVE_COMMIT	1

@@ -587,7 +587,7 @@ propose_pending(KalamGroup *g)
 		tail = &batch->members;
 		while ((p = g->pending) != NULL && batch->count < max_commands)
 		{
-			bool		alone = kalam_command_reads_ranges(p->data, p->len);
+			bool		alone = kalam_command_needs_own_entry(p->data, p->len);
 
 			if (batch->count > 0 && (alone || size + p->len > KALAM_ENTRY_TARGET_SIZE))
 				break;

@@ -58,6 +58,8 @@
 
 bool		kalam_debug_fail_apply_write = false;
 
+static void fail_applier(KalamApplier *applier, const char *why);
+
 void
 kalam_apply_set_error(KalamApplyResult *result, KalamApplyStatus status,
 					  const char *msg)
@@ -192,6 +194,19 @@ lookup_row(KalamApplier *applier, const char *key, size_t keylen,
 	return 1;
 }
 
+/* Stage a put: into a bulk insert's own batch, or the applier's */
+static void
+stage_putv(KalamApplier *applier, const char *key, size_t keylen,
+		   int nparts, const char *const *parts, const size_t *sizes)
+{
+	if (applier->bulk != NULL)
+		rocksdb_writebatch_putv(applier->bulk, 1, &key, &keylen, nparts,
+								parts, sizes);
+	else
+		rocksdb_writebatch_wi_putv(applier->batch, 1, &key, &keylen, nparts,
+								   parts, sizes);
+}
+
 /*
  * Stage a change into the group's change log: the command's position and
  * the change's number at that position (counted across the commands of
@@ -203,8 +218,6 @@ log_change(KalamApplier *applier, KalamChangeOp op, uint8 flags,
 		   const char *key, size_t keylen, const char *row, size_t rowlen)
 {
 	char		change_key[KALAM_CHANGE_KEY_LEN];
-	const char *change_key_ptr = change_key;
-	size_t		change_keylen = sizeof(change_key);
 	KalamChangePos pos;
 	KalamChangeHeader header;
 	const char *parts[3];
@@ -223,9 +236,8 @@ log_change(KalamApplier *applier, KalamChangeOp op, uint8 flags,
 	sizes[1] = keylen;
 	parts[2] = row;
 	sizes[2] = rowlen;
-	rocksdb_writebatch_wi_putv(applier->batch, 1, &change_key_ptr,
-							   &change_keylen, row != NULL ? 3 : 2,
-							   parts, sizes);
+	stage_putv(applier, change_key, sizeof(change_key), row != NULL ? 3 : 2,
+			   parts, sizes);
 }
 
 static void
@@ -242,8 +254,7 @@ put_row(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 	sizes[0] = sizeof(header);
 	parts[1] = op->value;
 	sizes[1] = op->vallen;
-	rocksdb_writebatch_wi_putv(applier->batch, 1, &op->key, &op->keylen,
-							   2, parts, sizes);
+	stage_putv(applier, op->key, op->keylen, 2, parts, sizes);
 	applier->staged_rows++;
 }
 
@@ -432,6 +443,99 @@ kalam_apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 }
 
 /*
+ * Apply a bulk insert (codec/command.h): its keys are strictly increasing,
+ * so none can meet another of the command, and the command is alone in its
+ * log entry with what was staged before written: one forward pass of an
+ * iterator over the database finds the keys that exist (one seek for an
+ * empty range), and the rows, their changes and the group's applied index
+ * go to RocksDB in one batch of their own, without the staged batch's
+ * index, which costs a search per key.  The verdicts are those of
+ * kalam_apply_op, key by key.  While a transaction across groups holds
+ * locks, the ordinary path runs instead (it checks them).  False if the
+ * command fails; nothing of it is written then.
+ */
+static bool
+apply_bulk_insert(KalamApplier *applier, uint64 index,
+				  KalamCommandReader *reader, KalamApplyResult *result)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator(applier->db,
+													 applier->read_options);
+	uint64		rows_before = applier->staged_rows;
+	bool		seeked = false;
+	KalamOp		op;
+	const char *error;
+	char	   *err = NULL;
+	bool		ok = true;
+
+	applier->bulk = rocksdb_writebatch_create();
+	while (ok && kalam_command_next(reader, &op, &error))
+	{
+		const char *key = NULL;
+		size_t		keylen = 0;
+		int			c = 1;
+
+		/* the iterator stands on the first stored key >= the previous op's */
+		if (rocksdb_iter_valid(it))
+		{
+			key = rocksdb_iter_key(it, &keylen);
+			c = memcmp(key, op.key, Min(keylen, op.keylen));
+			if (c == 0)
+				c = (keylen > op.keylen) - (keylen < op.keylen);
+		}
+		if (!seeked || (key != NULL && c < 0))
+		{
+			rocksdb_iter_seek(it, op.key, op.keylen);
+			seeked = true;
+			c = 1;
+			if (rocksdb_iter_valid(it))
+			{
+				key = rocksdb_iter_key(it, &keylen);
+				c = (keylen == op.keylen && memcmp(key, op.key, keylen) == 0) ? 0 : 1;
+			}
+		}
+		if (c == 0 && op.kind == KALAM_OP_INSERT)
+		{
+			result->status = KALAM_APPLY_DUPLICATE_KEY;
+			ok = false;
+			break;
+		}
+		if (c != 0)
+		{
+			put_row(applier, index, reader->header.timestamp, &op);
+			log_change(applier, KALAM_CHANGE_INSERT, 0, op.key, op.keylen,
+					   op.value, op.vallen);
+		}
+		result->op_index++;
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	if (err == NULL && ok && kalam_debug_fail_apply_write)
+		err = strdup("write failure injected by kalam.debug_fail_apply_write");
+	else if (err == NULL && ok)
+	{
+		rocksdb_writebatch_put(applier->bulk, applier->applied_key,
+							   applier->applied_keylen,
+							   (const char *) &index, sizeof(uint64));
+		rocksdb_write(applier->db, applier->write_options, applier->bulk, &err);
+	}
+	rocksdb_writebatch_destroy(applier->bulk);
+	applier->bulk = NULL;
+	result->rows_written = ok ? applier->staged_rows - rows_before : 0;
+	applier->staged_rows = rows_before;
+	if (err != NULL)
+	{
+		/* as a failed flush: nothing later may be written over it */
+		fail_applier(applier, err);
+		free(err);
+		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, applier->failure);
+		return false;
+	}
+	if (ok)
+		applier->durable_index = index;
+	return ok;
+}
+
+/*
  * Stage one command at the given position of the group's log.  A command
  * at or below the durable position was applied before a crash and is
  * skipped; one that cannot be decoded, or touches a key that is not its
@@ -452,7 +556,7 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 	uint64		table_locks_before;
 	char	   *err = NULL;
 	bool		ok = true;
-	bool		reads_ranges;
+	bool		own_entry;
 
 	memset(result, 0, sizeof(KalamApplyResult));
 	result->applied_index = index;
@@ -471,22 +575,23 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 		applier->staged_index = index;
 		return;
 	}
-	reads_ranges = kalam_command_reads_ranges(command, length);
-	if (reads_ranges && index == applier->staged_index)
+	own_entry = kalam_command_needs_own_entry(command, length);
+	if (own_entry && index == applier->staged_index)
 	{
 		/* the batch written before it would claim the whole entry */
 		kalam_apply_set_error(result, KALAM_APPLY_BAD_COMMAND,
-							  "a command that reads a range is not first in its log entry");
+							  "a command that must be alone in its log entry is not first in it");
 		applier->staged_index = index;
 		return;
 	}
 
 	/*
-	 * Range reads see only the database: write what is staged first (a
-	 * resolution may run a range deletion it holds); such a command is
-	 * alone in its entry, so the entries staged before are whole.
+	 * Range reads and bulk inserts see only the database: write what is
+	 * staged first (a resolution may run a range deletion it holds); such
+	 * a command is alone in its entry, so the entries staged before are
+	 * whole.
 	 */
-	if (rocksdb_writebatch_wi_count(applier->batch) > 0 && reads_ranges &&
+	if (own_entry && rocksdb_writebatch_wi_count(applier->batch) > 0 &&
 		!kalam_apply_flush(applier, result->message, sizeof(result->message)))
 	{
 		result->status = KALAM_APPLY_STORAGE_ERROR;
@@ -508,6 +613,16 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 		(void) kalam_command_next(&reader, &op, &error);
 		ok = kalam_apply_txn(applier, index, &reader, &txn_op, command,
 							 length, result);
+	}
+	else if (own_entry && applier->locks == 0 &&
+			 kalam_command_is_bulk_insert(command, length))
+	{
+		ok = apply_bulk_insert(applier, index, &reader, result);
+		if (ok || applier->failed)
+		{
+			applier->staged_index = index;
+			return;
+		}
 	}
 	else
 		while (kalam_command_next(&reader, &op, &error))

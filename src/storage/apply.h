@@ -40,6 +40,7 @@ typedef struct KalamApplier
 	uint64		locks;			/* locks prepared transactions hold */
 	uint64		table_locks;	/* of them, on whole tables */
 	bool		forcing;		/* applying a resolved transaction's writes */
+	rocksdb_writebatch_t *bulk;	/* a bulk insert's own batch, while applied */
 	bool		failed;			/* a batch write failed: stage nothing more */
 	char		failure[256];	/* and why */
 } KalamApplier;

@@ -14,6 +14,8 @@
  */
 #include "fuzz.h"
 
+#include "port/pg_bswap.h"
+
 #include "codec/command.h"
 
 const char *fuzz_name = "command";
@@ -111,6 +113,30 @@ add_txn_seeds(void)
 	}
 }
 
+/* A bulk insert: KALAM_BULK_MIN_OPS + 1 inserts, keys increasing */
+static void
+add_bulk_seed(void)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	kalam_command_begin(&buf, 1234567);
+	for (i = 0; i <= KALAM_BULK_MIN_OPS; i++)
+	{
+		char		key[10] = "\x00\x03\x00\x00\x01\x00";
+		uint32		be = pg_hton32((uint32) i);
+
+		memcpy(key + 6, &be, 4);
+		kalam_command_add(&buf, KALAM_OP_INSERT, 0, key, sizeof(key), "r", 1);
+	}
+	kalam_command_require_meta_index(&buf, 3);
+	if (!kalam_command_is_bulk_insert(buf.data, buf.len))
+		fuzz_fail("the bulk seed is not a bulk insert");
+	fuzz_add_seed(buf.data, buf.len);
+	pfree(buf.data);
+}
+
 void
 fuzz_seeds(void)
 {
@@ -136,6 +162,7 @@ fuzz_seeds(void)
 	add_command(ops, lengthof(ops), 42);
 	add_command(&large, 1, KALAM_COMMAND_MAX_META_INDEX);
 	add_txn_seeds();
+	add_bulk_seed();
 }
 
 /*
@@ -217,5 +244,9 @@ fuzz_one(const char *data, size_t len)
 	if (reader.header.required_meta_index > KALAM_COMMAND_MAX_META_INDEX)
 		fuzz_fail("an impossible meta index was accepted");
 	(void) kalam_command_reads_ranges(data, len);
+	if (kalam_command_is_bulk_insert(data, len) &&
+		(!valid || reader.header.nops < KALAM_BULK_MIN_OPS ||
+		 !kalam_command_needs_own_entry(data, len)))
+		fuzz_fail("a bulk insert that is not one");
 	check_txn(data, len, valid);
 }
