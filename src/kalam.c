@@ -40,6 +40,7 @@ char	   *kalam_database = NULL;
 char	   *kalam_as_user = NULL;
 int			kalam_ttl_purge_interval = 10;
 int			kalam_change_retention = 3600;
+int			kalam_flush_interval = 1000;
 int			kalam_worker_wait_timeout = 10000;
 bool		kalam_debug_ddl_records = false;
 
@@ -158,6 +159,16 @@ define_gucs(void)
 							86400,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.flush_interval",
+							"Age at which the kalam worker writes its RocksDB memtable out to a table file.",
+							"A new connection's first read replays what was written since the last such flush: a shorter interval makes it cheaper, at the cost of more, smaller table files to compact; 0 flushes by size only (8 MB).",
+							&kalam_flush_interval,
+							1000,
+							0,
+							INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("kalam.change_retention",
 							"How long each node keeps the changes it applied, for kalam.changes.",

@@ -16,6 +16,7 @@ extern char *kalam_database;
 extern char *kalam_as_user;
 extern int	kalam_ttl_purge_interval;
 extern int	kalam_change_retention;
+extern int	kalam_flush_interval;
 extern int	kalam_worker_wait_timeout;
 extern bool kalam_debug_ddl_records;
 

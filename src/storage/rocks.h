@@ -17,6 +17,7 @@
 extern rocksdb_t *kalam_rocks_open_primary(void);
 extern void kalam_rocks_close_primary(rocksdb_t *db);
 extern void kalam_rocks_remove_stale_secondaries(void);
+extern void kalam_rocks_maybe_flush(rocksdb_t *db, int interval_ms);
 
 /* backends */
 extern rocksdb_t *kalam_rocks_reader(void);

@@ -144,6 +144,7 @@ kalam_worker_main(Datum main_arg)
 			kalam_node_purge_changes(now - kalam_change_retention * USECS_PER_SEC);
 			next_purge = TimestampTzPlusMilliseconds(now, 1000);
 		}
+		kalam_rocks_maybe_flush(primary_db, kalam_flush_interval);
 	}
 	proc_exit(0);
 }
