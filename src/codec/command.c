@@ -253,6 +253,23 @@ kalam_command_is_bulk_insert(const char *command, size_t length)
 	return error == NULL;
 }
 
+/* Is the command nothing but prefix deletions (TRUNCATE, DROP)? */
+bool
+kalam_command_only_deletes_ranges(const char *command, size_t length)
+{
+	KalamCommandReader reader;
+	KalamOp		op;
+	const char *error;
+
+	if (!kalam_command_open(&reader, command, length, &error) ||
+		reader.header.nops == 0)
+		return false;
+	while (kalam_command_next(&reader, &op, &error))
+		if (op.kind != KALAM_OP_DELETE_PREFIX)
+			return false;
+	return error == NULL;
+}
+
 /*
  * Must the command be alone in its log entry?  Apply writes what is staged
  * before one that reads the database directly (a range, a resolution whose

@@ -136,6 +136,8 @@ extern bool kalam_command_validate(const char *buf, size_t len,
 								   const char **error);
 extern bool kalam_command_reads_ranges(const char *command, size_t length);
 extern bool kalam_command_is_bulk_insert(const char *command, size_t length);
+extern bool kalam_command_only_deletes_ranges(const char *command,
+											  size_t length);
 extern bool kalam_command_needs_own_entry(const char *command, size_t length);
 extern bool kalam_command_txn(const char *buf, size_t len, KalamOp *txn_op,
 							  const char **error);
