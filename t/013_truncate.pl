@@ -8,6 +8,8 @@
 # group elects a new leader (every term unchanged on every node), the
 # table is empty on every node and takes rows again, the writer's rows are
 # all there, identical everywhere, and the change log holds one truncate.
+# Then a DROP of a user table with 50,000 rows in each of two shards, a
+# transaction across groups, elects no leader either.
 use strict;
 use warnings;
 
@@ -93,5 +95,37 @@ for my $node (@nodes)
 is($leader->safe_psql('postgres',
 		"SELECT count(*) FROM kalam.changes('big') WHERE op = 'truncate'"),
 	'1', 'the change log holds the truncate as one change');
+
+# A DROP of a user table with rows in every shard is a transaction across
+# the meta group and the shards: each shard's prepare remembers the range
+# instead of staging 50,000 deletions, and its resolution writes one range
+# tombstone.
+$nodes[0]->safe_psql('postgres', 'CREATE ROLE alice; CREATE ROLE bob');
+$_->safe_psql('postgres', 'CREATE ROLE alice; CREATE ROLE bob') for @nodes[ 1 .. 2 ];
+replicated_ddl(q{
+	CREATE FOREIGN TABLE wide (k int NOT NULL, v text)
+	  SERVER kalam OPTIONS (type 'user', primary_key 'k')}, @nodes);
+isnt($nodes[0]->safe_psql('postgres', "SELECT kalam.group_for_user('alice')"),
+	$nodes[0]->safe_psql('postgres', "SELECT kalam.group_for_user('bob')"),
+	'alice and bob have their rows in different shards');
+for my $user ('alice', 'bob')
+{
+	my $at = group_leader($nodes[0],
+		$nodes[0]->safe_psql('postgres', "SELECT kalam.group_for_user('$user')"), @nodes);
+	$at->safe_psql('postgres',
+		"SET kalam.as_user = '$user'; INSERT INTO wide SELECT g, md5(g::text) FROM generate_series(1, 50000) g");
+}
+sleep(3);
+$_->poll_query_until('postgres', 'SELECT count(*) = 0 FROM kalam.groups WHERE leader_id IS NULL')
+  for @nodes;
+%before = map { $_->name => terms($_) } @nodes;
+$nodes[1]->safe_psql('postgres', 'DROP FOREIGN TABLE wide');
+for my $node (@nodes)
+{
+	ok($node->poll_query_until('postgres', "SELECT to_regclass('wide') IS NULL"),
+		$node->name . ': the dropped table is gone');
+	is(terms($node), $before{ $node->name },
+		$node->name . ': no group elected a new leader during the DROP');
+}
 
 done_testing();

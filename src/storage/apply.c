@@ -163,7 +163,12 @@ lookup_row(KalamApplier *applier, const char *key, size_t keylen,
 	char	   *err = NULL;
 	size_t		vallen;
 	char	   *value;
+	int			i;
 
+	for (i = 0; i < applier->nvalidated_prefixes; i++)
+		if (kalam_key_has_prefix(key, keylen, applier->validated_prefixes[i],
+								 applier->validated_prefixlens[i]))
+			return 0;
 	value = rocksdb_writebatch_wi_get_from_batch_and_db(applier->batch,
 														applier->db,
 														applier->read_options,
@@ -205,6 +210,40 @@ stage_putv(KalamApplier *applier, const char *key, size_t keylen,
 	else
 		rocksdb_writebatch_wi_putv(applier->batch, 1, &key, &keylen, nparts,
 								   parts, sizes);
+}
+
+static void
+group_prefix(int group, char *prefix)
+{
+	uint16		be = pg_hton16((uint16) group);
+
+	memcpy(prefix, &be, KALAM_GROUP_PREFIX_LEN);
+}
+
+/*
+ * The first key after every key under a prefix, into a malloc'd *upper
+ * (NULL if out of memory); past the group's keys if the prefix is all 0xFF
+ * after them.
+ */
+static char *
+range_upper(int group, const char *prefix, size_t prefixlen, size_t *upperlen)
+{
+	char	   *upper = malloc(Max(prefixlen, KALAM_GROUP_PREFIX_LEN));
+
+	if (upper == NULL)
+		return NULL;
+	memcpy(upper, prefix, prefixlen);
+	*upperlen = prefixlen;
+	while (*upperlen > 0 && (unsigned char) upper[*upperlen - 1] == 0xFF)
+		(*upperlen)--;
+	if (*upperlen > 0)
+		upper[*upperlen - 1]++;
+	else
+	{
+		group_prefix(group + 1, upper);
+		*upperlen = KALAM_GROUP_PREFIX_LEN;
+	}
+	return upper;
 }
 
 /*
@@ -296,6 +335,45 @@ delete_row(const char *key, size_t keylen, const char *value, size_t vallen,
 }
 
 /*
+ * A resolved transaction's range deletion: one range tombstone, written at
+ * once.  The resolution is alone in its entry with what was staged before
+ * written (KALAM_TXN_RESOLVE_RANGES), and its forced writes cannot fail
+ * but on a storage error, which stops the worker: replayed, the entry
+ * writes the same tombstone again, so writing it before the rest of the
+ * entry is safe.  Later writes of the same command, staged, land after it.
+ */
+static bool
+force_range_delete(KalamApplier *applier, const KalamOp *op,
+				   KalamApplyResult *result)
+{
+	rocksdb_writebatch_t *batch;
+	size_t		upperlen;
+	char	   *upper = range_upper(applier->group, op->key, op->keylen,
+									&upperlen);
+	char	   *err = NULL;
+
+	if (upper == NULL)
+	{
+		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, "out of memory");
+		return false;
+	}
+	batch = rocksdb_writebatch_create();
+	rocksdb_writebatch_delete_range(batch, op->key, op->keylen, upper, upperlen);
+	rocksdb_write(applier->db, applier->write_options, batch, &err);
+	rocksdb_writebatch_destroy(batch);
+	free(upper);
+	if (err != NULL)
+	{
+		fail_applier(applier, err);
+		rocksdb_free(err);
+		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, applier->failure);
+		return false;
+	}
+	log_change(applier, KALAM_CHANGE_TRUNCATE, 0, op->key, op->keylen, NULL, 0);
+	return true;
+}
+
+/*
  * Delete the rows under a prefix; with expire set, only those written
  * before the timestamp in the operation's value.  The range is read from
  * the database alone: the caller wrote the staged batch first.
@@ -315,6 +393,16 @@ delete_range(KalamApplier *applier, const KalamOp *op, bool expire,
 								  "a transaction across groups holds rows of the table");
 		return false;
 	}
+	if (!expire && applier->validating &&
+		applier->nvalidated_prefixes < KALAM_VALIDATED_PREFIXES)
+	{
+		/* a prepare's check: later lookups treat the range as deleted */
+		applier->validated_prefixes[applier->nvalidated_prefixes] = op->key;
+		applier->validated_prefixlens[applier->nvalidated_prefixes++] = op->keylen;
+		return true;
+	}
+	if (!expire && applier->forcing)
+		return force_range_delete(applier, op, result);
 	memset(&rd.lock_check, 0, sizeof(rd.lock_check));
 	rd.applier = applier;
 	rd.expire = expire;
@@ -535,13 +623,6 @@ apply_bulk_insert(KalamApplier *applier, uint64 index,
 	return ok;
 }
 
-static void
-group_prefix(int group, char *prefix)
-{
-	uint16		be = pg_hton16((uint16) group);
-
-	memcpy(prefix, &be, KALAM_GROUP_PREFIX_LEN);
-}
 
 /*
  * Apply a command of prefix deletions only (a TRUNCATE, or a DROP's rows in
@@ -567,9 +648,9 @@ apply_range_deletes(KalamApplier *applier, uint64 index,
 	applier->bulk = rocksdb_writebatch_create();
 	while (kalam_command_next(reader, &op, &error))
 	{
-		char		end[KALAM_GROUP_PREFIX_LEN];
-		char	   *upper = malloc(op.keylen);
-		size_t		upperlen = op.keylen;
+		size_t		upperlen;
+		char	   *upper = range_upper(applier->group, op.key, op.keylen,
+										&upperlen);
 		int			locked = kalam_apply_range_locked(applier, op.key,
 													  op.keylen, result);
 
@@ -583,18 +664,6 @@ apply_range_deletes(KalamApplier *applier, uint64 index,
 			free(upper);
 			ok = false;
 			break;
-		}
-		/* the first key after every key under the prefix */
-		memcpy(upper, op.key, op.keylen);
-		while (upperlen > 0 && (unsigned char) upper[upperlen - 1] == 0xFF)
-			upperlen--;
-		if (upperlen > 0)
-			upper[upperlen - 1]++;
-		else
-		{
-			group_prefix(applier->group + 1, end);
-			memcpy(upper, end, Min(sizeof(end), op.keylen));
-			upperlen = Min(sizeof(end), op.keylen);
 		}
 		rocksdb_writebatch_delete_range(applier->bulk, op.key, op.keylen,
 										upper, upperlen);

@@ -19,6 +19,9 @@
 extern bool kalam_debug_fail_apply_write;
 
 /* The apply state of one Raft group */
+/* Prefix deletions a prepare's check remembers instead of staging */
+#define KALAM_VALIDATED_PREFIXES	8
+
 typedef struct KalamApplier
 {
 	int			group;
@@ -41,6 +44,11 @@ typedef struct KalamApplier
 	uint64		table_locks;	/* of them, on whole tables */
 	bool		forcing;		/* applying a resolved transaction's writes */
 	rocksdb_writebatch_t *bulk;	/* a bulk insert's own batch, while applied */
+	/* a prepare's check: prefixes its earlier operations deleted */
+	bool		validating;
+	int			nvalidated_prefixes;
+	const char *validated_prefixes[KALAM_VALIDATED_PREFIXES];
+	size_t		validated_prefixlens[KALAM_VALIDATED_PREFIXES];
 	bool		failed;			/* a batch write failed: stage nothing more */
 	char		failure[256];	/* and why */
 } KalamApplier;

@@ -359,9 +359,15 @@ apply_prepare(KalamApplier *applier, uint64 index, KalamCommandReader *reader,
 	if (found != 0)
 		return found > 0;
 
-	/* check the writes as if they ran, then take them back */
+	/*
+	 * Check the writes as if they ran, then take them back; a range
+	 * deletion is remembered rather than staged row by row
+	 */
 	rocksdb_writebatch_wi_set_save_point(applier->batch);
+	applier->validating = true;
 	ok = run_writes(applier, index, reader, result);
+	applier->validating = false;
+	applier->nvalidated_prefixes = 0;
 	rocksdb_writebatch_wi_rollback_to_save_point(applier->batch, &err);
 	applier->staged_rows = rows_before;
 	applier->command_changes = changes_before;
