@@ -23,10 +23,11 @@
  * PostgreSQL's descriptor budget, and a quiet info log.  Table files have
  * partitioned index and filter blocks, so the cache holds the small top
  * level and reads stay at 0.06 ms.  Measured (bench/first_read.sh, 20 new
- * connections): first point read 454/493 ms after 200k/1M rows written
- * before, 12 ms with all of this; 19 MB private memory per backend after a
- * full scan before, 4.6 MB after (a heap-table backend: 3.9 MB).  The
- * open's own floor is about 6.5 ms.
+ * connections, p50): first point read 547 ms after 200k or 500k rows
+ * written when flushing by size only, 27 and 15 ms with all of this (a
+ * heap table's: 6-9 ms); 24.5 MB private memory per backend after a full
+ * scan before, 5.0 MB after (a heap-table backend: 3.9 MB).  The open's
+ * own floor is about 6.5 ms.
  *
  * src/storage/rocks.c
  *
