@@ -225,26 +225,28 @@ group_metrics(int group)
 	return &metrics->groups[group];
 }
 
+/* Record a latency since the reset and in the window w */
+static void
+metric_record(GroupMetrics *gm, Period *w, MetricHist hist, uint64 us)
+{
+	hist_add(&gm->total.hists[hist], us);
+	hist_add(&w->hists[hist], us);
+}
+
+static void
+metric_count(GroupMetrics *gm, Period *w, MetricCounter counter, uint64 n)
+{
+	pg_atomic_fetch_add_u64(&gm->total.counters[counter], n);
+	pg_atomic_fetch_add_u64(&w->counters[counter], n);
+}
+
 static void
 record(int group, MetricHist hist, uint64 us)
 {
 	GroupMetrics *gm = group_metrics(group);
 
-	if (gm == NULL)
-		return;
-	hist_add(&gm->total.hists[hist], us);
-	hist_add(&current_window(gm)->hists[hist], us);
-}
-
-static void
-count(int group, MetricCounter counter, uint64 n)
-{
-	GroupMetrics *gm = group_metrics(group);
-
-	if (gm == NULL || n == 0)
-		return;
-	pg_atomic_fetch_add_u64(&gm->total.counters[counter], n);
-	pg_atomic_fetch_add_u64(&current_window(gm)->counters[counter], n);
+	if (gm != NULL)
+		metric_record(gm, current_window(gm), hist, us);
 }
 
 /* libraft hands the group a committed entry (fsm apply) */
@@ -262,17 +264,26 @@ void
 kalam_metrics_entry_applied(int group, uint64 apply_us, int commands,
 							uint64 rows, size_t bytes)
 {
-	record(group, HIST_APPLY, apply_us);
-	count(group, COUNT_ENTRIES, 1);
-	count(group, COUNT_COMMANDS, (uint64) commands);
-	count(group, COUNT_ROWS, rows);
-	count(group, COUNT_BYTES, (uint64) bytes);
+	GroupMetrics *gm = group_metrics(group);
+	Period	   *w;
+
+	if (gm == NULL)
+		return;
+	w = current_window(gm);
+	metric_record(gm, w, HIST_APPLY, apply_us);
+	metric_count(gm, w, COUNT_ENTRIES, 1);
+	metric_count(gm, w, COUNT_COMMANDS, (uint64) commands);
+	metric_count(gm, w, COUNT_ROWS, rows);
+	metric_count(gm, w, COUNT_BYTES, (uint64) bytes);
 }
 
 void
 kalam_metrics_entry_parked(int group)
 {
-	count(group, COUNT_PARKED, 1);
+	GroupMetrics *gm = group_metrics(group);
+
+	if (gm != NULL)
+		metric_count(gm, current_window(gm), COUNT_PARKED, 1);
 }
 
 void
@@ -288,12 +299,18 @@ kalam_metrics_parked_released(int group, uint64 waited_us)
 void
 kalam_metrics_flushed(int group)
 {
-	uint64		now = kalam_metrics_now_us();
+	GroupMetrics *gm = group_metrics(group);
+	uint64		now;
+	Period	   *w;
 	int			i;
 
+	if (gm == NULL || npending[group] == 0)
+		return;
+	now = kalam_metrics_now_us();
+	w = current_window(gm);
 	for (i = 0; i < npending[group]; i++)
-		record(group, HIST_COMMIT_TO_APPLY,
-			   now - Min(now, pending_commit_us[group][i]));
+		metric_record(gm, w, HIST_COMMIT_TO_APPLY,
+				  now - Min(now, pending_commit_us[group][i]));
 	npending[group] = 0;
 }
 
