@@ -60,19 +60,12 @@ if ! [ -d "$(dirname "$BENCH_PNG")" ]; then
 	echo "cluster_bench.sh: no directory for BENCH_PNG=$BENCH_PNG" >&2
 	exit 1
 fi
-if ! command -v gnuplot >/dev/null; then
-	echo "Installing gnuplot-nox (for $BENCH_PNG)..."
-	if ! apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null; then
-		apt-get update -qq
-		apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null
-	fi
-fi
-
-bash "$repo/scripts/setup.sh"
 # shellcheck source=scripts/lib/temp-cluster.sh
 . "$repo/scripts/lib/temp-cluster.sh"
 # shellcheck source=scripts/lib/bench.sh
 . "$repo/scripts/lib/bench.sh"
+ensure_gnuplot "$BENCH_PNG"
+bash "$repo/scripts/setup.sh"
 
 bench_init kalam-cluster-bench
 
@@ -120,23 +113,15 @@ $do_txn2 && kalam_tables=$((kalam_tables + 2))
 for i in 1 2 3; do
 	poll "${NODE_PORTS[i]}" "SELECT count(*) = $kalam_tables FROM kalam.tables"
 done
-leader=$(sql "${NODE_PORTS[1]}" -At -c "SELECT kalam.leader_for_user('postgres')")
-if ! [[ $leader =~ ^[123]$ ]]; then
-	echo "kalam.leader_for_user('postgres') on node 1 is '$leader'" >&2
-	exit 1
-fi
-poll "${NODE_PORTS[leader]}" "SELECT kalam.is_leader_for_user('postgres')"
-follower=$((leader % 3 + 1))
 user_group=$(sql "${NODE_PORTS[1]}" -At -c "SELECT kalam.group_for_user('postgres')")
+kalam_group_leader "$user_group"
+leader=$LEADER
+follower=$((leader % 3 + 1))
 
 # txn2 runs on the leader of the shared group
 if $do_txn2; then
-	txn_node=$(sql "${NODE_PORTS[1]}" -At -c "SELECT leader_id FROM kalam.groups WHERE group_name = 'shared'")
-	if ! [[ $txn_node =~ ^[123]$ ]]; then
-		echo "node 1 sees '$txn_node' as the leader of the shared group" >&2
-		exit 1
-	fi
-	poll "${NODE_PORTS[txn_node]}" "SELECT is_leader FROM kalam.groups WHERE group_name = 'shared'"
+	kalam_group_leader shared
+	txn_node=$LEADER
 fi
 
 # txn_node_leads: "<groups node txn_node leads>; <whether that includes the
@@ -158,24 +143,8 @@ if $do_txn2; then
 fi
 
 # B: synchronous streaming replication
-alloc_ports 3
-primary_port=$PORTS
-echo "Starting a primary (port $primary_port) and two synchronous standbys..."
-init_node primary
-start_node primary "$primary_port" "synchronous_standby_names = 'ANY 1 (s1, s2)'"
-for i in 1 2; do
-	# -R writes primary_conninfo with this application_name into the standby
-	if ! as_pg "$PG_BIN/pg_basebackup" -D "$TEMP_BASE/s$i" -R -c fast \
-		-d "host=$TEMP_BASE port=$primary_port user=postgres application_name=s$i" \
-		>"$TEMP_BASE/basebackup.out" 2>&1; then
-		cat "$TEMP_BASE/basebackup.out" >&2
-		exit 1
-	fi
-	start_node "s$i" $((primary_port + i))
-done
-poll "$primary_port" "SELECT count(*) = 2 FROM pg_stat_replication
-	WHERE application_name IN ('s1', 's2') AND state = 'streaming'
-	AND sync_state IN ('sync', 'quorum')"
+start_sync_replication
+primary_port=$SYNC_PORT
 sql "$primary_port" <<SQL
 CREATE SCHEMA bench;
 CREATE TABLE bench.heap_ins (id bigint PRIMARY KEY, $columns);
@@ -336,21 +305,9 @@ done | awk 'NR == 1 || $1 < lo { lo = $1 } $1 > hi { hi = $1 } END { print lo / 
 rows=0
 $do_insert && rows=$((rows + 1))
 $do_txn2 && rows=$((rows + 1))
-if gnuplot -e 'set terminal pngcairo' 2>/dev/null; then
-	terminal="pngcairo size 1400,$((rows * 560 + 90)) font 'DejaVu Sans,11' noenhanced"
-else
-	terminal="png size 1400,$((rows * 560 + 90)) noenhanced"
-fi
-machine="PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'), $(nproc) CPUs"
-cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1) || cpu=
-[ -n "$cpu" ] && machine+=" ($cpu)"
-machine+=", loopback, fsync on"
-# the tree it measured (setup.sh installed kalam from it); the picture itself aside
-commit=$(git -C "$repo" rev-parse --short HEAD 2>/dev/null) || commit=
-if [ -n "$commit" ] && [ -n "$(git -C "$repo" status --porcelain --untracked-files=no -- . \
-	':(exclude)bench/*.png' 2>/dev/null)" ]; then
-	commit+=" + uncommitted changes"
-fi
+terminal=$(png_terminal 1400 $((rows * 560 + 90)))
+machine=$(bench_machine)
+commit=$(bench_commit "$repo")
 {
 	echo "set terminal $terminal"
 	echo "set output '$BENCH_PNG'"

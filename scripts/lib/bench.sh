@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Shared by bench/cluster_bench.sh and bench/read_bench.sh (source it after
-# temp-cluster.sh): interleaved pgbench runs and their summary.
+# Shared by bench/cluster_bench.sh, bench/read_bench.sh and bench/scale.sh
+# (source it after temp-cluster.sh): interleaved pgbench runs and their
+# summary, and what the benchmarks' pictures need.
 #
 #   bench_init NAME          check BENCH_SECONDS (default 5) and BENCH_ROUNDS
 #                            (default 3), set the C locale (the parsing
@@ -20,6 +21,14 @@
 #                            lines, one per distinct latency, fraction = the
 #                            share of transactions at or below it (for plots)
 #   ratio A B                A / B with two decimals (0 if B is 0)
+#   ensure_gnuplot PNG       install gnuplot-nox if gnuplot is missing (PNG:
+#                            the picture it is for, for the message)
+#   png_terminal W H         gnuplot's terminal line for a W x H PNG
+#                            (pngcairo where gnuplot has it)
+#   bench_machine            "PostgreSQL <version>, <n> CPUs (<model>),
+#                            loopback, fsync on", for titles
+#   bench_commit REPO        REPO's short commit, "+ uncommitted changes" if
+#                            tracked files other than bench/*.png changed
 
 declare -A tps runs
 run=0
@@ -104,4 +113,41 @@ cdf() {
 
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
+}
+
+ensure_gnuplot() {
+	command -v gnuplot >/dev/null && return 0
+	echo "Installing gnuplot-nox (for $1)..."
+	if ! apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null; then
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null
+	fi
+}
+
+png_terminal() {
+	if gnuplot -e 'set terminal pngcairo' 2>/dev/null; then
+		echo "pngcairo size $1,$2 font 'DejaVu Sans,11' noenhanced"
+	else
+		echo "png size $1,$2 noenhanced"
+	fi
+}
+
+bench_machine() {
+	local machine cpu
+	machine="PostgreSQL $("$PG_BIN/postgres" -V | awk '{print $3}'), $(nproc) CPUs"
+	cpu=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -n 1) || cpu=
+	[ -n "$cpu" ] && machine+=" ($cpu)"
+	echo "$machine, loopback, fsync on"
+}
+
+# the tree a benchmark measured (setup.sh installed kalam from it); the
+# pictures themselves aside
+bench_commit() {
+	local commit
+	commit=$(git -C "$1" rev-parse --short HEAD 2>/dev/null) || return 0
+	if [ -n "$(git -C "$1" status --porcelain --untracked-files=no -- . \
+		':(exclude)bench/*.png' 2>/dev/null)" ]; then
+		commit+=" + uncommitted changes"
+	fi
+	echo "$commit"
 }

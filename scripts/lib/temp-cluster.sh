@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by scripts/demo.sh and bench/cluster_bench.sh (source it, do not run
+# Shared by scripts/demo.sh and the cluster benchmarks (source it, do not run
 # it): throwaway PostgreSQL 15 servers, run as the postgres OS user,
 # listening only on 127.0.0.1, all in one temp directory: server NAME has
 # its data directory in $TEMP_BASE/NAME, its log in $TEMP_BASE/NAME.log and
@@ -31,6 +31,15 @@
 #                            (i = 1 .. N) to node i's PostgreSQL port and the
 #                            first of its Raft ports
 #   stop_kalam_cluster       stop the servers of start_kalam_cluster
+#   kalam_group_leader GROUP set LEADER to the node (1 .. N) that node 1 sees
+#                            leading the Raft group GROUP (kalam.groups'
+#                            group_name), once that node says it leads it
+#   start_sync_replication   start PostgreSQL synchronous streaming
+#                            replication: server primary on SYNC_PORT and
+#                            standbys s1 and s2 (pg_basebackup -R) on
+#                            SYNC_PORT + 1 and + 2, synchronous_standby_names
+#                            = 'ANY 1 (s1, s2)'; waits until both stream
+#   stop_sync_replication    stop the servers of start_sync_replication
 
 # shellcheck source=scripts/lib/temp-server.sh
 . "$(dirname "${BASH_SOURCE[0]}")/temp-server.sh"
@@ -196,4 +205,43 @@ stop_kalam_cluster() {
 	for ((i = 1; i <= ${#NODE_PORTS[@]}; i++)); do
 		stop_node "kalam$i"
 	done
+}
+
+kalam_group_leader() {
+	local group=$1
+	LEADER=$(sql "${NODE_PORTS[1]}" -At -c \
+		"SELECT leader_id FROM kalam.groups WHERE group_name = '$group'") || return
+	if ! [[ $LEADER =~ ^[1-9][0-9]*$ ]] || [ -z "${NODE_PORTS[LEADER]:-}" ]; then
+		echo "node 1 sees '$LEADER' as the leader of group $group" >&2
+		return 1
+	fi
+	poll "${NODE_PORTS[LEADER]}" "SELECT is_leader FROM kalam.groups WHERE group_name = '$group'"
+}
+
+start_sync_replication() {
+	local i
+	alloc_ports 3 || return
+	SYNC_PORT=$PORTS
+	echo "Starting a primary (port $SYNC_PORT) and two synchronous standbys..."
+	init_node primary || return
+	start_node primary "$SYNC_PORT" "synchronous_standby_names = 'ANY 1 (s1, s2)'" || return
+	for i in 1 2; do
+		# -R writes primary_conninfo with this application_name into the standby
+		if ! as_pg "$PG_BIN/pg_basebackup" -D "$TEMP_BASE/s$i" -R -c fast \
+			-d "host=$TEMP_BASE port=$SYNC_PORT user=postgres application_name=s$i" \
+			>"$TEMP_BASE/basebackup.out" 2>&1; then
+			cat "$TEMP_BASE/basebackup.out" >&2
+			return 1
+		fi
+		start_node "s$i" $((SYNC_PORT + i)) || return
+	done
+	poll "$SYNC_PORT" "SELECT count(*) = 2 FROM pg_stat_replication
+		WHERE application_name IN ('s1', 's2') AND state = 'streaming'
+		AND sync_state IN ('sync', 'quorum')"
+}
+
+stop_sync_replication() {
+	stop_node s1
+	stop_node s2
+	stop_node primary
 }

@@ -1,0 +1,473 @@
+#!/usr/bin/env bash
+# The growth benchmark (issue 12): does a kalam user table stay as fast, and
+# its kalam workers as small, as one user's table grows to millions of rows?
+#
+# A three-node kalam cluster on loopback (kalam.user_shards = 4, default
+# settings otherwise, fsync on).  One user table, bench.scale (id bigint
+# primary key, body text), 200-byte rows (an 8-byte id and 192 characters
+# of hex digits that do not compress), all of role postgres: one user, so
+# one shard, one Raft group.
+#   1. load: SCALE_PRELOAD rows, as INSERT ... SELECT transactions of
+#      SCALE_BATCH rows each (one transaction of 200k rows would hold every
+#      node's worker loop for about 1.5 s, past the election timeout), on the
+#      leader of that shard; prints the elapsed time, rows/s and the time of
+#      the batches, then waits until every node has applied the load;
+#   2. run: SCALE_CLIENTS pgbench clients (pgbench -n -M prepared) insert
+#      single 200-byte rows (autocommit) into the same table for
+#      SCALE_SECONDS on that shard's leader.
+# Throughout both, each node's kalam worker's RSS (VmRSS) is sampled every
+# SCALE_SAMPLE seconds.  Prints, per window of SCALE_WINDOW seconds of the
+# run and for its first and last minute, tps, p50, p99, the standard
+# deviation and the max of the latency (ms, every transaction from
+# pgbench's log, nearest rank, by completion time); the ratio p99 of the
+# last minute / p99 of the first (target: 1.5 at most); the elections
+# (term increases of each Raft group, the highest term any node shows)
+# during the load and during the run; each worker's RSS, min and max
+# during the load and during the run, and whether a worker restarted; the
+# apply path of the shard on each node during the run (kalam.stat_apply).
+#
+# Baseline, in the same run (SCALE_BASELINE=1, the default; 0 skips it):
+# the same load and run against PostgreSQL synchronous streaming
+# replication (a primary and two standbys, synchronous_standby_names =
+# 'ANY 1 (s1, s2)'), into a heap table of the same schema; and kalam/sync
+# ratios per window.  The kalam cluster is stopped before the baseline
+# starts, so that they do not share the machine.
+#
+# Draws into SCALE_PNG (default bench/scale.png in the repo) the p50 and
+# p99 per window of both, and the workers' RSS over time, with gnuplot
+# (installs gnuplot-nox if it is missing).
+#
+# Settings (environment) and defaults, a quick run of about 3-4 minutes:
+#   SCALE_PRELOAD=200000  rows loaded before the run
+#   SCALE_BATCH=20000     rows per load transaction
+#   SCALE_SECONDS=60      length of the run
+#   SCALE_WINDOW=10       seconds per window of the run
+#   SCALE_CLIENTS=8       pgbench clients of the run
+#   SCALE_SAMPLE=2        seconds between RSS samples
+#   SCALE_BASELINE=1      0: no synchronous replication baseline
+#   SCALE_PNG=bench/scale.png
+# The full test (10M rows at the end: 9.5M loaded, then 3 minutes of
+# inserts; about half an hour on 2 cores, and some 20 GB of disk in /tmp):
+#   SCALE_PRELOAD=9500000 SCALE_SECONDS=180 SCALE_WINDOW=30 bash bench/scale.sh
+# Sets up the machine and installs kalam first (setup.sh).  Run as root.
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+SCALE_PRELOAD=${SCALE_PRELOAD:-200000}
+SCALE_BATCH=${SCALE_BATCH:-20000}
+SCALE_SECONDS=${SCALE_SECONDS:-60}
+SCALE_WINDOW=${SCALE_WINDOW:-10}
+SCALE_CLIENTS=${SCALE_CLIENTS:-8}
+SCALE_SAMPLE=${SCALE_SAMPLE:-2}
+SCALE_BASELINE=${SCALE_BASELINE:-1}
+for v in SCALE_BATCH SCALE_SECONDS SCALE_WINDOW SCALE_CLIENTS SCALE_SAMPLE; do
+	if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then
+		echo "scale.sh: $v must be a positive integer, not '${!v}'" >&2
+		exit 1
+	fi
+done
+if ! [[ $SCALE_PRELOAD =~ ^[0-9]+$ ]]; then
+	echo "scale.sh: SCALE_PRELOAD must be an integer, not '$SCALE_PRELOAD'" >&2
+	exit 1
+fi
+if ! [[ $SCALE_BASELINE =~ ^[01]$ ]]; then
+	echo "scale.sh: SCALE_BASELINE must be 0 or 1, not '$SCALE_BASELINE'" >&2
+	exit 1
+fi
+# the first and the last minute of the run (the whole run if shorter)
+minute=$((SCALE_SECONDS < 60 ? SCALE_SECONDS : 60))
+
+# the picture (resolved now: bench_init changes directory)
+SCALE_PNG=${SCALE_PNG:-$repo/bench/scale.png}
+[[ $SCALE_PNG == /* ]] || SCALE_PNG=$PWD/$SCALE_PNG
+if ! [ -d "$(dirname "$SCALE_PNG")" ]; then
+	echo "scale.sh: no directory for SCALE_PNG=$SCALE_PNG" >&2
+	exit 1
+fi
+
+# shellcheck source=scripts/lib/temp-cluster.sh
+. "$repo/scripts/lib/temp-cluster.sh"
+# shellcheck source=scripts/lib/bench.sh
+. "$repo/scripts/lib/bench.sh"
+ensure_gnuplot "$SCALE_PNG"
+bash "$repo/scripts/setup.sh"
+
+# pgbench_run's length (the run does not use bench's rounds)
+BENCH_SECONDS=$SCALE_SECONDS
+bench_init kalam-scale
+# the followers may take a while to apply a large load
+WAIT_SECONDS=300
+
+# body EXPR: SQL for 192 hex digits made from the bigint EXPR (six MD5s:
+# RocksDB's compression gets nothing out of them)
+body() {
+	local i sep=""
+	for i in 1 2 3 4 5 6; do
+		printf "%smd5(%s::text || '%s')" "$sep" "$1" "$i"
+		sep=" || "
+	done
+}
+
+# the run's pgbench scripts: ids from 10^12 up, one range per client, above
+# the loaded ones (1 .. SCALE_PRELOAD)
+scripts=$TEMP_BASE/scripts
+mkdir "$scripts"
+for table in kalam_scale heap_scale; do
+	cat >"$scripts/$table.sql" <<SQL
+\\set n :n + 1
+\\set id (:client_id + 1) * 1000000000000 + :n
+INSERT INTO bench.$table (id, body) VALUES (:id, $(body :id));
+SQL
+done
+chown -R postgres:postgres "$scripts"
+
+now() {
+	date +%s.%N
+}
+
+elapsed() {
+	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'
+}
+
+# preload NAME PORT TABLE: loads SCALE_PRELOAD rows into TABLE at PORT, in
+# transactions of SCALE_BATCH rows, in one session; prints progress and the
+# figures of the load, and sets LOAD_LINE to them
+preload() {
+	local name=$1 port=$2 table=$3 from to start end step
+	step=$(((SCALE_PRELOAD / 10 + SCALE_BATCH - 1) / SCALE_BATCH))
+	((step > 0)) || step=1
+	echo "Loading $SCALE_PRELOAD rows into $table ($name), $SCALE_BATCH a transaction..."
+	start=$(now)
+	for ((from = 1; from <= SCALE_PRELOAD; from += SCALE_BATCH)); do
+		to=$((from + SCALE_BATCH - 1 < SCALE_PRELOAD ? from + SCALE_BATCH - 1 : SCALE_PRELOAD))
+		echo "INSERT INTO $table SELECT g, $(body g) FROM generate_series($from, $to) g;"
+		if (((from - 1) / SCALE_BATCH % step == step - 1)); then
+			printf '\\echo loaded %s\n' "$to"
+		fi
+	done | { printf '\\timing on\n' && cat; } | sql "$port" |
+		awk -v timing="$TEMP_BASE/load-$name.ms" '
+			/^Time: / { print $2 > timing; ms += $2; next }
+			/^loaded / { printf "  %d rows, %.0f s in INSERTs\n", $2, ms / 1000; fflush(); next }
+			{ print }'
+	end=$(now)
+	LOAD_LINE=$(sort -g "$TEMP_BASE/load-$name.ms" | awk -v rows="$SCALE_PRELOAD" -v s="$(elapsed "$start" "$end")" '
+		{ v[NR] = $1 }
+		END {
+			printf "%d rows in %.1f s: %.0f rows/s; %d transactions, ms each: p50 %.0f, max %.0f",
+				rows, s, (s > 0 ? rows / s : 0), NR, v[int((NR + 1) / 2)], v[NR]
+		}')
+	echo "  $name load: $LOAD_LINE"
+}
+
+# growth_run NAME PORT SCRIPT: the run; the transactions' "end_s latency_ms"
+# (end in seconds since the first transaction started) into
+# $TEMP_BASE/NAME.tx, pgbench's output into $TEMP_BASE/NAME.pgbench; a
+# failed pgbench (errors such as KL003 abort its client) is reported, not
+# fatal
+growth_run() {
+	local name=$1 port=$2 script=$3 out=$TEMP_BASE/$1.pgbench
+	sql "$port" -c CHECKPOINT >/dev/null
+	echo "Running: $name, $SCALE_CLIENTS clients, port $port (${SCALE_SECONDS}s)..."
+	if ! as_pg "$PG_BIN/pgbench" -n -M prepared -T "$SCALE_SECONDS" -p "$port" -f "$script" \
+		-c "$SCALE_CLIENTS" -j $((SCALE_CLIENTS > 1 ? 2 : 1)) -D n=0 \
+		--log --log-prefix="$BENCH_LOGS/$name" >"$out" 2>&1; then
+		echo "warning: pgbench failed on $name; its errors (count, message):" >&2
+		grep -v '^pgbench: warning' "$out" | grep -i 'error\|abort' | sed 's/client [0-9]*/client N/' |
+			sort | uniq -c | sort -rn | head -n 10 >&2
+	fi
+	# pgbench's log: client, transaction, latency (us), script, end (s, us)
+	cat "$BENCH_LOGS/$name".* | awk '$3 ~ /^[0-9]+$/ { printf "%.6f %.3f\n", $5 + $6 / 1e6, $3 / 1000 }' >"$out.raw"
+	awk 'NR == FNR { s = $1 - $2 / 1000; if (FNR == 1 || s < first) first = s; next }
+		{ printf "%.6f %.3f\n", $1 - first, $2 }' "$out.raw" "$out.raw" >"$TEMP_BASE/$name.tx"
+	if ! [ -s "$TEMP_BASE/$name.tx" ]; then
+		echo "no transaction in pgbench's log of $name:" >&2
+		cat "$out" >&2
+		exit 1
+	fi
+}
+
+# window NAME FROM TO: "count tps p50 p99 sd max" of the transactions of
+# NAME's run that ended in [FROM, TO) s (TO at or past the run's end: all to
+# the end), tps over TO - FROM
+window() {
+	local to=$3
+	((to < SCALE_SECONDS)) || to=1e99
+	awk -v a="$2" -v b="$to" '$1 >= a && $1 < b { print $2 }' "$TEMP_BASE/$1.tx" | sort -g |
+		awk -v d="$(($3 - $2))" '
+			{ v[NR] = $1; s += $1; ss += $1 * $1 }
+			END {
+				if (NR == 0) { print 0, 0, "-", "-", "-", "-"; exit }
+				m = s / NR
+				var = ss / NR - m * m
+				printf "%d %.1f %.2f %.2f %.2f %.2f\n", NR, NR / d, v[int((NR * 50 + 99) / 100)],
+					v[int((NR * 99 + 99) / 100)], sqrt(var > 0 ? var : 0), v[NR]
+			}'
+}
+
+# the windows: "label from to"
+windows=()
+for ((from = 0; from < SCALE_SECONDS; from += SCALE_WINDOW)); do
+	to=$((from + SCALE_WINDOW < SCALE_SECONDS ? from + SCALE_WINDOW : SCALE_SECONDS))
+	windows+=("$from-${to}s $from $to")
+done
+first_minute="first ${minute}s 0 $minute"
+last_minute="last ${minute}s $((SCALE_SECONDS - minute)) $SCALE_SECONDS"
+
+# terms: "group highest-term" of every Raft group, over the nodes
+terms() {
+	local i
+	for ((i = 1; i <= 3; i++)); do
+		sql "${NODE_PORTS[i]}" -At -F ' ' -c 'SELECT group_name, term FROM kalam.groups' || true
+	done | awk '$2 > t[$1] { t[$1] = $2 } END { for (g in t) print g, t[g] }' | sort
+}
+
+# elections BEFORE AFTER: the term increases between two terms outputs
+elections() {
+	join <(echo "$1") <(echo "$2") | awk '
+		{ d = $3 - $2; n += d; if (d > 0) list = list sprintf("%s%s %d", (list == "" ? "" : ", "), $1, d) }
+		END { printf "%d%s\n", n, (n > 0 ? " (" list ")" : "") }'
+}
+
+worker_pid() {
+	local pm
+	pm=$(head -n 1 "$TEMP_BASE/kalam$1/postmaster.pid" 2>/dev/null) || return 1
+	pgrep -P "$pm" -f 'kalam worker' | head -n 1
+}
+
+# the RSS sampler: "epoch node pid rss_kb" lines into $TEMP_BASE/rss.dat
+# until $TEMP_BASE/rss.stop exists (or this script is gone)
+sample_rss() {
+	local i pid rss t
+	while ! [ -e "$TEMP_BASE/rss.stop" ] && kill -0 $$ 2>/dev/null; do
+		t=$(now)
+		for ((i = 1; i <= 3; i++)); do
+			pid=$(worker_pid "$i") || continue
+			[ -n "$pid" ] || continue
+			rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || continue
+			[ -n "$rss" ] && echo "$t $i $pid $rss"
+		done
+		sleep "$SCALE_SAMPLE"
+	done >>"$TEMP_BASE/rss.dat"
+}
+
+# rss_range NODE FROM TO: "min max" RSS (MB) of NODE's worker sampled in
+# [FROM, TO] (epoch seconds)
+rss_range() {
+	awk -v n="$1" -v a="$2" -v b="$3" '
+		$2 == n && $1 >= a && $1 <= b {
+			if (!c++ || $4 < lo) lo = $4
+			if ($4 > hi) hi = $4
+		}
+		END { if (c) printf "%.0f %.0f\n", lo / 1024, hi / 1024; else print "- -" }' "$TEMP_BASE/rss.dat"
+}
+
+machine=$(bench_machine)
+echo
+echo "Growth test: $SCALE_PRELOAD rows loaded ($SCALE_BATCH a transaction), then $SCALE_CLIENTS" \
+	"clients insert for ${SCALE_SECONDS}s; 200-byte rows, one user"
+
+# A: kalam
+start_kalam_cluster 3 4
+sql "${NODE_PORTS[1]}" <<SQL
+CREATE SCHEMA bench;
+CREATE FOREIGN TABLE bench.kalam_scale (id bigint NOT NULL, body text)
+	SERVER kalam OPTIONS (type 'user', primary_key 'id');
+SQL
+for ((i = 1; i <= 3; i++)); do
+	poll "${NODE_PORTS[i]}" "SELECT count(*) = 1 FROM kalam.tables"
+done
+group=$(sql "${NODE_PORTS[1]}" -At -c "SELECT kalam.group_for_user('postgres')")
+kalam_group_leader "$group"
+echo "The rows of role postgres are in group $group, led by node $LEADER"
+
+: >"$TEMP_BASE/rss.dat"
+sample_rss &
+sampler=$!
+terms_load=$(terms)
+load_start=$(now)
+preload kalam "${NODE_PORTS[LEADER]}" bench.kalam_scale
+kalam_load=$LOAD_LINE
+load_end=$(now)
+# every node applies the whole load before the run
+kalam_group_leader "$group"
+leader=$LEADER
+commit_index=$(sql "${NODE_PORTS[leader]}" -At -c \
+	"SELECT commit_index FROM kalam.groups WHERE group_name = '$group'")
+for ((i = 1; i <= 3; i++)); do
+	poll "${NODE_PORTS[i]}" \
+		"SELECT applied_index >= $commit_index FROM kalam.groups WHERE group_name = '$group'"
+done
+caught_up=$(now)
+echo "  every node applied the load $(elapsed "$load_end" "$caught_up") s after it ended"
+for ((i = 1; i <= 3; i++)); do
+	sql "${NODE_PORTS[i]}" -c 'SELECT kalam.stat_apply_reset()' >/dev/null
+done
+
+terms_run=$(terms)
+run_start=$(now)
+growth_run kalam "${NODE_PORTS[leader]}" "$scripts/kalam_scale.sql"
+run_end=$(now)
+terms_end=$(terms)
+touch "$TEMP_BASE/rss.stop"
+wait "$sampler" || true
+
+if [ "$(sql "${NODE_PORTS[leader]}" -At -c \
+	"SELECT is_leader FROM kalam.groups WHERE group_name = '$group'")" != t ]; then
+	echo "warning: node $leader lost the leadership of group $group during the run" >&2
+fi
+PGOPTIONS='-c kalam.read_consistency=local' \
+	poll_same_count bench.kalam_scale "${NODE_PORTS[leader]}" \
+	"${NODE_PORTS[leader % 3 + 1]}" "${NODE_PORTS[(leader + 1) % 3 + 1]}"
+kalam_rows=$(sql "${NODE_PORTS[leader]}" -At -c 'SELECT count(*) FROM bench.kalam_scale')
+# the apply path of the shard during the run, per node
+columns=""
+for c in apply_p50_ms apply_p99_ms apply_max_ms propose_to_commit_p99_ms commit_to_apply_p99_ms; do
+	columns+=", coalesce(round($c::numeric, 2)::text, '-')"
+done
+apply_stats=$(for ((i = 1; i <= 3; i++)); do
+	sql "${NODE_PORTS[i]}" -At -F ' ' -c "SELECT '  ' || $i, entries, rows_written $columns
+		FROM kalam.stat_apply WHERE group_name = '$group' AND period = 'total'"
+done)
+storage=$(for ((i = 1; i <= 3; i++)); do
+	echo "node $i $(du -sm "$TEMP_BASE/kalam$i/kalam" | cut -f 1) MB"
+done | paste -sd ',' | sed 's/,/, /g')
+stop_kalam_cluster
+
+# B: the baseline
+if [ "$SCALE_BASELINE" = 1 ]; then
+	start_sync_replication
+	sql "$SYNC_PORT" <<SQL
+CREATE SCHEMA bench;
+CREATE TABLE bench.heap_scale (id bigint PRIMARY KEY, body text);
+SQL
+	preload sync "$SYNC_PORT" bench.heap_scale
+	sync_load=$LOAD_LINE
+	growth_run sync "$SYNC_PORT" "$scripts/heap_scale.sql"
+	poll_same_count bench.heap_scale "$SYNC_PORT" $((SYNC_PORT + 1)) $((SYNC_PORT + 2))
+	stop_sync_replication
+fi
+
+# the report
+echo
+echo "$machine; kalam: 3 nodes, 4 user shards, group $group led by node $leader; run:" \
+	"$SCALE_CLIENTS clients, ${SCALE_SECONDS}s, windows of ${SCALE_WINDOW}s by completion time;" \
+	"latencies in ms"
+echo "load, kalam: $kalam_load"
+[ "$SCALE_BASELINE" = 1 ] && echo "load, sync replication: $sync_load"
+echo "kalam rows at the end: $kalam_rows; kalam storage: $storage"
+echo
+if [ "$SCALE_BASELINE" = 1 ]; then
+	fmt='%-12s %7s %7s %7s %7s %7s | %7s %7s %7s %7s %7s | %5s %5s %5s\n'
+	# shellcheck disable=SC2059 # fmt is the format
+	printf '%-12s %-39s | %-39s | %s\n' "" "kalam" "sync replication" "kalam/sync"
+	# shellcheck disable=SC2059 # fmt is the format
+	printf "$fmt" window tps p50 p99 sd max tps p50 p99 sd max tps p50 p99
+else
+	fmt='%-12s %7s %7s %7s %7s %7s\n'
+	# shellcheck disable=SC2059 # fmt is the format
+	printf "$fmt" "kalam" tps p50 p99 sd max
+fi
+plot_dir=$TEMP_BASE/plot
+mkdir "$plot_dir"
+for w in "${windows[@]}" "$first_minute" "$last_minute"; do
+	label=${w% * *}
+	read -r from to <<<"${w#"$label" }"
+	read -r _ k_tps k_p50 k_p99 k_sd k_max <<<"$(window kalam "$from" "$to")"
+	if [ "$SCALE_BASELINE" = 1 ]; then
+		read -r _ s_tps s_p50 s_p99 s_sd s_max <<<"$(window sync "$from" "$to")"
+		# shellcheck disable=SC2059 # fmt is the format
+		printf "$fmt" "$label" "$k_tps" "$k_p50" "$k_p99" "$k_sd" "$k_max" \
+			"$s_tps" "$s_p50" "$s_p99" "$s_sd" "$s_max" \
+			"$(ratio "$k_tps" "$s_tps")" "$(ratio "$k_p50" "$s_p50")" "$(ratio "$k_p99" "$s_p99")"
+	else
+		# shellcheck disable=SC2059 # fmt is the format
+		printf "$fmt" "$label" "$k_tps" "$k_p50" "$k_p99" "$k_sd" "$k_max"
+	fi
+	if [[ $label == *-*s ]]; then
+		mid=$(awk -v a="$from" -v b="$to" 'BEGIN { print (a + b) / 2 }')
+		echo "$mid $k_p50 $k_p99" >>"$plot_dir/kalam.dat"
+		[ "$SCALE_BASELINE" = 1 ] && echo "$mid $s_p50 $s_p99" >>"$plot_dir/sync.dat"
+	fi
+done
+read -r _ _ _ k_first _ <<<"$(window kalam 0 "$minute")"
+read -r _ _ _ k_last _ <<<"$(window kalam $((SCALE_SECONDS - minute)) "$SCALE_SECONDS")"
+growth="p99 of the last ${minute}s / p99 of the first ${minute}s: kalam $(ratio "$k_last" "$k_first")"
+growth+=" (target 1.5 at most)"
+if [ "$SCALE_BASELINE" = 1 ]; then
+	read -r _ _ _ s_first _ <<<"$(window sync 0 "$minute")"
+	read -r _ _ _ s_last _ <<<"$(window sync $((SCALE_SECONDS - minute)) "$SCALE_SECONDS")"
+	growth+=", sync replication $(ratio "$s_last" "$s_first")"
+fi
+echo "$growth"
+echo "kalam elections (term increases, highest term of any node): during the load" \
+	"$(elections "$terms_load" "$terms_run"), during the run $(elections "$terms_run" "$terms_end")"
+echo
+echo "kalam worker RSS (MB): min-max during the load | during the run"
+for ((i = 1; i <= 3; i++)); do
+	read -r l_lo l_hi <<<"$(rss_range "$i" "$load_start" "$load_end")"
+	read -r r_lo r_hi <<<"$(rss_range "$i" "$run_start" "$run_end")"
+	pids=$(awk -v n="$i" '$2 == n { print $3 }' "$TEMP_BASE/rss.dat" | uniq | wc -l)
+	note=""
+	((pids <= 1)) || note=" (warning: $pids worker processes: the worker restarted)"
+	[ "$i" = "$leader" ] && note=" (leader)$note"
+	printf '  node %d: %5s-%-5s | %5s-%-5s%s\n' "$i" "$l_lo" "$l_hi" "$r_lo" "$r_hi" "$note"
+done
+echo
+echo "kalam apply of group $group during the run (kalam.stat_apply, ms):"
+echo "  node entries rows apply_p50 apply_p99 apply_max propose_to_commit_p99 commit_to_apply_p99"
+echo "$apply_stats"
+# (one file per node: gnuplot breaks a line at every point it skips)
+awk -v t0="$load_start" -v dir="$plot_dir" '{ printf "%.2f %.1f\n", $1 - t0, $4 / 1024 > (dir "/rss-" $2 ".dat") }' \
+	"$TEMP_BASE/rss.dat"
+
+# The picture: latency per window; the workers' RSS over time
+commit=$(bench_commit "$repo")
+{
+	echo "set terminal $(png_terminal 1400 1100)"
+	echo "set output '$SCALE_PNG'"
+	printf 'set multiplot layout 2, 1 title "%s\\n%s"\n' \
+		"Growth test: $SCALE_PRELOAD rows loaded into one user's kalam table, then $SCALE_CLIENTS clients insert 200-byte rows for ${SCALE_SECONDS} s" \
+		"$(date +%Y-%m-%d), ${commit:+kalam $commit, }$machine"
+	echo "set grid"
+	echo "set key below"
+	echo "set logscale y"
+	echo "set xlabel 'seconds into the run (middle of each ${SCALE_WINDOW}s window)'"
+	echo "set ylabel 'latency per INSERT (ms, log scale)'"
+	echo "set xrange [0:$SCALE_SECONDS]"
+	echo "set title 'latency per window'"
+	plot="'$plot_dir/kalam.dat' using 1:2 with linespoints lw 2 lc rgb '#1f77b4' title 'kalam p50'"
+	plot+=", '$plot_dir/kalam.dat' using 1:3 with linespoints lw 2 dt 2 lc rgb '#1f77b4' title 'kalam p99'"
+	if [ "$SCALE_BASELINE" = 1 ]; then
+		plot+=", '$plot_dir/sync.dat' using 1:2 with linespoints lw 2 lc rgb '#555555' title 'sync replication p50'"
+		plot+=", '$plot_dir/sync.dat' using 1:3 with linespoints lw 2 dt 2 lc rgb '#555555' title 'sync replication p99'"
+	fi
+	echo "plot $plot"
+	echo "unset logscale y"
+	echo "set autoscale x"
+	echo "set yrange [0:*]"
+	echo "set xlabel 'seconds since the load started'"
+	echo "set ylabel 'kalam worker RSS (MB)'"
+	echo "set title 'kalam worker RSS per node (load, then run)'"
+	for t in "$load_end" "$run_start" "$run_end"; do
+		x=$(elapsed "$load_start" "$t")
+		echo "set arrow from first $x, graph 0 to first $x, graph 1 nohead dashtype 2 lc rgb '#999999'"
+	done
+	echo "set label 'load' at first 0, graph 0.95 offset 1, 0 tc rgb '#777777'"
+	echo "set label 'run' at first $(elapsed "$load_start" "$run_start"), graph 0.95 offset 1, 0 tc rgb '#777777'"
+	plot=""
+	colours=('' '#1f77b4' '#ff7f0e' '#2ca02c')
+	for ((i = 1; i <= 3; i++)); do
+		role=follower
+		[ "$i" = "$leader" ] && role=leader
+		plot+="${plot:+, }'$plot_dir/rss-$i.dat' using 1:2 with lines lw 2 lc rgb '${colours[i]}' title 'node $i ($role)'"
+	done
+	echo "plot $plot"
+	echo "unset multiplot"
+} >"$plot_dir/scale.gp"
+if ! gnuplot "$plot_dir/scale.gp"; then
+	echo "gnuplot failed on $plot_dir/scale.gp" >&2
+	exit 1
+fi
+echo
+echo "Latency per window and worker RSS: $SCALE_PNG"
