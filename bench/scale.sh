@@ -3,10 +3,10 @@
 # its kalam workers as small, as one user's table grows to millions of rows?
 #
 # A three-node kalam cluster on loopback (kalam.user_shards = 4, default
-# settings otherwise, fsync on).  One user table, bench.scale (id bigint
-# primary key, body text), 200-byte rows (an 8-byte id and 192 characters
-# of hex digits that do not compress), all of role postgres: one user, so
-# one shard, one Raft group.
+# settings otherwise, fsync on).  One user table, bench.kalam_scale (id
+# bigint primary key, body text), 200-byte rows (an 8-byte id and 192 hex
+# digits that do not compress), all of role postgres: one user, so one
+# shard, one Raft group.
 #   1. load: SCALE_PRELOAD rows, as INSERT ... SELECT transactions of
 #      SCALE_BATCH rows each (one transaction of 200k rows would hold every
 #      node's worker loop for about 1.5 s, past the election timeout), on the
@@ -15,14 +15,15 @@
 #   2. run: SCALE_CLIENTS pgbench clients (pgbench -n -M prepared) insert
 #      single 200-byte rows (autocommit) into the same table for
 #      SCALE_SECONDS on that shard's leader.
-# Throughout both, each node's kalam worker's RSS (VmRSS) is sampled every
-# SCALE_SAMPLE seconds.  Prints, per window of SCALE_WINDOW seconds of the
-# run and for its first and last minute, tps, p50, p99, the standard
-# deviation and the max of the latency (ms, every transaction from
-# pgbench's log, nearest rank, by completion time); the ratio p99 of the
-# last minute / p99 of the first (target: 1.5 at most); the elections
-# (term increases of each Raft group, the highest term any node shows)
-# during the load and during the run; each worker's RSS, min and max
+# Throughout both, each node's kalam worker's RSS (VmRSS) and the terms of
+# the Raft groups are sampled every SCALE_SAMPLE seconds.  Prints, per
+# window of SCALE_WINDOW seconds of the run and for its first and last
+# minute: tps, p50, p99, the standard deviation and the max of the latency
+# (ms, every transaction of pgbench's log, nearest rank, by completion
+# time) and the elections (term increases the sampler saw); the ratio p99
+# of the last minute / p99 of the first (target: 1.5 at most); the
+# elections (term increases of each Raft group, the highest term of any
+# node) during the load and during the run; each worker's RSS, min and max
 # during the load and during the run, and whether a worker restarted; the
 # apply path of the shard on each node during the run (kalam.stat_apply).
 #
@@ -34,8 +35,8 @@
 # starts, so that they do not share the machine.
 #
 # Draws into SCALE_PNG (default bench/scale.png in the repo) the p50 and
-# p99 per window of both, and the workers' RSS over time, with gnuplot
-# (installs gnuplot-nox if it is missing).
+# p99 per window of both, and the workers' RSS over time with the moments
+# of elections, with gnuplot (installs gnuplot-nox if it is missing).
 #
 # Settings (environment) and defaults, a quick run of about 3-4 minutes:
 #   SCALE_PRELOAD=200000  rows loaded before the run
@@ -43,7 +44,7 @@
 #   SCALE_SECONDS=60      length of the run
 #   SCALE_WINDOW=10       seconds per window of the run
 #   SCALE_CLIENTS=8       pgbench clients of the run
-#   SCALE_SAMPLE=2        seconds between RSS samples
+#   SCALE_SAMPLE=2        seconds between samples of RSS and terms
 #   SCALE_BASELINE=1      0: no synchronous replication baseline
 #   SCALE_PNG=bench/scale.png
 # The full test (10M rows at the end: 9.5M loaded, then 3 minutes of
@@ -161,8 +162,8 @@ preload() {
 }
 
 # growth_run NAME PORT SCRIPT: the run; the transactions' "end_s latency_ms"
-# (end in seconds since the first transaction started) into
-# $TEMP_BASE/NAME.tx, pgbench's output into $TEMP_BASE/NAME.pgbench; a
+# (end in seconds since the first transaction started, whose epoch goes into
+# $TEMP_BASE/NAME.t0) into $TEMP_BASE/NAME.tx, pgbench's output into $TEMP_BASE/NAME.pgbench; a
 # failed pgbench (errors such as KL003 abort its client) is reported, not
 # fatal
 growth_run() {
@@ -178,7 +179,9 @@ growth_run() {
 	fi
 	# pgbench's log: client, transaction, latency (us), script, end (s, us)
 	cat "$BENCH_LOGS/$name".* | awk '$3 ~ /^[0-9]+$/ { printf "%.6f %.3f\n", $5 + $6 / 1e6, $3 / 1000 }' >"$out.raw"
-	awk 'NR == FNR { s = $1 - $2 / 1000; if (FNR == 1 || s < first) first = s; next }
+	awk -v t0="$TEMP_BASE/$name.t0" '
+		NR == FNR { s = $1 - $2 / 1000; if (FNR == 1 || s < first) first = s; next }
+		FNR == 1 { printf "%.6f\n", first > t0 }
 		{ printf "%.6f %.3f\n", $1 - first, $2 }' "$out.raw" "$out.raw" >"$TEMP_BASE/$name.tx"
 	if ! [ -s "$TEMP_BASE/$name.tx" ]; then
 		echo "no transaction in pgbench's log of $name:" >&2
@@ -235,8 +238,9 @@ worker_pid() {
 	pgrep -P "$pm" -f 'kalam worker' | head -n 1
 }
 
-# the RSS sampler: "epoch node pid rss_kb" lines into $TEMP_BASE/rss.dat
-# until $TEMP_BASE/rss.stop exists (or this script is gone)
+# the sampler: "epoch node pid rss_kb" lines into $TEMP_BASE/rss.dat and
+# "epoch group term" (terms) into $TEMP_BASE/terms.dat, every SCALE_SAMPLE
+# seconds until $TEMP_BASE/rss.stop exists (or this script is gone)
 sample_rss() {
 	local i pid rss t
 	while ! [ -e "$TEMP_BASE/rss.stop" ] && kill -0 $$ 2>/dev/null; do
@@ -246,9 +250,21 @@ sample_rss() {
 			[ -n "$pid" ] || continue
 			rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || continue
 			[ -n "$rss" ] && echo "$t $i $pid $rss"
-		done
+		done >>"$TEMP_BASE/rss.dat"
+		terms | awk -v t="$t" '{ print t, $0 }' >>"$TEMP_BASE/terms.dat"
 		sleep "$SCALE_SAMPLE"
-	done >>"$TEMP_BASE/rss.dat"
+	done
+}
+
+# window_elections FROM TO: the term increases the sampler saw in [FROM, TO)
+# s of kalam's run (TO at or past the run's end: all to the end)
+window_elections() {
+	local to=$2
+	((to < SCALE_SECONDS)) || to=1e99
+	awk -v t0="$(cat "$TEMP_BASE/kalam.t0")" -v a="$1" -v b="$to" '
+		($2 in term) && $3 > term[$2] && $1 - t0 >= a && $1 - t0 < b { n += $3 - term[$2] }
+		{ term[$2] = $3 }
+		END { print n + 0 }' "$TEMP_BASE/terms.dat"
 }
 
 # rss_range NODE FROM TO: "min max" RSS (MB) of NODE's worker sampled in
@@ -282,6 +298,7 @@ kalam_group_leader "$group"
 echo "The rows of role postgres are in group $group, led by node $LEADER"
 
 : >"$TEMP_BASE/rss.dat"
+: >"$TEMP_BASE/terms.dat"
 sample_rss &
 sampler=$!
 terms_load=$(terms)
@@ -358,15 +375,15 @@ echo "load, kalam: $kalam_load"
 echo "kalam rows at the end: $kalam_rows; kalam storage: $storage"
 echo
 if [ "$SCALE_BASELINE" = 1 ]; then
-	fmt='%-12s %7s %7s %7s %7s %7s | %7s %7s %7s %7s %7s | %5s %5s %5s\n'
+	fmt='%-12s %7s %7s %7s %7s %7s %5s | %7s %7s %7s %7s %7s | %5s %5s %5s\n'
 	# shellcheck disable=SC2059 # fmt is the format
-	printf '%-12s %-39s | %-39s | %s\n' "" "kalam" "sync replication" "kalam/sync"
+	printf '%-12s %-45s | %-39s | %s\n' "" "kalam" "sync replication" "kalam/sync"
 	# shellcheck disable=SC2059 # fmt is the format
-	printf "$fmt" window tps p50 p99 sd max tps p50 p99 sd max tps p50 p99
+	printf "$fmt" window tps p50 p99 sd max elect tps p50 p99 sd max tps p50 p99
 else
-	fmt='%-12s %7s %7s %7s %7s %7s\n'
+	fmt='%-12s %7s %7s %7s %7s %7s %5s\n'
 	# shellcheck disable=SC2059 # fmt is the format
-	printf "$fmt" "kalam" tps p50 p99 sd max
+	printf "$fmt" "kalam" tps p50 p99 sd max elect
 fi
 plot_dir=$TEMP_BASE/plot
 mkdir "$plot_dir"
@@ -374,15 +391,16 @@ for w in "${windows[@]}" "$first_minute" "$last_minute"; do
 	label=${w% * *}
 	read -r from to <<<"${w#"$label" }"
 	read -r _ k_tps k_p50 k_p99 k_sd k_max <<<"$(window kalam "$from" "$to")"
+	k_elect=$(window_elections "$from" "$to")
 	if [ "$SCALE_BASELINE" = 1 ]; then
 		read -r _ s_tps s_p50 s_p99 s_sd s_max <<<"$(window sync "$from" "$to")"
 		# shellcheck disable=SC2059 # fmt is the format
-		printf "$fmt" "$label" "$k_tps" "$k_p50" "$k_p99" "$k_sd" "$k_max" \
+		printf "$fmt" "$label" "$k_tps" "$k_p50" "$k_p99" "$k_sd" "$k_max" "$k_elect" \
 			"$s_tps" "$s_p50" "$s_p99" "$s_sd" "$s_max" \
 			"$(ratio "$k_tps" "$s_tps")" "$(ratio "$k_p50" "$s_p50")" "$(ratio "$k_p99" "$s_p99")"
 	else
 		# shellcheck disable=SC2059 # fmt is the format
-		printf "$fmt" "$label" "$k_tps" "$k_p50" "$k_p99" "$k_sd" "$k_max"
+		printf "$fmt" "$label" "$k_tps" "$k_p50" "$k_p99" "$k_sd" "$k_max" "$k_elect"
 	fi
 	if [[ $label == *-*s ]]; then
 		mid=$(awk -v a="$from" -v b="$to" 'BEGIN { print (a + b) / 2 }')
@@ -420,6 +438,8 @@ echo "$apply_stats"
 # (one file per node: gnuplot breaks a line at every point it skips)
 awk -v t0="$load_start" -v dir="$plot_dir" '{ printf "%.2f %.1f\n", $1 - t0, $4 / 1024 > (dir "/rss-" $2 ".dat") }' \
 	"$TEMP_BASE/rss.dat"
+awk -v t0="$load_start" '($2 in term) && $3 > term[$2] { printf "%.2f\n", $1 - t0 } { term[$2] = $3 }' \
+	"$TEMP_BASE/terms.dat" >"$plot_dir/elections.dat"
 
 # The picture: latency per window; the workers' RSS over time
 commit=$(bench_commit "$repo")
@@ -444,7 +464,7 @@ commit=$(bench_commit "$repo")
 	fi
 	echo "plot $plot"
 	echo "unset logscale y"
-	echo "set autoscale x"
+	echo "set xrange [0:*]"
 	echo "set yrange [0:*]"
 	echo "set xlabel 'seconds since the load started'"
 	echo "set ylabel 'kalam worker RSS (MB)'"
@@ -462,6 +482,10 @@ commit=$(bench_commit "$repo")
 		[ "$i" = "$leader" ] && role=leader
 		plot+="${plot:+, }'$plot_dir/rss-$i.dat' using 1:2 with lines lw 2 lc rgb '${colours[i]}' title 'node $i ($role)'"
 	done
+	if [ -s "$plot_dir/elections.dat" ]; then
+		echo "set y2range [0:1]"
+		plot+=", '$plot_dir/elections.dat' using 1:(0.9) axes x1y2 with points pt 9 ps 1.5 lc rgb '#d62728' title 'an election (a group''s term rose)'"
+	fi
 	echo "plot $plot"
 	echo "unset multiplot"
 } >"$plot_dir/scale.gp"
