@@ -163,19 +163,23 @@ preload() {
 
 # growth_run NAME PORT SCRIPT: the run; the transactions' "end_s latency_ms"
 # (end in seconds since the first transaction started, whose epoch goes into
-# $TEMP_BASE/NAME.t0) into $TEMP_BASE/NAME.tx, pgbench's output into $TEMP_BASE/NAME.pgbench; a
-# failed pgbench (errors such as KL003 abort its client) is reported, not
-# fatal
+# $TEMP_BASE/NAME.t0) into $TEMP_BASE/NAME.tx, pgbench's output into
+# $TEMP_BASE/NAME.pgbench; errors (such as KL003, which ends its client) are
+# reported in ERRORS, not fatal
 growth_run() {
 	local name=$1 port=$2 script=$3 out=$TEMP_BASE/$1.pgbench
 	sql "$port" -c CHECKPOINT >/dev/null
 	echo "Running: $name, $SCALE_CLIENTS clients, port $port (${SCALE_SECONDS}s)..."
-	if ! as_pg "$PG_BIN/pgbench" -n -M prepared -T "$SCALE_SECONDS" -p "$port" -f "$script" \
+	if as_pg "$PG_BIN/pgbench" -n -M prepared -T "$SCALE_SECONDS" -p "$port" -f "$script" \
 		-c "$SCALE_CLIENTS" -j $((SCALE_CLIENTS > 1 ? 2 : 1)) -D n=0 \
 		--log --log-prefix="$BENCH_LOGS/$name" >"$out" 2>&1; then
-		echo "warning: pgbench failed on $name; its errors (count, message):" >&2
-		grep -v '^pgbench: warning' "$out" | grep -i 'error\|abort' | sed 's/client [0-9]*/client N/' |
-			sort | uniq -c | sort -rn | head -n 10 >&2
+		ERRORS=""
+	else
+		# pgbench 15 ends a client at its first error
+		ERRORS=$(grep '^pgbench: error: client .* aborted' "$out" | sed 's/^.*ERROR: *//' |
+			sort | uniq -c | awk '{ n = $1; $1 = ""; print n " client(s) ended by ERROR:" $0 }' | paste -sd ';')
+		ERRORS=${ERRORS:-$(tail -n 3 "$out" | paste -sd ' ')}
+		echo "warning: pgbench failed on $name: $ERRORS" >&2
 	fi
 	# pgbench's log: client, transaction, latency (us), script, end (s, us)
 	cat "$BENCH_LOGS/$name".* | awk '$3 ~ /^[0-9]+$/ { printf "%.6f %.3f\n", $5 + $6 / 1e6, $3 / 1000 }' >"$out.raw"
@@ -325,18 +329,23 @@ terms_run=$(terms)
 run_start=$(now)
 growth_run kalam "${NODE_PORTS[leader]}" "$scripts/kalam_scale.sql"
 run_end=$(now)
+kalam_errors=$ERRORS
 terms_end=$(terms)
 touch "$TEMP_BASE/rss.stop"
 wait "$sampler" || true
 
-if [ "$(sql "${NODE_PORTS[leader]}" -At -c \
-	"SELECT is_leader FROM kalam.groups WHERE group_name = '$group'")" != t ]; then
-	echo "warning: node $leader lost the leadership of group $group during the run" >&2
+leader_end=$(sql "${NODE_PORTS[1]}" -At -c \
+	"SELECT coalesce(leader_id::text, 'none') FROM kalam.groups WHERE group_name = '$group'")
+if [ "$leader_end" != "$leader" ]; then
+	echo "warning: node $leader lost the leadership of group $group during the run" \
+		"(node 1 sees $leader_end leading it now)" >&2
 fi
-PGOPTIONS='-c kalam.read_consistency=local' \
-	poll_same_count bench.kalam_scale "${NODE_PORTS[leader]}" \
+# each node's own copy (local reads: the leader may have moved)
+export PGOPTIONS='-c kalam.read_consistency=local'
+poll_same_count bench.kalam_scale "${NODE_PORTS[leader]}" \
 	"${NODE_PORTS[leader % 3 + 1]}" "${NODE_PORTS[(leader + 1) % 3 + 1]}"
 kalam_rows=$(sql "${NODE_PORTS[leader]}" -At -c 'SELECT count(*) FROM bench.kalam_scale')
+unset PGOPTIONS
 # the apply path of the shard during the run, per node
 columns=""
 for c in apply_p50_ms apply_p99_ms apply_max_ms propose_to_commit_p99_ms commit_to_apply_p99_ms; do
@@ -361,6 +370,7 @@ SQL
 	preload sync "$SYNC_PORT" bench.heap_scale
 	sync_load=$LOAD_LINE
 	growth_run sync "$SYNC_PORT" "$scripts/heap_scale.sql"
+	sync_errors=$ERRORS
 	poll_same_count bench.heap_scale "$SYNC_PORT" $((SYNC_PORT + 1)) $((SYNC_PORT + 2))
 	stop_sync_replication
 fi
@@ -373,6 +383,9 @@ echo "$machine; kalam: 3 nodes, 4 user shards, group $group led by node $leader;
 echo "load, kalam: $kalam_load"
 [ "$SCALE_BASELINE" = 1 ] && echo "load, sync replication: $sync_load"
 echo "kalam rows at the end: $kalam_rows; kalam storage: $storage"
+echo "kalam group $group: led by node $leader when the run started, by node $leader_end after it"
+[ -z "$kalam_errors" ] || echo "kalam pgbench errors: $kalam_errors"
+[ -z "${sync_errors:-}" ] || echo "sync replication pgbench errors: $sync_errors"
 echo
 if [ "$SCALE_BASELINE" = 1 ]; then
 	fmt='%-12s %7s %7s %7s %7s %7s %5s | %7s %7s %7s %7s %7s | %5s %5s %5s\n'
