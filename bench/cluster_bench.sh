@@ -53,18 +53,12 @@ if ! $do_insert && ! $do_txn2; then
 	exit 1
 fi
 
-# the picture (resolved now: bench_init changes directory)
-BENCH_PNG=${BENCH_PNG:-$repo/bench/cluster_bench.png}
-[[ $BENCH_PNG == /* ]] || BENCH_PNG=$PWD/$BENCH_PNG
-if ! [ -d "$(dirname "$BENCH_PNG")" ]; then
-	echo "cluster_bench.sh: no directory for BENCH_PNG=$BENCH_PNG" >&2
-	exit 1
-fi
 # shellcheck source=scripts/lib/temp-cluster.sh
 . "$repo/scripts/lib/temp-cluster.sh"
 # shellcheck source=scripts/lib/bench.sh
 . "$repo/scripts/lib/bench.sh"
-ensure_gnuplot "$BENCH_PNG"
+# the picture (resolved now: bench_init changes directory)
+BENCH_PNG=$(bench_png "${BENCH_PNG:-$repo/bench/cluster_bench.png}" BENCH_PNG)
 bash "$repo/scripts/setup.sh"
 
 bench_init kalam-cluster-bench

@@ -79,19 +79,12 @@ fi
 # the first and the last minute of the run (the whole run if shorter)
 minute=$((SCALE_SECONDS < 60 ? SCALE_SECONDS : 60))
 
-# the picture (resolved now: bench_init changes directory)
-SCALE_PNG=${SCALE_PNG:-$repo/bench/scale.png}
-[[ $SCALE_PNG == /* ]] || SCALE_PNG=$PWD/$SCALE_PNG
-if ! [ -d "$(dirname "$SCALE_PNG")" ]; then
-	echo "scale.sh: no directory for SCALE_PNG=$SCALE_PNG" >&2
-	exit 1
-fi
-
 # shellcheck source=scripts/lib/temp-cluster.sh
 . "$repo/scripts/lib/temp-cluster.sh"
 # shellcheck source=scripts/lib/bench.sh
 . "$repo/scripts/lib/bench.sh"
-ensure_gnuplot "$SCALE_PNG"
+# the picture (resolved now: bench_init changes directory)
+SCALE_PNG=$(bench_png "${SCALE_PNG:-$repo/bench/scale.png}" SCALE_PNG)
 bash "$repo/scripts/setup.sh"
 
 # pgbench_run's length (the run does not use bench's rounds)

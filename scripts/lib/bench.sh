@@ -21,8 +21,11 @@
 #                            lines, one per distinct latency, fraction = the
 #                            share of transactions at or below it (for plots)
 #   ratio A B                A / B with two decimals (0 if B is 0)
-#   ensure_gnuplot PNG       install gnuplot-nox if gnuplot is missing (PNG:
-#                            the picture it is for, for the message)
+#   bench_png PATH VAR       print PATH made absolute (relative to the
+#                            current directory: call it before bench_init),
+#                            the picture named by the setting VAR; fail if
+#                            its directory does not exist; install
+#                            gnuplot-nox if gnuplot is missing
 #   png_terminal W H         gnuplot's terminal line for a W x H PNG
 #                            (pngcairo where gnuplot has it)
 #   bench_machine            "PostgreSQL <version>, <n> CPUs (<model>),
@@ -115,13 +118,21 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'
 }
 
-ensure_gnuplot() {
-	command -v gnuplot >/dev/null && return 0
-	echo "Installing gnuplot-nox (for $1)..."
-	if ! apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null; then
-		apt-get update -qq
-		apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null
+bench_png() {
+	local png=$1
+	[[ $png == /* ]] || png=$PWD/$png
+	if ! [ -d "$(dirname "$png")" ]; then
+		echo "$(basename "$0"): no directory for $2=$png" >&2
+		return 1
 	fi
+	if ! command -v gnuplot >/dev/null; then
+		echo "Installing gnuplot-nox (for $png)..." >&2
+		if ! apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null; then
+			apt-get update -qq
+			apt-get install -y -qq --no-install-recommends gnuplot-nox >/dev/null
+		fi
+	fi
+	echo "$png"
 }
 
 png_terminal() {
