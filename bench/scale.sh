@@ -20,7 +20,10 @@
 # window of SCALE_WINDOW seconds of the run and for its first and last
 # minute: tps, p50, p99, the standard deviation and the max of the latency
 # (ms, every transaction of pgbench's log, nearest rank, by completion
-# time) and the elections (term increases the sampler saw); the ratio p99
+# time), the clients that finished a transaction in it (cl: pgbench 15
+# ends a client at its first error, such as KL003, the outcome of a commit
+# unknown) and the elections (elect: term increases the sampler saw); the
+# number and kind of the clients' errors; the ratio p99
 # of the last minute / p99 of the first (target: 1.5 at most); the
 # elections (term increases of each Raft group, the highest term of any
 # node) during the load and during the run; each worker's RSS, min and max
@@ -154,7 +157,8 @@ preload() {
 	echo "  $name load: $LOAD_LINE"
 }
 
-# growth_run NAME PORT SCRIPT: the run; the transactions' "end_s latency_ms"
+# growth_run NAME PORT SCRIPT: the run; the transactions' "end_s latency_ms
+# client"
 # (end in seconds since the first transaction started, whose epoch goes into
 # $TEMP_BASE/NAME.t0) into $TEMP_BASE/NAME.tx, pgbench's output into
 # $TEMP_BASE/NAME.pgbench; errors (such as KL003, which ends its client) are
@@ -175,11 +179,11 @@ growth_run() {
 		echo "warning: pgbench failed on $name: $ERRORS" >&2
 	fi
 	# pgbench's log: client, transaction, latency (us), script, end (s, us)
-	cat "$BENCH_LOGS/$name".* | awk '$3 ~ /^[0-9]+$/ { printf "%.6f %.3f\n", $5 + $6 / 1e6, $3 / 1000 }' >"$out.raw"
+	cat "$BENCH_LOGS/$name".* | awk '$3 ~ /^[0-9]+$/ { printf "%.6f %.3f %d\n", $5 + $6 / 1e6, $3 / 1000, $1 }' >"$out.raw"
 	awk -v t0="$TEMP_BASE/$name.t0" '
 		NR == FNR { s = $1 - $2 / 1000; if (FNR == 1 || s < first) first = s; next }
 		FNR == 1 { printf "%.6f\n", first > t0 }
-		{ printf "%.6f %.3f\n", $1 - first, $2 }' "$out.raw" "$out.raw" >"$TEMP_BASE/$name.tx"
+		{ printf "%.6f %.3f %d\n", $1 - first, $2, $3 }' "$out.raw" "$out.raw" >"$TEMP_BASE/$name.tx"
 	if ! [ -s "$TEMP_BASE/$name.tx" ]; then
 		echo "no transaction in pgbench's log of $name:" >&2
 		cat "$out" >&2
@@ -187,21 +191,22 @@ growth_run() {
 	fi
 }
 
-# window NAME FROM TO: "count tps p50 p99 sd max" of the transactions of
-# NAME's run that ended in [FROM, TO) s (TO at or past the run's end: all to
-# the end), tps over TO - FROM
+# window NAME FROM TO: "count tps p50 p99 sd max clients" of the
+# transactions of NAME's run that ended in [FROM, TO) s (TO at or past the
+# run's end: all to the end), tps over TO - FROM, clients: how many of them
+# finished a transaction then
 window() {
 	local to=$3
 	((to < SCALE_SECONDS)) || to=1e99
-	awk -v a="$2" -v b="$to" '$1 >= a && $1 < b { print $2 }' "$TEMP_BASE/$1.tx" | sort -g |
+	awk -v a="$2" -v b="$to" '$1 >= a && $1 < b { print $2, $3 }' "$TEMP_BASE/$1.tx" | sort -g |
 		awk -v d="$(($3 - $2))" '
-			{ v[NR] = $1; s += $1; ss += $1 * $1 }
+			{ v[NR] = $1; s += $1; ss += $1 * $1; if (!seen[$2]++) clients++ }
 			END {
-				if (NR == 0) { print 0, 0, "-", "-", "-", "-"; exit }
+				if (NR == 0) { print 0, 0, "-", "-", "-", "-", 0; exit }
 				m = s / NR
 				var = ss / NR - m * m
-				printf "%d %.1f %.2f %.2f %.2f %.2f\n", NR, NR / d, v[int((NR * 50 + 99) / 100)],
-					v[int((NR * 99 + 99) / 100)], sqrt(var > 0 ? var : 0), v[NR]
+				printf "%d %.1f %.2f %.2f %.2f %.2f %d\n", NR, NR / d, v[int((NR * 50 + 99) / 100)],
+					v[int((NR * 99 + 99) / 100)], sqrt(var > 0 ? var : 0), v[NR], clients
 			}'
 }
 
@@ -227,6 +232,15 @@ elections() {
 	join <(echo "$1") <(echo "$2") | awk '
 		{ d = $3 - $2; n += d; if (d > 0) list = list sprintf("%s%s %d", (list == "" ? "" : ", "), $1, d) }
 		END { printf "%d%s\n", n, (n > 0 ? " (" list ")" : "") }'
+}
+
+# ratio_of A B: A / B, or "-" where either has no figure (no transaction)
+ratio_of() {
+	if [ "$1" = - ] || [ "$2" = - ] || [ "$1" = 0 ] || [ "$2" = 0 ]; then
+		echo -
+	else
+		ratio "$1" "$2"
+	fi
 }
 
 worker_pid() {
@@ -381,32 +395,32 @@ echo "kalam group $group: led by node $leader when the run started, by node $lea
 [ -z "${sync_errors:-}" ] || echo "sync replication pgbench errors: $sync_errors"
 echo
 if [ "$SCALE_BASELINE" = 1 ]; then
-	fmt='%-12s %7s %7s %7s %7s %7s %5s | %7s %7s %7s %7s %7s | %5s %5s %5s\n'
+	fmt='%-12s %7s %7s %7s %7s %7s %3s %5s | %7s %7s %7s %7s %7s %3s | %5s %5s %5s\n'
 	# shellcheck disable=SC2059 # fmt is the format
-	printf '%-12s %-45s | %-39s | %s\n' "" "kalam" "sync replication" "kalam/sync"
+	printf '%-12s %-49s | %-43s | %s\n' "" "kalam" "sync replication" "kalam/sync"
 	# shellcheck disable=SC2059 # fmt is the format
-	printf "$fmt" window tps p50 p99 sd max elect tps p50 p99 sd max tps p50 p99
+	printf "$fmt" window tps p50 p99 sd max cl elect tps p50 p99 sd max cl tps p50 p99
 else
-	fmt='%-12s %7s %7s %7s %7s %7s %5s\n'
+	fmt='%-12s %7s %7s %7s %7s %7s %3s %5s\n'
 	# shellcheck disable=SC2059 # fmt is the format
-	printf "$fmt" "kalam" tps p50 p99 sd max elect
+	printf "$fmt" "kalam" tps p50 p99 sd max cl elect
 fi
 plot_dir=$TEMP_BASE/plot
 mkdir "$plot_dir"
 for w in "${windows[@]}" "$first_minute" "$last_minute"; do
 	label=${w% * *}
 	read -r from to <<<"${w#"$label" }"
-	read -r _ k_tps k_p50 k_p99 k_sd k_max <<<"$(window kalam "$from" "$to")"
+	read -r _ k_tps k_p50 k_p99 k_sd k_max k_cl <<<"$(window kalam "$from" "$to")"
 	k_elect=$(window_elections "$from" "$to")
 	if [ "$SCALE_BASELINE" = 1 ]; then
-		read -r _ s_tps s_p50 s_p99 s_sd s_max <<<"$(window sync "$from" "$to")"
+		read -r _ s_tps s_p50 s_p99 s_sd s_max s_cl <<<"$(window sync "$from" "$to")"
 		# shellcheck disable=SC2059 # fmt is the format
-		printf "$fmt" "$label" "$k_tps" "$k_p50" "$k_p99" "$k_sd" "$k_max" "$k_elect" \
-			"$s_tps" "$s_p50" "$s_p99" "$s_sd" "$s_max" \
-			"$(ratio "$k_tps" "$s_tps")" "$(ratio "$k_p50" "$s_p50")" "$(ratio "$k_p99" "$s_p99")"
+		printf "$fmt" "$label" "$k_tps" "$k_p50" "$k_p99" "$k_sd" "$k_max" "$k_cl" "$k_elect" \
+			"$s_tps" "$s_p50" "$s_p99" "$s_sd" "$s_max" "$s_cl" \
+			"$(ratio_of "$k_tps" "$s_tps")" "$(ratio_of "$k_p50" "$s_p50")" "$(ratio_of "$k_p99" "$s_p99")"
 	else
 		# shellcheck disable=SC2059 # fmt is the format
-		printf "$fmt" "$label" "$k_tps" "$k_p50" "$k_p99" "$k_sd" "$k_max" "$k_elect"
+		printf "$fmt" "$label" "$k_tps" "$k_p50" "$k_p99" "$k_sd" "$k_max" "$k_cl" "$k_elect"
 	fi
 	if [[ $label == *-*s ]]; then
 		mid=$(awk -v a="$from" -v b="$to" 'BEGIN { print (a + b) / 2 }')
@@ -416,12 +430,12 @@ for w in "${windows[@]}" "$first_minute" "$last_minute"; do
 done
 read -r _ _ _ k_first _ <<<"$(window kalam 0 "$minute")"
 read -r _ _ _ k_last _ <<<"$(window kalam $((SCALE_SECONDS - minute)) "$SCALE_SECONDS")"
-growth="p99 of the last ${minute}s / p99 of the first ${minute}s: kalam $(ratio "$k_last" "$k_first")"
+growth="p99 of the last ${minute}s / p99 of the first ${minute}s: kalam $(ratio_of "$k_last" "$k_first")"
 growth+=" (target 1.5 at most)"
 if [ "$SCALE_BASELINE" = 1 ]; then
 	read -r _ _ _ s_first _ <<<"$(window sync 0 "$minute")"
 	read -r _ _ _ s_last _ <<<"$(window sync $((SCALE_SECONDS - minute)) "$SCALE_SECONDS")"
-	growth+=", sync replication $(ratio "$s_last" "$s_first")"
+	growth+=", sync replication $(ratio_of "$s_last" "$s_first")"
 fi
 echo "$growth"
 echo "kalam elections (term increases, highest term of any node): during the load" \
