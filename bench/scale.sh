@@ -249,9 +249,10 @@ worker_pid() {
 	pgrep -P "$pm" -f 'kalam worker' | head -n 1
 }
 
-# the sampler: "epoch node pid rss_kb" lines into $TEMP_BASE/rss.dat and
-# "epoch group term" (terms) into $TEMP_BASE/terms.dat, every SCALE_SAMPLE
-# seconds until $TEMP_BASE/rss.stop exists (or this script is gone)
+# the samplers, every SCALE_SAMPLE seconds until $TEMP_BASE/rss.stop exists
+# (or this script is gone): "epoch node pid rss_kb" lines into
+# $TEMP_BASE/rss.dat; "epoch group term" lines (terms, epoch when the
+# answers came: a node may be slow to answer) into $TEMP_BASE/terms.dat
 sample_rss() {
 	local i pid rss t
 	while ! [ -e "$TEMP_BASE/rss.stop" ] && kill -0 $$ 2>/dev/null; do
@@ -262,8 +263,28 @@ sample_rss() {
 			rss=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status" 2>/dev/null) || continue
 			[ -n "$rss" ] && echo "$t $i $pid $rss"
 		done >>"$TEMP_BASE/rss.dat"
-		terms | awk -v t="$t" '{ print t, $0 }' >>"$TEMP_BASE/terms.dat"
 		sleep "$SCALE_SAMPLE"
+	done
+}
+
+sample_terms() {
+	local answer
+	while ! [ -e "$TEMP_BASE/rss.stop" ] && kill -0 $$ 2>/dev/null; do
+		answer=$(terms)
+		echo "$answer" | awk -v t="$(now)" 'NF == 2 { print t, $0 }' >>"$TEMP_BASE/terms.dat"
+		sleep "$SCALE_SAMPLE"
+	done
+}
+
+# server_trouble NAME...: the servers' log lines of level WARNING and
+# above and of processes that ended, counted, timestamps and pids aside
+server_trouble() {
+	local name
+	for name in "$@"; do
+		grep -h -E '(WARNING|ERROR|FATAL|PANIC):|terminated by signal|exited with exit code' \
+			"$TEMP_BASE/$name.log" | sed -E 's/^[0-9-]+ [0-9:.]+ [A-Z]+ \[[0-9]+\] //;
+				s/PID [0-9]+/PID N/; s/[0-9]+(\.[0-9]+)? ms/N ms/g' | cut -c 1-160 |
+			sort | uniq -c | sort -rn | head -n 8 | sed "s/^/  $name: /"
 	done
 }
 
@@ -312,6 +333,8 @@ echo "The rows of role postgres are in group $group, led by node $LEADER"
 : >"$TEMP_BASE/terms.dat"
 sample_rss &
 sampler=$!
+sample_terms &
+term_sampler=$!
 terms_load=$(terms)
 load_start=$(now)
 preload kalam "${NODE_PORTS[LEADER]}" bench.kalam_scale
@@ -339,7 +362,7 @@ run_end=$(now)
 kalam_errors=$ERRORS
 terms_end=$(terms)
 touch "$TEMP_BASE/rss.stop"
-wait "$sampler" || true
+wait "$sampler" "$term_sampler" || true
 
 leader_end=$(sql "${NODE_PORTS[1]}" -At -c \
 	"SELECT coalesce(leader_id::text, 'none') FROM kalam.groups WHERE group_name = '$group'")
@@ -365,6 +388,7 @@ done)
 storage=$(for ((i = 1; i <= 3; i++)); do
 	echo "node $i $(du -sm "$TEMP_BASE/kalam$i/kalam" | cut -f 1) MB"
 done | paste -sd ',' | sed 's/,/, /g')
+kalam_trouble=$(server_trouble kalam1 kalam2 kalam3)
 stop_kalam_cluster
 
 # B: the baseline
@@ -452,6 +476,11 @@ for ((i = 1; i <= 3; i++)); do
 	printf '  node %d: %5s-%-5s | %5s-%-5s%s\n' "$i" "$l_lo" "$l_hi" "$r_lo" "$r_hi" "$note"
 done
 echo
+if [ -n "$kalam_trouble" ]; then
+	echo "kalam servers' logs, WARNING and above, ended processes (count, message):"
+	echo "$kalam_trouble"
+	echo
+fi
 echo "kalam apply of group $group during the run (kalam.stat_apply, ms):"
 echo "  node entries rows apply_p50 apply_p99 apply_max propose_to_commit_p99 commit_to_apply_p99"
 echo "$apply_stats"
