@@ -281,8 +281,8 @@ sample_terms() {
 server_trouble() {
 	local name
 	for name in "$@"; do
-		grep -h -E '(WARNING|ERROR|FATAL|PANIC):|terminated by signal|exited with exit code' \
-			"$TEMP_BASE/$name.log" | sed -E 's/^[0-9-]+ [0-9:.]+ [A-Z]+ \[[0-9]+\] //;
+		{ grep -h -E '(WARNING|ERROR|FATAL|PANIC):|terminated by signal|exited with exit code' \
+			"$TEMP_BASE/$name.log" || true; } | sed -E 's/^[0-9-]+ [0-9:.]+ [A-Z]+ \[[0-9]+\] //;
 				s/PID [0-9]+/PID N/; s/[0-9]+(\.[0-9]+)? ms/N ms/g' | cut -c 1-160 |
 			sort | uniq -c | sort -rn | head -n 8 | sed "s/^/  $name: /"
 	done
