@@ -51,7 +51,9 @@
 #   SCALE_BASELINE=1      0: no synchronous replication baseline
 #   SCALE_PNG=bench/scale.png
 # The full test (10M rows at the end: 9.5M loaded, then 3 minutes of
-# inserts; about half an hour on 2 cores, and some 20 GB of disk in /tmp):
+# inserts).  At 1M rows the load ran at 19k rows/s (and slowing) and each
+# node held 0.7-1.2 GB in /tmp on 2 cores: count on 10 minutes or more of
+# load and 10 GB or more per node:
 #   SCALE_PRELOAD=9500000 SCALE_SECONDS=180 SCALE_WINDOW=30 bash bench/scale.sh
 # Sets up the machine and installs kalam first (setup.sh).  Run as root.
 set -euo pipefail
