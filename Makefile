@@ -25,6 +25,7 @@ OBJS = \
 	src/raft/meta_watermark.o \
 	src/raft/node.o \
 	src/raft/peers.o \
+	src/raft/snapshot.o \
 	src/raft/status.o \
 	src/raft/transport.o \
 	src/storage/keys.o \
@@ -34,6 +35,7 @@ OBJS = \
 	src/storage/rocks.o \
 	src/storage/prefix_scan.o \
 	src/storage/digest.o \
+	src/storage/transfer.o \
 	src/txn/commit.o \
 	src/txn/recovery.o \
 	src/fdw/kalam_fdw.o \

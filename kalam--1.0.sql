@@ -152,7 +152,11 @@ CREATE FUNCTION groups(
     OUT commit_index bigint,
     OUT applied_index bigint,
     OUT is_leader boolean,
-    OUT parked_entries bigint)
+    OUT parked_entries bigint,
+    OUT snapshot_install text,
+    OUT snapshot_source integer,
+    OUT snapshot_rows bigint,
+    OUT snapshot_bytes bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'kalam_groups'
 LANGUAGE C STRICT VOLATILE;

@@ -29,6 +29,7 @@
 #include "raft/handshake.h"
 #include "raft/meta_watermark.h"
 #include "raft/node.h"
+#include "raft/snapshot.h"
 #include "storage/apply.h"
 #include "txn/txn.h"
 #include "worker/channel.h"
@@ -254,16 +255,6 @@ define_gucs(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
-	DefineCustomIntVariable("kalam.snapshot_threshold",
-							"Raft log entries of a group between two snapshots of its rows.",
-							NULL,
-							&kalam_snapshot_threshold,
-							8192,
-							4,
-							INT_MAX / 2,
-							PGC_POSTMASTER,
-							0,
-							NULL, NULL, NULL);
 	DefineCustomBoolVariable("kalam.debug_hold_meta_apply",
 							 "Holds back this node's applying of meta group entries.",
 							 "For tests of a node whose meta group is behind: data entries that need the held DDL wait too.",
@@ -297,6 +288,7 @@ define_gucs(void)
 							 GUC_NOT_IN_SAMPLE,
 							 NULL, NULL, NULL);
 	kalam_handshake_define_gucs();
+	kalam_snapshot_define_gucs();
 	kalam_read_define_gucs();
 	kalam_live_define_gucs();
 	kalam_txn_define_gucs();

@@ -7,7 +7,10 @@
  * id (8); then for a request the Raft group (2) and the command (a command
  * of length 0 is a read fence), for a reply a KalamApplyResult, for a
  * leader's question whether a node still follows it the group (2) and the
- * term (8), for the answer the same and a yes or no (1).  Integers in
+ * term (8), for the answer the same and a yes or no (1); for a fetch of
+ * a snapshot transfer's next chunk the group (2), the session (8) and the
+ * applied index needed (8), for a chunk its bytes (codec/snapshot.h, which
+ * checks them).  Integers in
  * native byte order: the nodes of a cluster share an architecture.
  *
  * Frames come from authenticated peers only (handshake.c), but a peer's
@@ -39,6 +42,8 @@ kalam_frame_size(int type, size_t body_len)
 			return KALAM_FRAME_CONFIRM_SIZE;
 		case KALAM_FRAME_CONFIRMED:
 			return KALAM_FRAME_CONFIRMED_SIZE;
+		case KALAM_FRAME_FETCH:
+			return KALAM_FRAME_FETCH_SIZE;
 	}
 	return KALAM_FRAME_HEADER + body_len;
 }
@@ -89,6 +94,30 @@ kalam_frame_write_confirm(char *out, int type, uint64 request_id, int group,
 	memcpy(out + KALAM_FRAME_HEADER + 2, &term, 8);
 	if (type == KALAM_FRAME_CONFIRMED)
 		out[KALAM_FRAME_CONFIRM_SIZE] = confirmed ? 1 : 0;
+}
+
+/* Write a fetch into out, of kalam_frame_size(FETCH, 0) bytes. */
+void
+kalam_frame_write_fetch(char *out, uint64 request_id, int group,
+						uint64 session, uint64 index)
+{
+	uint16		group16 = (uint16) group;
+
+	write_header(out, KALAM_FRAME_FETCH, request_id, KALAM_FRAME_FETCH_SIZE);
+	memcpy(out + KALAM_FRAME_HEADER, &group16, 2);
+	memcpy(out + KALAM_FRAME_HEADER + 2, &session, 8);
+	memcpy(out + KALAM_FRAME_HEADER + 10, &index, 8);
+}
+
+/*
+ * Write the header of a chunk's frame into out, the KALAM_FRAME_HEADER
+ * bytes before the chunk_len bytes of the chunk.
+ */
+void
+kalam_frame_write_chunk_header(char *out, uint64 request_id, size_t chunk_len)
+{
+	write_header(out, KALAM_FRAME_CHUNK, request_id,
+				 kalam_frame_size(KALAM_FRAME_CHUNK, chunk_len));
 }
 
 /*
@@ -198,6 +227,27 @@ kalam_frame_decode(const char *frame, size_t len, KalamFrame *out,
 			}
 			out->confirmed = frame[KALAM_FRAME_CONFIRM_SIZE] == 1;
 		}
+		return true;
+	}
+	if (out->type == KALAM_FRAME_FETCH)
+	{
+		uint16		group16;
+
+		if (len != KALAM_FRAME_FETCH_SIZE)
+		{
+			*error = "fetch of the wrong size";
+			return false;
+		}
+		memcpy(&group16, frame + KALAM_FRAME_HEADER, 2);
+		out->group = group16;
+		memcpy(&out->session, frame + KALAM_FRAME_HEADER + 2, 8);
+		memcpy(&out->index, frame + KALAM_FRAME_HEADER + 10, 8);
+		return true;
+	}
+	if (out->type == KALAM_FRAME_CHUNK)
+	{
+		out->command = frame + KALAM_FRAME_HEADER;
+		out->command_len = len - KALAM_FRAME_HEADER;
 		return true;
 	}
 	*error = "unknown frame type";

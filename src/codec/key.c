@@ -34,6 +34,15 @@ kalam_key_group(const char *key, size_t keylen)
 	return pg_ntoh16(be);
 }
 
+/* Write the KALAM_GROUP_PREFIX_LEN bytes that begin every key of a group */
+void
+kalam_key_group_prefix(int group, char *out)
+{
+	uint16		be = pg_hton16((uint16) group);
+
+	memcpy(out, &be, KALAM_GROUP_PREFIX_LEN);
+}
+
 /* The table id of a row's key; 0 (a group's own metadata) if too short. */
 uint32
 kalam_key_table(const char *key, size_t keylen)

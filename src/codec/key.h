@@ -39,6 +39,7 @@ typedef enum KalamKeyUse
 } KalamKeyUse;
 
 extern int	kalam_key_group(const char *key, size_t keylen);
+extern void kalam_key_group_prefix(int group, char *out);
 extern uint32 kalam_key_table(const char *key, size_t keylen);
 extern bool kalam_key_has_prefix(const char *key, size_t keylen,
 								 const char *prefix, size_t prefixlen);

@@ -12,9 +12,10 @@
  * Every connection authenticates first (handshake.c): nothing is read
  * from a peer that has not proved it is a node of kalam.peers holding the
  * cluster's secret.  Then frames (codec/frame.c writes and checks them):
- * requests carry a group and a command, replies an outcome.  Requests are
- * taken only on connections a peer opened, replies only on those this node
- * opened, and a reply only for a request sent to that node (node.c matches
+ * requests carry a group and a command, replies an outcome; fetches and
+ * chunks carry snapshot transfers (snapshot.c).  Requests, questions and
+ * fetches are taken only on connections a peer opened, their answers only
+ * on those this node opened, and a reply only for a request sent to that node (node.c matches
  * the pair; request ids start at random each start, so a reply meant for
  * an earlier incarnation matches nothing).  An answer goes back on the
  * connection its request came on, found by an id never reused, so a peer
@@ -201,9 +202,14 @@ handle_frame(ForwardConn *c, const char *data, size_t len)
 		else if (frame.type == KALAM_FRAME_CONFIRM)
 			cbs.confirm(c->id, c->peer_id, frame.request_id, frame.group,
 						frame.term);
+		else if (frame.type == KALAM_FRAME_FETCH)
+			cbs.fetch(c->id, c->peer_id, frame.request_id, frame.group,
+					  frame.session, frame.index);
 		else
 			return false;
 	}
+	else if (frame.type == KALAM_FRAME_CHUNK)
+		cbs.chunk(c->node_id, frame.request_id, frame.command, frame.command_len);
 	else if (frame.type == KALAM_FRAME_REPLY)
 		cbs.reply(c->node_id, frame.request_id, &frame.result);
 	else if (frame.type == KALAM_FRAME_CONFIRMED)
@@ -506,6 +512,26 @@ kalam_forward_ask_confirm(int node_id, const char *host, int port,
 	send_frame(c, frame, len);
 }
 
+/* Ask a node for the next chunk of a snapshot transfer (snapshot.c). */
+void
+kalam_forward_fetch(int node_id, const char *host, int port,
+					uint64 request_id, int group, uint64 session, uint64 index)
+{
+	ForwardConn *c = conn_to(node_id, host, port);
+	char	   *frame;
+
+	if (c == NULL)
+		return;
+	frame = malloc(KALAM_FRAME_FETCH_SIZE);
+	if (frame == NULL)
+	{
+		conn_close(c);
+		return;
+	}
+	kalam_frame_write_fetch(frame, request_id, group, session, index);
+	send_frame(c, frame, KALAM_FRAME_FETCH_SIZE);
+}
+
 /*
  * The connection a request came on, by its id: NULL once it closed, even
  * if another connection took its slot.
@@ -555,6 +581,23 @@ kalam_forward_reply(uint64 conn_id, uint64 request_id,
 		return;
 	}
 	kalam_frame_write_reply(frame, request_id, result);
+	conn_write(c, frame, len);
+}
+
+/*
+ * Send a whole malloc'd frame (which this takes) on the connection a
+ * request came on; dropped if it is gone.
+ */
+void
+kalam_forward_send(uint64 conn_id, char *frame, size_t len)
+{
+	ForwardConn *c = conn_by_id(conn_id);
+
+	if (c == NULL)
+	{
+		free(frame);
+		return;
+	}
 	conn_write(c, frame, len);
 }
 

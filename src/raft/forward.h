@@ -34,6 +34,12 @@ typedef struct KalamForwardCallbacks
 	/* node_id answered such a question of this node */
 	void		(*confirmed) (int node_id, uint64 request_id, int group,
 							  uint64 term, bool yes);
+	/* node_id asks for the next chunk of a snapshot transfer (snapshot.c) */
+	void		(*fetch) (uint64 conn_id, int node_id, uint64 request_id,
+						  int group, uint64 session, uint64 index);
+	/* node_id sent such a chunk to this node; data is unchecked */
+	void		(*chunk) (int node_id, uint64 request_id, const char *data,
+						  size_t len);
 } KalamForwardCallbacks;
 
 extern int	kalam_forward_start(uv_loop_t *loop, const char *host, int port,
@@ -48,6 +54,10 @@ extern void kalam_forward_ask_confirm(int node_id, const char *host, int port,
 									  uint64 term);
 extern void kalam_forward_answer_confirm(uint64 conn_id, uint64 request_id,
 										 int group, uint64 term, bool yes);
+extern void kalam_forward_fetch(int node_id, const char *host, int port,
+								uint64 request_id, int group, uint64 session,
+								uint64 index);
+extern void kalam_forward_send(uint64 conn_id, char *frame, size_t len);
 extern void kalam_forward_stop(void);
 
 #endif							/* KALAM_FORWARD_H */

@@ -11,7 +11,10 @@
  * entry of its group, until the meta group has applied that far; libraft
  * counts it applied, so the group takes no snapshot while anything is
  * parked.  kalam.debug_hold_meta_apply parks the meta group's own entries,
- * for tests.
+ * for tests.  A snapshot is a descriptor of the group's applied index, and
+ * restoring one that this node's rows are behind installs the group from
+ * another node (snapshot.c): a mark parks the entries that follow until
+ * the install ends.
  *
  * These run inside libraft callbacks on the worker's loop: no ereport, no
  * palloc; failures become libraft error codes or the group's error text.
@@ -26,6 +29,7 @@
 
 #include "codec/command.h"
 #include "codec/entry.h"
+#include "codec/snapshot.h"
 #include "raft/apply_metrics.h"
 #include "raft/meta_watermark.h"
 #include "raft/node.h"
@@ -144,8 +148,8 @@ entry_required_meta_index(const char *data, size_t len)
 }
 
 /* May an entry that requires this meta group position be applied now? */
-static bool
-may_apply(KalamGroup *g, uint64 required_meta_index)
+bool
+kalam_fsm_may_apply(KalamGroup *g, uint64 required_meta_index)
 {
 	if (g->id == KALAM_GROUP_META)
 		return !kalam_debug_hold_meta_apply;
@@ -163,31 +167,15 @@ park(KalamGroup *g, KalamParkedEntry *e, uint64 index, uint64 required)
 	else
 		g->parked_last->next = e;
 	g->parked_last = e;
-	g->nparked++;
-}
-
-/*
- * Replace the group's rows with a snapshot's.  A snapshot of the meta
- * group brings DDL records that no entry applied here: note their
- * positions too.
- */
-static bool
-restore(KalamGroup *g, const char *data, size_t len)
-{
-	if (!kalam_apply_restore(&g->applier, data, len, g->error, sizeof(g->error)))
-		return false;
-	return g->id != KALAM_GROUP_META ||
-		kalam_watermark_load(g->applier.db, g->error, sizeof(g->error));
+	if (!e->is_snapshot)
+		g->nparked++;
 }
 
 /* Forget a parked entry and its copy of the data. */
 static void
 free_parked(KalamParkedEntry *e)
 {
-	if (e->is_snapshot)
-		raft_free(e->data);
-	else
-		free(e->data);
+	free(e->data);
 	free(e);
 }
 
@@ -207,8 +195,9 @@ fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 	KalamParkedEntry *e;
 
 	kalam_metrics_entry_arrived(g->id);
+	kalam_snapshot_note_entry(g, buf->len);
 	if (index <= g->applier.durable_index ||
-		(g->parked == NULL && may_apply(g, required)))
+		(g->parked == NULL && kalam_fsm_may_apply(g, required)))
 	{
 		if (!apply_entry(g, index, buf->base, buf->len))
 			return RAFT_NOMEM;
@@ -237,14 +226,15 @@ kalam_fsm_release_parked(KalamGroup *g)
 {
 	KalamParkedEntry *e;
 
-	while ((e = g->parked) != NULL && may_apply(g, e->required_meta_index))
+	while ((e = g->parked) != NULL && kalam_fsm_may_apply(g, e->required_meta_index))
 	{
 		/* on failure (out of memory, storage), try again next turn */
-		if (e->is_snapshot ? !restore(g, e->data, e->len) :
+		if (e->is_snapshot ? g->install != NULL :
 			!apply_entry(g, e->index, e->data, e->len))
 			break;
 		g->parked = e->next;
-		g->nparked--;
+		if (!e->is_snapshot)
+			g->nparked--;
 		if (e->parked_us != 0)
 			kalam_metrics_parked_released(g->id, kalam_metrics_now_us() - e->parked_us);
 		if (e->waiter != NULL)
@@ -273,28 +263,35 @@ kalam_fsm_drop_parked(KalamGroup *g)
 	g->nparked = 0;
 }
 
+/*
+ * The snapshot is a descriptor of what the group applied, made durable
+ * first (snapshot.c says why).
+ */
 static int
 fsm_snapshot(struct raft_fsm *fsm, struct raft_buffer *bufs[], unsigned *n)
 {
 	KalamGroup *g = group_of_fsm(fsm);
 	char	   *data;
-	size_t		len;
 
-	/* the snapshot would cover entries not applied yet: later */
+	/* it would cover entries not applied yet: later */
 	if (g->parked != NULL)
 		return RAFT_BUSY;
-	if (!kalam_apply_snapshot(&g->applier, kalam_watermark_of, &data, &len,
-							  g->error, sizeof(g->error)))
+	if (!kalam_apply_sync(&g->applier, g->error, sizeof(g->error)))
 		return RAFT_IOERR;
 	*bufs = malloc(sizeof(struct raft_buffer));
-	if (*bufs == NULL)
+	data = malloc(KALAM_SNAPSHOT_DESCRIPTOR_SIZE);
+	if (*bufs == NULL || data == NULL)
 	{
+		free(*bufs);
 		free(data);
+		*bufs = NULL;
 		return RAFT_NOMEM;
 	}
+	kalam_snapshot_write_descriptor(data, g->id, g->applier.durable_index);
 	(*bufs)[0].base = data;
-	(*bufs)[0].len = len;
+	(*bufs)[0].len = KALAM_SNAPSHOT_DESCRIPTOR_SIZE;
 	*n = 1;
+	kalam_snapshot_taken(g);
 	return 0;
 }
 
@@ -312,27 +309,41 @@ fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 	return 0;
 }
 
+/*
+ * Restore a descriptor: nothing to do if the rows here are as new (a
+ * restart reloads the last snapshot even when RocksDB went on past it);
+ * else install the group from another node, the entries that follow
+ * parked behind a mark until it ends.
+ */
 static int
 fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 {
 	KalamGroup *g = group_of_fsm(fsm);
-	uint64		required = kalam_apply_snapshot_required_meta_index(buf->base, buf->len);
+	KalamSnapshotDescriptor desc;
 	KalamParkedEntry *e;
+	const char *error;
 
-	kalam_fsm_drop_parked(g);
-	if (!may_apply(g, required))
+	if (!kalam_snapshot_read_descriptor(buf->base, buf->len, &desc, &error) ||
+		desc.group != g->id)
 	{
-		/* rows of tables whose DDL is not applied here: restore later */
+		snprintf(g->error, sizeof(g->error), "snapshot refused: %s",
+				 error != NULL ? error : "it is another group's");
+		return RAFT_MALFORMED;
+	}
+	kalam_fsm_drop_parked(g);
+	kalam_apply_discard(&g->applier);
+	if (desc.applied_index > g->applier.durable_index || g->install != NULL)
+	{
 		if ((e = calloc(1, sizeof(KalamParkedEntry))) == NULL)
 			return RAFT_NOMEM;
 		e->is_snapshot = true;
-		e->data = buf->base;
-		e->len = buf->len;
-		park(g, e, raft_last_applied(&g->raft) + 1, required);
-		return 0;
+		park(g, e, g->applier.durable_index + 1, 0);
+		if (!kalam_snapshot_install(g, desc.applied_index))
+		{
+			kalam_fsm_drop_parked(g);
+			return RAFT_NOMEM;
+		}
 	}
-	if (!restore(g, buf->base, buf->len))
-		return RAFT_IOERR;
 	raft_free(buf->base);
 	return 0;
 }

@@ -52,13 +52,14 @@
 #include "raft/meta_watermark.h"
 #include "raft/node.h"
 #include "raft/node_internal.h"
+#include "raft/snapshot.h"
 #include "raft/transport.h"
+#include "storage/transfer.h"
 
 int			kalam_node_id = 1;
 char	   *kalam_raft_address = NULL;
 char	   *kalam_peers = NULL;
 int			kalam_election_timeout = 1000;
-int			kalam_snapshot_threshold = 8192;
 int			kalam_leader_wait_timeout = 5000;
 bool		kalam_debug_hold_meta_apply = false;
 char	   *kalam_client_address = NULL;
@@ -171,6 +172,9 @@ start_group(KalamGroup *g, rocksdb_t *db, const sigset_t *mask)
 				 errmsg("could not create directory \"%s\": %m", dir)));
 	}
 
+	strlcpy(g->install_dir, kalam_data_path(psprintf("install/%s", g->name)),
+			sizeof(g->install_dir));
+	kalam_transfer_clean(g->install_dir);
 	kalam_fsm_init(g);
 
 	raft_configuration_init(&conf);
@@ -240,6 +244,11 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 		ereport(FATAL,
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", kalam_data_path("raft"))));
+	if (MakePGDirectory(kalam_data_path("install")) < 0 && errno != EEXIST)
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", kalam_data_path("install"))));
+	kalam_snapshot_start(loop);
 
 	kalam_watermark_prepare();
 	if (!kalam_watermark_load(db, errbuf, sizeof(errbuf)))
@@ -279,7 +288,9 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 			.reply = forwarded_reply,
 			.lost = forward_lost,
 			.confirm = forward_confirm,
-			.confirmed = forward_confirmed
+			.confirmed = forward_confirmed,
+			.fetch = kalam_snapshot_serve,
+			.chunk = kalam_snapshot_chunk
 		};
 		int			rv = kalam_forward_start(loop, self->host, self->port + ngroups,
 											 &callbacks);
@@ -294,9 +305,16 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 	}
 }
 
+/* A group of this node; NULL if there is no such group */
+KalamGroup *
+kalam_node_group(int group)
+{
+	return (group >= 0 && group < ngroups) ? &groups[group] : NULL;
+}
+
 /* An id for a request to another node's worker; never 0. */
-static uint64
-new_request_id(void)
+uint64
+kalam_node_new_request_id(void)
 {
 	if (++next_request_id == 0)
 		next_request_id = 1;
@@ -459,7 +477,7 @@ not_leader(KalamProposal *p)
 	if (p->origin_conn == 0 && leader != 0 && leader != (raft_id) kalam_node_id &&
 		(peer = kalam_peer_find((int) leader)) != NULL)
 	{
-		p->request_id = new_request_id();
+		p->request_id = kalam_node_new_request_id();
 		p->forwarded_to = (int) leader;
 		p->forwarded_us = kalam_metrics_now_us();
 		p->reply_deadline = uv_now(node_loop) + kalam_leader_wait_timeout;
@@ -776,6 +794,7 @@ forward_lost(int node_id, bool was_connected)
 {
 	KalamProposal *p;
 
+	kalam_snapshot_peer_lost(node_id);
 	while ((p = take_forwarded(0, node_id)) != NULL)
 	{
 		if (!was_connected && uv_now(node_loop) < p->deadline)
@@ -817,7 +836,7 @@ kalam_node_ask_confirm(KalamGroup *g, uint64 *round, uint64 term)
 {
 	int			i;
 
-	*round = new_request_id();
+	*round = kalam_node_new_request_id();
 	for (i = 0; i < kalam_peer_count(); i++)
 	{
 		const KalamPeer *peer = kalam_peer_at(i);
@@ -872,6 +891,7 @@ forward_tick(uv_timer_t *timer)
 
 	for (i = 0; i < ngroups; i++)
 		kalam_fence_tick(&groups[i]);
+	kalam_snapshot_tick();
 
 	while ((p = *pp) != NULL)
 	{
@@ -958,6 +978,7 @@ publish_status(KalamGroup *g)
 	if (address != NULL)
 		strlcpy(status.leader_address, address, sizeof(status.leader_address));
 	status.is_leader = (raft_state(&g->raft) == RAFT_LEADER);
+	kalam_snapshot_progress(g, &status);
 	if (memcmp(&status, &g->published, sizeof(status)) != 0)
 	{
 		kalam_channel_publish_group(g->id, &status);
@@ -1070,6 +1091,12 @@ kalam_node_finish_iteration(void)
 			ereport(LOG,
 					(errmsg("kalam Raft group \"%s\": %s", g->name, g->error)));
 			g->error[0] = '\0';
+		}
+		if (g->notice[0] != '\0')
+		{
+			ereport(LOG,
+					(errmsg("kalam Raft group \"%s\": %s", g->name, g->notice)));
+			g->notice[0] = '\0';
 		}
 		total += g->applier.durable_index;
 	}
@@ -1207,6 +1234,7 @@ kalam_node_stop(void)
 	bool		all_closed;
 
 	kalam_forward_stop();
+	kalam_snapshot_stop();
 	uv_close((uv_handle_t *) &retry_timer, NULL);
 	uv_close((uv_handle_t *) &push_timer, NULL);
 	uv_close((uv_handle_t *) &tick_timer, NULL);

@@ -21,7 +21,6 @@ extern int	kalam_node_id;
 extern char *kalam_raft_address;
 extern char *kalam_peers;
 extern int	kalam_election_timeout;
-extern int	kalam_snapshot_threshold;
 extern char *kalam_client_address;
 extern int	kalam_leader_wait_timeout;
 extern bool kalam_debug_hold_meta_apply;

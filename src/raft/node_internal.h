@@ -23,6 +23,7 @@
 #define KALAM_ADDRESS_LEN	64
 
 struct KalamBatch;
+struct KalamInstall;
 
 /* a node of kalam.peers */
 typedef struct KalamPeer
@@ -33,16 +34,16 @@ typedef struct KalamPeer
 } KalamPeer;
 
 /*
- * A committed entry, or a snapshot from the leader, that this node may not
- * apply yet: the meta group here has not applied the DDL it requires (or
- * is held back, for tests).  A group's entries park and leave in log
- * order.
+ * A committed entry that this node may not apply yet: the meta group here
+ * has not applied the DDL it requires (or is held back, for tests), or
+ * the group is installing a snapshot, which an entry of no data marks
+ * (snapshot.c).  A group's entries park and leave in log order.
  */
 typedef struct KalamParkedEntry
 {
 	uint64		index;
 	uint64		required_meta_index;
-	bool		is_snapshot;	/* data is a snapshot, from raft_malloc */
+	bool		is_snapshot;	/* the install's mark: leaves when it ends */
 	char	   *data;
 	size_t		len;
 	struct KalamBatch *waiter;	/* whose outcomes it decides, if any */
@@ -80,8 +81,14 @@ typedef struct KalamGroup
 	uint64		confirmed_term; /* a barrier of this term was applied here */
 	KalamParkedEntry *parked;	/* oldest parked entry */
 	KalamParkedEntry *parked_last;
-	uint64		nparked;
+	uint64		nparked;		/* committed entries parked */
+	struct KalamInstall *install;	/* of a snapshot, while it runs */
+	char		install_dir[MAXPGPATH]; /* its SST files */
+	uint64		log_bytes;		/* of entries since the last snapshot */
+	uint64		log_entries;
+	bool		snapshot_by_size;	/* the threshold is lowered for one */
 	char		error[256];		/* set by callbacks, logged later */
+	char		notice[256];	/* the same, of what went well */
 	bool		initialized;	/* raft_init succeeded */
 	bool		push_commit;	/* followers wait to learn a commit */
 	bool		proposed_in_turn;	/* an entry went out in this turn */
@@ -130,6 +137,7 @@ typedef struct KalamBatch
 
 /* fsm.c */
 extern void kalam_fsm_init(KalamGroup *g);
+extern bool kalam_fsm_may_apply(KalamGroup *g, uint64 required_meta_index);
 extern void kalam_fsm_release_parked(KalamGroup *g);
 extern void kalam_fsm_drop_parked(KalamGroup *g);
 extern void kalam_fsm_take_apply_stats(uint64 *commands, uint64 *microseconds);
@@ -153,7 +161,23 @@ extern void kalam_fence_confirmed(KalamGroup *g, int node_id, uint64 round,
 								  uint64 term, bool yes);
 extern void kalam_fence_tick(KalamGroup *g);
 
-/* node.c: the outcomes of a fence, and of a batch's entry */
+/* snapshot.c */
+extern void kalam_snapshot_start(uv_loop_t *loop);
+extern void kalam_snapshot_note_entry(KalamGroup *g, size_t len);
+extern void kalam_snapshot_taken(KalamGroup *g);
+extern bool kalam_snapshot_install(KalamGroup *g, uint64 target);
+extern void kalam_snapshot_progress(KalamGroup *g, KalamGroupStatus *status);
+extern void kalam_snapshot_serve(uint64 conn_id, int peer_id, uint64 request_id,
+								 int group, uint64 session, uint64 index);
+extern void kalam_snapshot_chunk(int node_id, uint64 request_id,
+								 const char *data, size_t len);
+extern void kalam_snapshot_peer_lost(int node_id);
+extern void kalam_snapshot_tick(void);
+extern void kalam_snapshot_stop(void);
+
+/* node.c: the groups, request ids, the outcomes of a fence and a batch's entry */
+extern KalamGroup *kalam_node_group(int group);
+extern uint64 kalam_node_new_request_id(void);
 extern void kalam_node_finish_fence(struct KalamProposal *p, int status,
 									uint64 applied_index);
 extern int	kalam_node_ask_confirm(KalamGroup *g, uint64 *round, uint64 term);

@@ -20,8 +20,8 @@
  * meta group only the two kinds of table id 0 row that kalam writes there,
  * DDL records and node client addresses.  A range deletion must name a
  * table.  A command that breaks a rule fails alone, with the same verdict
- * on every node.  A snapshot is held to the same rules, whole, before
- * anything is written.
+ * on every node.  The rows of a snapshot transfer are held to the same
+ * rules (codec/snapshot.c), chunk by chunk, before anything is written.
  *
  * In a data group, every change to a table row is also staged into the
  * group's change log (codec/change.h), in the same batch: an insert or
@@ -50,7 +50,6 @@
 #include "codec/command.h"
 #include "codec/key.h"
 #include "codec/row.h"
-#include "codec/snapshot.h"
 #include "storage/apply.h"
 #include "storage/keys.h"
 #include "storage/prefix_scan.h"
@@ -68,6 +67,33 @@ kalam_apply_set_error(KalamApplyResult *result, KalamApplyStatus status,
 	strlcpy(result->message, msg ? msg : "", sizeof(result->message));
 }
 
+/* The applied index stored with the group's rows: 0 if there is none */
+static bool
+read_durable_index(KalamApplier *applier, char *errbuf, size_t errlen)
+{
+	char	   *err = NULL;
+	char	   *value;
+	size_t		vallen;
+
+	applier->durable_index = 0;
+	value = rocksdb_get(applier->db, applier->read_options, applier->applied_key,
+						applier->applied_keylen, &vallen, &err);
+	if (err != NULL)
+	{
+		strlcpy(errbuf, err, errlen);
+		rocksdb_free(err);
+		return false;
+	}
+	if (value != NULL)
+	{
+		if (vallen == sizeof(uint64))
+			memcpy(&applier->durable_index, value, sizeof(uint64));
+		rocksdb_free(value);
+	}
+	applier->staged_index = applier->durable_index;
+	return true;
+}
+
 /*
  * Set up a group's applier; runs at worker start, outside any callback.
  * log_changes: the group's changes go to its change log (data groups).
@@ -76,9 +102,6 @@ bool
 kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
 				 bool log_changes, char *errbuf, size_t errlen)
 {
-	char	   *err = NULL;
-	char	   *value;
-	size_t		vallen;
 	StringInfoData key;
 
 	memset(applier, 0, sizeof(KalamApplier));
@@ -96,22 +119,8 @@ kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
 	applier->read_options = rocksdb_readoptions_create();
 	applier->write_options = rocksdb_writeoptions_create();
 
-	value = rocksdb_get(db, applier->read_options, applier->applied_key,
-						applier->applied_keylen, &vallen, &err);
-	if (err != NULL)
-	{
-		strlcpy(errbuf, err, errlen);
-		rocksdb_free(err);
-		return false;
-	}
-	if (value != NULL)
-	{
-		if (vallen == sizeof(uint64))
-			memcpy(&applier->durable_index, value, sizeof(uint64));
-		rocksdb_free(value);
-	}
-	applier->staged_index = applier->durable_index;
-	return kalam_apply_count_locks(applier, errbuf, errlen);
+	return read_durable_index(applier, errbuf, errlen) &&
+		kalam_apply_count_locks(applier, errbuf, errlen);
 }
 
 /*
@@ -212,14 +221,6 @@ stage_putv(KalamApplier *applier, const char *key, size_t keylen,
 								   parts, sizes);
 }
 
-static void
-group_prefix(int group, char *prefix)
-{
-	uint16		be = pg_hton16((uint16) group);
-
-	memcpy(prefix, &be, KALAM_GROUP_PREFIX_LEN);
-}
-
 /*
  * The first key after every key under a prefix, into a malloc'd *upper
  * (NULL if out of memory); past the group's keys if the prefix is all 0xFF
@@ -240,7 +241,7 @@ range_upper(int group, const char *prefix, size_t prefixlen, size_t *upperlen)
 		upper[*upperlen - 1]++;
 	else
 	{
-		group_prefix(group + 1, upper);
+		kalam_key_group_prefix(group + 1, upper);
 		*upperlen = KALAM_GROUP_PREFIX_LEN;
 	}
 	return upper;
@@ -969,144 +970,46 @@ kalam_apply_purge_changes(KalamApplier *applier, TimestampTz cutoff,
 	return removed;
 }
 
-/* A snapshot being built from the group's rows, ordered by table */
-typedef struct SnapshotScan
-{
-	KalamSnapshotWriter writer;
-	uint64		(*required_of_table) (uint32 table_id);
-	uint32		last_table;
-	uint64		required;
-} SnapshotScan;
-
-static bool
-append_row(const char *key, size_t keylen, const char *value, size_t vallen,
-		   void *arg)
-{
-	SnapshotScan *scan = (SnapshotScan *) arg;
-	uint32		table_id = kalam_key_table(key, keylen);
-
-	if (scan->writer.count == 0 || table_id != scan->last_table)
-	{
-		scan->last_table = table_id;
-		scan->required = Max(scan->required, scan->required_of_table(table_id));
-	}
-	return kalam_snapshot_add(&scan->writer, key, keylen, value, vallen);
-}
-
 /*
- * Serialize the group's rows (codec/snapshot.h) into a malloc'd buffer,
- * after writing what is staged so that the snapshot is the state at the
- * last applied entry.  required_of_table gives the meta position that a
- * table's rows require.
+ * Make what the group applied durable: write what is staged, then sync
+ * RocksDB's WAL.  A snapshot descriptor (raft/fsm.c) names durable_index
+ * afterwards, and libraft may then drop the log entries up to it: the
+ * rows must not be lost with them.
  */
 bool
-kalam_apply_snapshot(KalamApplier *applier,
-					 uint64 (*required_of_table) (uint32 table_id),
-					 char **data, size_t *len, char *errbuf, size_t errlen)
+kalam_apply_sync(KalamApplier *applier, char *errbuf, size_t errlen)
 {
-	char		prefix[KALAM_GROUP_PREFIX_LEN];
-	SnapshotScan scan;
+	char	   *err = NULL;
 
 	if (!kalam_apply_flush(applier, errbuf, errlen))
 		return false;
-	memset(&scan, 0, sizeof(scan));
-	scan.required_of_table = required_of_table;
-	errbuf[0] = '\0';
-	group_prefix(applier->group, prefix);
-	if (!kalam_snapshot_begin(&scan.writer, 1024 * 1024) ||
-		!kalam_scan_prefix(applier->db, applier->read_options, prefix,
-						   sizeof(prefix), append_row, &scan, errbuf, errlen))
-	{
-		if (errbuf[0] == '\0')
-			strlcpy(errbuf, "out of memory", errlen);
-		kalam_snapshot_abandon(&scan.writer);
-		return false;
-	}
-	kalam_snapshot_finish(&scan.writer, applier->durable_index, scan.required);
-	*data = scan.writer.data;
-	*len = scan.writer.used;
-	return true;
-}
-
-/*
- * The meta group position that a snapshot's rows require; 0 if the buffer
- * is no valid snapshot (kalam_apply_restore refuses it).
- */
-uint64
-kalam_apply_snapshot_required_meta_index(const char *data, size_t len)
-{
-	KalamSnapshotReader reader;
-	KalamSnapshotHeader header;
-	const char *error;
-
-	if (!kalam_snapshot_open(&reader, data, len, &header, &error))
-		return 0;
-	return header.required_meta_index;
-}
-
-/*
- * Replace the group's rows with a snapshot's, unless what is stored is
- * already as new (a restart loads the last snapshot even when RocksDB went
- * on past it).  The whole snapshot is checked before anything is written.
- * Written synced: the log before the snapshot may be gone.
- */
-bool
-kalam_apply_restore(KalamApplier *applier, const char *data, size_t len,
-					char *errbuf, size_t errlen)
-{
-	char		prefix[KALAM_GROUP_PREFIX_LEN];
-	char		end[KALAM_GROUP_PREFIX_LEN];
-	KalamSnapshotHeader header;
-	KalamSnapshotReader reader;
-	rocksdb_writebatch_t *batch;
-	rocksdb_writeoptions_t *sync_options;
-	const char *key;
-	const char *value;
-	size_t		keylen;
-	size_t		vallen;
-	const char *error;
-	char	   *err = NULL;
-
-	if (applier->failed)
-	{
-		strlcpy(errbuf, applier->failure, errlen);
-		return false;
-	}
-	if (!kalam_snapshot_check(data, len, applier->group, &header, &error))
-	{
-		snprintf(errbuf, errlen, "snapshot refused: %s", error);
-		return false;
-	}
-	kalam_apply_discard(applier);
-	if (header.applied_index <= applier->durable_index)
-		return true;
-
-	group_prefix(applier->group, prefix);
-	group_prefix(applier->group + 1, end);
-	batch = rocksdb_writebatch_create();
-	rocksdb_writebatch_delete_range(batch, prefix, sizeof(prefix), end, sizeof(end));
-	(void) kalam_snapshot_open(&reader, data, len, &header, &error);
-	while (kalam_snapshot_next(&reader, &key, &keylen, &value, &vallen, &error))
-		rocksdb_writebatch_put(batch, key, keylen, value, vallen);
-	/* the header's index is the one that counts */
-	rocksdb_writebatch_put(batch, applier->applied_key, applier->applied_keylen,
-						   (const char *) &header.applied_index, sizeof(uint64));
-
-	sync_options = rocksdb_writeoptions_create();
-	rocksdb_writeoptions_set_sync(sync_options, 1);
-	rocksdb_write(applier->db, sync_options, batch, &err);
-	rocksdb_writeoptions_destroy(sync_options);
-	rocksdb_writebatch_destroy(batch);
+	rocksdb_flush_wal(applier->db, 1, &err);
 	if (err != NULL)
 	{
 		strlcpy(errbuf, err, errlen);
 		rocksdb_free(err);
 		return false;
 	}
-	applier->durable_index = header.applied_index;
-	applier->staged_index = header.applied_index;
-	/* the snapshot's change log replaced ours: purge it from its start */
+	return true;
+}
+
+/*
+ * Read the group's stored state again, after a snapshot transfer replaced
+ * its rows (storage/transfer.c): what is staged is dropped, the applied
+ * index is the one stored, the change log starts over for the purge, and
+ * the locks are counted again.
+ */
+bool
+kalam_apply_reload(KalamApplier *applier, char *errbuf, size_t errlen)
+{
+	if (applier->failed)
+	{
+		strlcpy(errbuf, applier->failure, errlen);
+		return false;
+	}
+	kalam_apply_discard(applier);
+	if (!read_durable_index(applier, errbuf, errlen))
+		return false;
 	memset(&applier->purged, 0, sizeof(applier->purged));
-	/* and its locks ours */
 	return kalam_apply_count_locks(applier, errbuf, errlen);
 }

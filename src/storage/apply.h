@@ -65,13 +65,8 @@ extern int	kalam_apply_purge_changes(KalamApplier *applier,
 									  TimestampTz cutoff, int limit,
 									  char *errbuf, size_t errlen);
 extern void kalam_apply_destroy(KalamApplier *applier);
-extern bool kalam_apply_snapshot(KalamApplier *applier,
-								 uint64 (*required_of_table) (uint32 table_id),
-								 char **data, size_t *len,
-								 char *errbuf, size_t errlen);
-extern uint64 kalam_apply_snapshot_required_meta_index(const char *data,
-													   size_t len);
-extern bool kalam_apply_restore(KalamApplier *applier, const char *data,
-								size_t len, char *errbuf, size_t errlen);
+extern bool kalam_apply_reload(KalamApplier *applier, char *errbuf,
+							   size_t errlen);
+extern bool kalam_apply_sync(KalamApplier *applier, char *errbuf, size_t errlen);
 
 #endif							/* KALAM_APPLY_H */

@@ -27,6 +27,11 @@ typedef struct KalamGroupStatus
 	char		leader_address[64];
 	bool		is_leader;
 	uint64		parked_entries; /* committed, waiting for the meta group */
+	int			install_phase;	/* of a snapshot: 0 none, 1 fetching, 2
+								 * waiting for the meta group, 3 ingesting */
+	int			install_source; /* the node it comes from; 0 between tries */
+	uint64		install_rows;	/* received */
+	uint64		install_bytes;
 } KalamGroupStatus;
 
 /* Counters shown by kalam.stats */

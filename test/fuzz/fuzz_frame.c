@@ -5,8 +5,9 @@
  *	  bytes a peer's worker sends on a forwarding connection.
  *
  * Seeds are a request with a command, a read fence (an empty command), a
- * reply, and a leader's confirmation question and its answer, written with
- * the encoders and checked to decode back.  Each
+ * reply, a leader's confirmation question and its answer, a snapshot
+ * transfer's fetch and a chunk, written with the encoders and checked to
+ * decode back.  Each
  * input is read as forward.c reads a stream: frame after frame, each
  * length checked before the frame is decoded.  A decoded request's
  * command must lie inside the frame; a reply's status must be known and
@@ -78,6 +79,34 @@ add_confirm(int type)
 	free(frame);
 }
 
+static void
+add_transfer(void)
+{
+	static const char chunk[] = "a chunk's bytes, checked by codec/snapshot.c";
+	char		fetch[KALAM_FRAME_FETCH_SIZE];
+	char	   *frame = malloc(KALAM_FRAME_HEADER + sizeof(chunk));
+	KalamFrame	decoded;
+	const char *error;
+
+	kalam_frame_write_fetch(fetch, 93, 4, 123456789, 4242);
+	if (!kalam_frame_decode(fetch, sizeof(fetch), &decoded, &error) ||
+		decoded.type != KALAM_FRAME_FETCH || decoded.request_id != 93 ||
+		decoded.group != 4 || decoded.session != 123456789 || decoded.index != 4242)
+		fuzz_fail("a fetch seed does not decode back");
+	fuzz_add_seed(fetch, sizeof(fetch));
+
+	kalam_frame_write_chunk_header(frame, 93, sizeof(chunk));
+	memcpy(frame + KALAM_FRAME_HEADER, chunk, sizeof(chunk));
+	if (!kalam_frame_decode(frame, KALAM_FRAME_HEADER + sizeof(chunk), &decoded,
+							&error) ||
+		decoded.type != KALAM_FRAME_CHUNK || decoded.request_id != 93 ||
+		decoded.command_len != sizeof(chunk) ||
+		memcmp(decoded.command, chunk, sizeof(chunk)) != 0)
+		fuzz_fail("a chunk seed does not decode back");
+	fuzz_add_seed(frame, KALAM_FRAME_HEADER + sizeof(chunk));
+	free(frame);
+}
+
 void
 fuzz_seeds(void)
 {
@@ -86,6 +115,7 @@ fuzz_seeds(void)
 	add_frame(KALAM_FRAME_REPLY);
 	add_confirm(KALAM_FRAME_CONFIRM);
 	add_confirm(KALAM_FRAME_CONFIRMED);
+	add_transfer();
 }
 
 void
@@ -102,7 +132,8 @@ fuzz_one(const char *data, size_t len)
 
 		if (kalam_frame_decode(data + pos, frame_len, &frame, &error))
 		{
-			if (frame.type == KALAM_FRAME_REQUEST)
+			if (frame.type == KALAM_FRAME_REQUEST ||
+				frame.type == KALAM_FRAME_CHUNK)
 			{
 				if (frame.command < data + pos ||
 					frame.command + frame.command_len > data + pos + frame_len)
@@ -117,7 +148,8 @@ fuzz_one(const char *data, size_t len)
 					fuzz_fail("a bad reply was accepted");
 			}
 			else if ((frame.type != KALAM_FRAME_CONFIRM &&
-					  frame.type != KALAM_FRAME_CONFIRMED) ||
+					  frame.type != KALAM_FRAME_CONFIRMED &&
+					  frame.type != KALAM_FRAME_FETCH) ||
 					 frame_len != kalam_frame_size(frame.type, 0))
 				fuzz_fail("a bad frame was accepted");
 		}

@@ -1,0 +1,357 @@
+/*-------------------------------------------------------------------------
+ *
+ * transfer.c
+ *	  A group's rows out of RocksDB in chunks, and into RocksDB again
+ *	  through SST files (transfer.h), for snapshot transfers between nodes
+ *	  (raft/snapshot.c carries them).
+ *
+ * The source reads a RocksDB snapshot taken after the group's staged
+ * batch was written, so every chunk of a transfer comes from one state at
+ * one applied index while the group goes on applying.  The sink writes
+ * the checked chunks, in key order, into SST files with RocksDB's
+ * SstFileWriter, so that the installing node holds at most a chunk or two
+ * in memory whatever the group's size.  Then it replaces the group's rows
+ * in two steps, each atomic:
+ *   1. a synced range deletion of the whole group, its applied index
+ *      included (a crash here leaves the group empty at index 0, and the
+ *      snapshot descriptor libraft reloads at restart makes this node
+ *      fetch it again);
+ *   2. one ingestion of every file (RocksDB ingests a list of files
+ *      atomically, at a sequence number above the deletion's), the
+ *      group's applied index row among the rows.
+ *
+ * Nothing here calls palloc or ereport: the source runs in libuv
+ * callbacks on the loop, the sink's add, finish and ingest on libuv's
+ * thread pool, where no PostgreSQL function may run.
+ *
+ * src/storage/transfer.c
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "storage/transfer.h"
+
+/* a file's path: the directory's, a slash, six digits and ".sst" */
+#define PATH_LEN	(sizeof(((KalamTransferSink *) NULL)->dir) + 16)
+
+static void
+copy_error(char *err, char *errbuf, size_t errlen)
+{
+	strlcpy(errbuf, err, errlen);
+	rocksdb_free(err);
+}
+
+/*
+ * Open a view of the group as applied so far (what is staged written
+ * first); required_of_table gives the meta position a table's rows need.
+ */
+bool
+kalam_transfer_source_open(KalamTransferSource *source, KalamApplier *applier,
+						   uint64 (*required_of_table) (uint32 table_id),
+						   char *errbuf, size_t errlen)
+{
+	char		start[KALAM_GROUP_PREFIX_LEN];
+
+	memset(source, 0, sizeof(KalamTransferSource));
+	if (!kalam_apply_flush(applier, errbuf, errlen))
+		return false;
+	source->db = applier->db;
+	source->applied_index = applier->durable_index;
+	source->required_of_table = required_of_table;
+	source->snapshot = rocksdb_create_snapshot(applier->db);
+	source->options = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_snapshot(source->options, source->snapshot);
+	/* a transfer reads each block once: keep it out of the cache */
+	rocksdb_readoptions_set_fill_cache(source->options, 0);
+	kalam_key_group_prefix(applier->group + 1, source->end);
+	rocksdb_readoptions_set_iterate_upper_bound(source->options, source->end,
+												sizeof(source->end));
+	source->iter = rocksdb_create_iterator(applier->db, source->options);
+	kalam_key_group_prefix(applier->group, start);
+	rocksdb_iter_seek(source->iter, start, sizeof(start));
+	return true;
+}
+
+/*
+ * Append the next rows to the chunk until it holds max_bytes or more (at
+ * least one row) or the group ends (*done).  False with errbuf on a
+ * RocksDB error, or when out of memory (the writer is then freed).
+ */
+bool
+kalam_transfer_source_read(KalamTransferSource *source,
+						   KalamChunkWriter *writer, size_t max_bytes,
+						   bool *done, char *errbuf, size_t errlen)
+{
+	char	   *err = NULL;
+
+	*done = false;
+	while (rocksdb_iter_valid(source->iter) &&
+		   (writer->count == 0 || writer->used < max_bytes))
+	{
+		size_t		keylen;
+		size_t		vallen;
+		const char *key = rocksdb_iter_key(source->iter, &keylen);
+		const char *value = rocksdb_iter_value(source->iter, &vallen);
+		uint32		table = kalam_key_table(key, keylen);
+
+		if (table != 0 && table != source->last_table)
+		{
+			source->last_table = table;
+			source->required_meta_index = Max(source->required_meta_index,
+											  source->required_of_table(table));
+		}
+		if (!kalam_chunk_add(writer, key, keylen, value, vallen))
+		{
+			strlcpy(errbuf, "out of memory", errlen);
+			return false;
+		}
+		rocksdb_iter_next(source->iter);
+	}
+	rocksdb_iter_get_error(source->iter, &err);
+	if (err != NULL)
+	{
+		copy_error(err, errbuf, errlen);
+		return false;
+	}
+	*done = !rocksdb_iter_valid(source->iter);
+	return true;
+}
+
+void
+kalam_transfer_source_close(KalamTransferSource *source)
+{
+	if (source->iter != NULL)
+		rocksdb_iter_destroy(source->iter);
+	if (source->options != NULL)
+		rocksdb_readoptions_destroy(source->options);
+	if (source->snapshot != NULL)
+		rocksdb_release_snapshot(source->db, source->snapshot);
+	memset(source, 0, sizeof(KalamTransferSource));
+}
+
+/* The name of the sink's file n */
+static void
+file_name(const KalamTransferSink *sink, int n, char *out, size_t len)
+{
+	snprintf(out, len, "%s/%06d.sst", sink->dir, n);
+}
+
+/* Remove the files of an earlier transfer from the directory, if any */
+void
+kalam_transfer_clean(const char *dir)
+{
+	DIR		   *d = opendir(dir);
+	struct dirent *de;
+	char		path[PATH_LEN];
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL)
+	{
+		size_t		n = strlen(de->d_name);
+
+		if (n > 4 && strcmp(de->d_name + n - 4, ".sst") == 0)
+		{
+			snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+			(void) unlink(path);
+		}
+	}
+	closedir(d);
+}
+
+/* Begin a transfer into an empty directory dir (created if need be) */
+bool
+kalam_transfer_sink_begin(KalamTransferSink *sink, const char *dir,
+						  char *errbuf, size_t errlen)
+{
+	memset(sink, 0, sizeof(KalamTransferSink));
+	if (strlcpy(sink->dir, dir, sizeof(sink->dir)) >= sizeof(sink->dir))
+	{
+		strlcpy(errbuf, "directory path too long", errlen);
+		return false;
+	}
+	if (mkdir(dir, S_IRWXU) != 0 && errno != EEXIST)
+	{
+		snprintf(errbuf, errlen, "could not create directory \"%s\": %s",
+				 dir, strerror(errno));
+		return false;
+	}
+	kalam_transfer_clean(dir);
+	sink->options = rocksdb_options_create();
+	sink->env_options = rocksdb_envoptions_create();
+	return true;
+}
+
+/* Finish the open file, if any */
+static bool
+close_file(KalamTransferSink *sink, char *errbuf, size_t errlen)
+{
+	char	   *err = NULL;
+
+	if (sink->writer == NULL)
+		return true;
+	rocksdb_sstfilewriter_finish(sink->writer, &err);
+	rocksdb_sstfilewriter_destroy(sink->writer);
+	sink->writer = NULL;
+	if (err != NULL)
+	{
+		copy_error(err, errbuf, errlen);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Write a chunk's rows (checked by kalam_chunk_check, after the previous
+ * chunk's) into the files, a new file every KALAM_TRANSFER_FILE_SIZE.
+ */
+bool
+kalam_transfer_sink_add(KalamTransferSink *sink, const char *chunk, size_t len,
+						char *errbuf, size_t errlen)
+{
+	KalamChunkReader reader;
+	KalamChunkHeader header;
+	const char *key;
+	const char *value;
+	size_t		keylen;
+	size_t		vallen;
+	const char *error;
+	char	   *err = NULL;
+
+	if (!kalam_chunk_open(&reader, chunk, len, &header, &error))
+	{
+		strlcpy(errbuf, error, errlen);
+		return false;
+	}
+	while (kalam_chunk_next(&reader, &key, &keylen, &value, &vallen, &error))
+	{
+		if (sink->writer != NULL && sink->file_bytes >= KALAM_TRANSFER_FILE_SIZE &&
+			!close_file(sink, errbuf, errlen))
+			return false;
+		if (sink->writer == NULL)
+		{
+			char		path[PATH_LEN];
+
+			if (sink->nfiles == KALAM_TRANSFER_MAX_FILES)
+			{
+				strlcpy(errbuf, "the group needs more SST files than a transfer may write",
+						errlen);
+				return false;
+			}
+			file_name(sink, sink->nfiles++, path, sizeof(path));
+			sink->writer = rocksdb_sstfilewriter_create(sink->env_options,
+														sink->options);
+			rocksdb_sstfilewriter_open(sink->writer, path, &err);
+			sink->file_bytes = 0;
+			if (err != NULL)
+			{
+				copy_error(err, errbuf, errlen);
+				return false;
+			}
+		}
+		rocksdb_sstfilewriter_put(sink->writer, key, keylen, value, vallen, &err);
+		if (err != NULL)
+		{
+			copy_error(err, errbuf, errlen);
+			return false;
+		}
+		sink->file_bytes += keylen + vallen;
+		sink->bytes += keylen + vallen;
+		sink->rows++;
+	}
+	if (error != NULL)
+	{
+		strlcpy(errbuf, error, errlen);
+		return false;
+	}
+	return true;
+}
+
+/* The last chunk was added: finish the open file */
+bool
+kalam_transfer_sink_finish(KalamTransferSink *sink, char *errbuf, size_t errlen)
+{
+	return close_file(sink, errbuf, errlen);
+}
+
+/*
+ * Replace the group's rows with the files' (see the head comment).  The
+ * files are moved into the database; the caller reads the group's applied
+ * index afterwards (kalam_apply_reload).
+ */
+bool
+kalam_transfer_sink_ingest(KalamTransferSink *sink, rocksdb_t *db, int group,
+						   char *errbuf, size_t errlen)
+{
+	char		start[KALAM_GROUP_PREFIX_LEN];
+	char		end[KALAM_GROUP_PREFIX_LEN];
+	rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
+	rocksdb_writeoptions_t *sync_options = rocksdb_writeoptions_create();
+	char	   *err = NULL;
+
+	kalam_key_group_prefix(group, start);
+	kalam_key_group_prefix(group + 1, end);
+	rocksdb_writebatch_delete_range(batch, start, sizeof(start), end, sizeof(end));
+	rocksdb_writeoptions_set_sync(sync_options, 1);
+	rocksdb_write(db, sync_options, batch, &err);
+	rocksdb_writeoptions_destroy(sync_options);
+	rocksdb_writebatch_destroy(batch);
+	if (err != NULL)
+	{
+		copy_error(err, errbuf, errlen);
+		return false;
+	}
+	if (sink->nfiles > 0)
+	{
+		rocksdb_ingestexternalfileoptions_t *options;
+		char	  **paths = malloc(sizeof(char *) * sink->nfiles);
+		char	   *names = malloc((size_t) sink->nfiles * PATH_LEN);
+		int			i;
+
+		if (paths == NULL || names == NULL)
+		{
+			free(paths);
+			free(names);
+			strlcpy(errbuf, "out of memory", errlen);
+			return false;
+		}
+		for (i = 0; i < sink->nfiles; i++)
+		{
+			paths[i] = names + (size_t) i * PATH_LEN;
+			file_name(sink, i, paths[i], PATH_LEN);
+		}
+		options = rocksdb_ingestexternalfileoptions_create();
+		rocksdb_ingestexternalfileoptions_set_move_files(options, 1);
+		rocksdb_ingest_external_file(db, (const char *const *) paths,
+									 sink->nfiles, options, &err);
+		rocksdb_ingestexternalfileoptions_destroy(options);
+		free(paths);
+		free(names);
+		if (err != NULL)
+		{
+			copy_error(err, errbuf, errlen);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Close what is open and remove the files not ingested */
+void
+kalam_transfer_sink_end(KalamTransferSink *sink)
+{
+	if (sink->writer != NULL)
+		rocksdb_sstfilewriter_destroy(sink->writer);
+	if (sink->options != NULL)
+		rocksdb_options_destroy(sink->options);
+	if (sink->env_options != NULL)
+		rocksdb_envoptions_destroy(sink->env_options);
+	if (sink->dir[0] != '\0')
+		kalam_transfer_clean(sink->dir);
+	memset(sink, 0, sizeof(KalamTransferSink));
+}
