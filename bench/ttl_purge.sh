@@ -14,7 +14,8 @@
 # of the table, the log entries the stream rows' group applied meanwhile,
 # their longest apply (kalam.stat_apply.apply_max_ms, within 19%), and the
 # probe's INSERTs: count, p99 and max latency in ms.  LABEL (default
-# "kalam") starts the line.  Run as root; kalam must be installed.
+# "kalam") starts the line.  BATCH, if set, is kalam.ttl_purge_batch.  Run
+# as root; kalam must be installed.
 set -euo pipefail
 
 ROWS=${ROWS:-500000}
@@ -27,7 +28,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$repo/scripts/lib/temp-server.sh"
 
 temp_server_init kalam-ttl-purge
-temp_server_start "kalam.ttl_purge_interval = 1"
+temp_server_start "kalam.ttl_purge_interval = 1" \
+	${BATCH:+"kalam.ttl_purge_batch = $BATCH"}
 q() { as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -At "$@"; }
 
 q -c "CREATE EXTENSION kalam" -c "CREATE SCHEMA app" -c "
@@ -71,6 +73,6 @@ probe_stats=$(cat "$TEMP_BASE"/probe.[0-9]* | awk '$3 ~ /^[0-9]+$/ { print $3 / 
 		if (NR == 0) { print "0 - -"; exit }
 		i = int(NR * 0.99 + 0.5); if (i < 1) i = 1
 		printf "%d %.1f %.1f\n", NR, v[i], v[NR] }')
-printf '%s rows=%d purge_s=%.1f entries=%s apply_max_ms=%s probe_inserts/p99_ms/max_ms=%s\n' \
-	"$LABEL" "$ROWS" "$(echo "$end - $start" | bc -l)" "$entries" "$apply_max" \
+printf '%s%s rows=%d purge_s=%.1f entries=%s apply_max_ms=%s probe_inserts/p99_ms/max_ms=%s\n' \
+	"$LABEL" "${BATCH:+ batch=$BATCH}" "$ROWS" "$(echo "$end - $start" | bc -l)" "$entries" "$apply_max" \
 	"$(echo "$probe_stats" | tr ' ' '/')"

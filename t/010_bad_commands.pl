@@ -100,9 +100,9 @@ refused(1, command(ops => [ op($EXPIRE, key(1, $table_id, 'b'), expiry(100, key(
 refused(1, command(ops => [ op($EXPIRE, key(1, $table_id), expiry(0)) ]),
 	qr/^bad command: expire operation with a row limit out of range$/,
 	'an expiry that may examine no row is refused');
-refused(1, command(ops => [ op($EXPIRE, key(1, $table_id), expiry(100_001)) ]),
+refused(1, command(ops => [ op($EXPIRE, key(1, $table_id), expiry(20_001)) ]),
 	qr/^bad command: expire operation with a row limit out of range$/,
-	'an expiry that may examine more than 100000 rows is refused');
+	'an expiry that may examine more than 20000 rows is refused');
 refused(1, command(ops => [ op($EXPIRE, key(1, $table_id), pack('q<', 1 << 62)) ]),
 	qr/^bad command: expire operation without its cut-off and row limit$/,
 	'an expiry in the format before bounded ranges is refused');
