@@ -21,6 +21,7 @@
 #include "storage/shmem.h"
 #include "utils/guc.h"
 
+#include "codec/command.h"
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
 #include "live/live.h"
@@ -40,6 +41,7 @@ char	   *kalam_data_dir = NULL;
 char	   *kalam_database = NULL;
 char	   *kalam_as_user = NULL;
 int			kalam_ttl_purge_interval = 10;
+int			kalam_ttl_purge_batch = 10000;
 int			kalam_change_retention = 3600;
 int			kalam_flush_interval = 1000;
 int			kalam_worker_wait_timeout = 10000;
@@ -160,6 +162,16 @@ define_gucs(void)
 							86400,
 							PGC_SIGHUP,
 							GUC_UNIT_S,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.ttl_purge_batch",
+							"Stored rows that one step of the ttl purge examines at most.",
+							"Each step is one Raft log entry, applied on the kalam worker's loop: a smaller batch holds the loop for less time per entry, at the cost of more entries.",
+							&kalam_ttl_purge_batch,
+							10000,
+							1,
+							KALAM_EXPIRE_MAX_ROWS,
+							PGC_SIGHUP,
+							0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("kalam.flush_interval",
 							"Age at which the kalam worker writes its RocksDB memtable out to a table file.",

@@ -15,6 +15,7 @@ extern char *kalam_data_dir;
 extern char *kalam_database;
 extern char *kalam_as_user;
 extern int	kalam_ttl_purge_interval;
+extern int	kalam_ttl_purge_batch;
 extern int	kalam_change_retention;
 extern int	kalam_flush_interval;
 extern int	kalam_worker_wait_timeout;

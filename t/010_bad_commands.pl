@@ -6,8 +6,11 @@
 # table, a meta key that is neither a DDL record nor a node address, a
 # required meta index beyond any meta position (refused at apply) or
 # beyond the leader's meta log (refused at proposal), an operation count
-# that cannot fit, trailing bytes.  After each, a normal write commits, and
-# at the end every node holds the same rows and nothing is parked.
+# that cannot fit, trailing bytes, expiries whose range leaves its table
+# or is backwards, whose row limit is out of bounds or that share their
+# command.  After each, a normal write commits, and at the end every node
+# holds the same rows and nothing is parked.  A valid expiry deletes no
+# more than its row limit and nothing outside its range.
 use strict;
 use warnings;
 
@@ -83,9 +86,29 @@ refused(1, command(ops => [ op($DELETE_PREFIX, '') ]),
 refused(1, command(ops => [ op($DELETE_PREFIX, pack('n', 1)) ]),
 	qr/^bad command: range deletion does not name a table$/,
 	'a prefix deletion of a whole group is refused');
-refused(1, command(ops => [ op($EXPIRE, key(1, 0), pack('q<', 1 << 62)) ]),
+# an expiry's value: cut-off, row limit, reserved, then the range's end
+sub expiry { my ($max_rows, $end) = @_; return pack('q< V V', 1 << 62, $max_rows, 0) . ($end // ''); }
+refused(1, command(ops => [ op($EXPIRE, key(1, 0), expiry(100)) ]),
 	qr/^bad command: range deletion of the group's own metadata/,
 	'an expiry of the group\'s metadata is refused');
+refused(1, command(ops => [ op($EXPIRE, key(1, $table_id), expiry(100, key(1, $table_id + 1))) ]),
+	qr/^bad command: expire range ends outside its table$/,
+	'an expiry whose range leaves its table is refused');
+refused(1, command(ops => [ op($EXPIRE, key(1, $table_id, 'b'), expiry(100, key(1, $table_id, 'a'))) ]),
+	qr/^bad command: expire range ends before it starts$/,
+	'an expiry whose range ends before it starts is refused');
+refused(1, command(ops => [ op($EXPIRE, key(1, $table_id), expiry(0)) ]),
+	qr/^bad command: expire operation with a row limit out of range$/,
+	'an expiry that may examine no row is refused');
+refused(1, command(ops => [ op($EXPIRE, key(1, $table_id), expiry(20_001)) ]),
+	qr/^bad command: expire operation with a row limit out of range$/,
+	'an expiry that may examine more than 20000 rows is refused');
+refused(1, command(ops => [ op($EXPIRE, key(1, $table_id), pack('q<', 1 << 62)) ]),
+	qr/^bad command: expire operation without its cut-off and row limit$/,
+	'an expiry in the format before bounded ranges is refused');
+refused(1, command(ops => [ op($EXPIRE, key(1, $table_id), expiry(100)), op($INSERT, $row_key, 'v') ]),
+	qr/^bad command: expire operation shares its command$/,
+	'an expiry with another operation in its command is refused');
 refused(0, command(ops => [ op($PUT, key(0, 0, 'applied_index'), pack('Q<', 1)) ]),
 	qr/^bad command: key of the meta group that is neither a DDL record nor a node address$/,
 	'a write of the meta group\'s applied index is refused');
@@ -120,6 +143,29 @@ for my $node (@nodes)
 		0, 'nothing is parked on ' . $node->name);
 }
 ok(same_contents('app.t', @nodes), 'every node holds the same rows');
+
+# a valid expiry examines at most its row limit of its range, in key order,
+# on every node: of five rows all written before its cut-off, a limit of 2
+# takes the first two, and the range [4, 5) takes 4 alone
+replicated_ddl(q{
+	CREATE FOREIGN TABLE app.x (k int, v text)
+	  SERVER kalam OPTIONS (type 'shared', primary_key 'k')}, @nodes);
+my $x_id = $nodes[0]->safe_psql('postgres',
+	"SELECT id FROM kalam.tables WHERE \"table\" = 'app.x'::regclass");
+$nodes[0]->safe_psql('postgres', "INSERT INTO app.x SELECT g, 'x' FROM generate_series(1, 5) g");
+sub int_key { return key(1, $x_id, pack('Q>', $_[0] ^ (1 << 63))); }
+is(propose(1, command(ops => [ op($EXPIRE, key(1, $x_id), expiry(2)) ])),
+	'ok', 'an expiry of at most two rows of a table is applied');
+is(propose(1, command(ops => [ op($EXPIRE, int_key(4), expiry(10, int_key(5))) ])),
+	'ok', 'an expiry of a range is applied');
+for my $node (@nodes)
+{
+	$node->poll_query_until('postgres',
+		"SELECT string_agg(k::text, ',' ORDER BY k) = '3,5' FROM app.x")
+	  or die 'the expiries did not leave rows 3 and 5 on ' . $node->name;
+}
+pass('an expiry deletes no more rows than its limit, and none outside its range');
+ok(same_contents('app.x', @nodes), 'every node holds the same rows after the expiries');
 
 # the meta group goes on too: DDL after its refused commands
 $nodes[0]->safe_psql('postgres', q{

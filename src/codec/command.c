@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include "codec/command.h"
+#include "codec/key.h"
 #include "codec/txn.h"
 
 void
@@ -53,6 +54,30 @@ void
 kalam_command_require_meta_index(StringInfo buf, uint64 meta_index)
 {
 	((KalamCommandHeader *) buf->data)->required_meta_index = meta_index;
+}
+
+/*
+ * Add an expiry of the rows in [start, end) written before cutoff, at most
+ * max_rows of them examined (see KalamExpireHeader); an empty end is the
+ * end of start's table.  It must be the command's only operation.
+ */
+void
+kalam_command_add_expire(StringInfo buf, const char *start, size_t startlen,
+						 const char *end, size_t endlen,
+						 TimestampTz cutoff, uint32 max_rows)
+{
+	KalamExpireHeader expire;
+	StringInfoData value;
+
+	memset(&expire, 0, sizeof(expire));
+	expire.cutoff = cutoff;
+	expire.max_rows = max_rows;
+	initStringInfo(&value);
+	appendBinaryStringInfo(&value, (char *) &expire, sizeof(expire));
+	appendBinaryStringInfo(&value, end, endlen);
+	kalam_command_add(buf, KALAM_OP_EXPIRE, 0, start, startlen,
+					  value.data, value.len);
+	pfree(value.data);
 }
 
 /*
@@ -107,6 +132,45 @@ kalam_command_open(KalamCommandReader *reader, const char *buf, size_t len,
 }
 
 /*
+ * What is wrong with an expiry whose operation header and key (in the
+ * command's bounds) are these; NULL if nothing.  Alone in its command;
+ * its range names a table, ends in the same table after it starts, and
+ * its row limit is within bounds.
+ */
+static const char *
+expire_error(const KalamCommandReader *reader, const KalamOpHeader *header,
+			 const char *key)
+{
+	KalamExpireHeader expire;
+	const char *end;
+	size_t		endlen;
+	int			c;
+
+	if (reader->header.nops != 1)
+		return "expire operation shares its command";
+	if (header->keylen < KALAM_TABLE_PREFIX_LEN)
+		return "expire range does not name a table";
+	if (header->vallen < sizeof(expire))
+		return "expire operation without its cut-off and row limit";
+	memcpy(&expire, key + header->keylen, sizeof(expire));
+	if (expire.reserved != 0)
+		return "reserved bytes of an expire operation are set";
+	if (expire.max_rows == 0 || expire.max_rows > KALAM_EXPIRE_MAX_ROWS)
+		return "expire operation with a row limit out of range";
+	end = key + header->keylen + sizeof(expire);
+	endlen = header->vallen - sizeof(expire);
+	if (endlen == 0)
+		return NULL;
+	if (endlen < KALAM_TABLE_PREFIX_LEN ||
+		memcmp(end, key, KALAM_TABLE_PREFIX_LEN) != 0)
+		return "expire range ends outside its table";
+	c = memcmp(key, end, Min(header->keylen, endlen));
+	if (c > 0 || (c == 0 && header->keylen >= endlen))
+		return "expire range ends before it starts";
+	return NULL;
+}
+
+/*
  * Decode the next operation.  Returns false at the end (*error NULL), or
  * with *error set when the operation is malformed or bytes follow the last
  * one.
@@ -153,11 +217,10 @@ kalam_command_next(KalamCommandReader *reader, KalamOp *op, const char **error)
 		*error = "prefix deletion with a value";
 		return false;
 	}
-	if (header.kind == KALAM_OP_EXPIRE && header.vallen != sizeof(TimestampTz))
-	{
-		*error = "expire operation without a timestamp";
+	if (header.kind == KALAM_OP_EXPIRE &&
+		(*error = expire_error(reader, &header,
+							   reader->pos + sizeof(header))) != NULL)
 		return false;
-	}
 	if ((header.kind == KALAM_OP_TXN_PREPARE && header.vallen != sizeof(uint16)) ||
 		(header.kind == KALAM_OP_TXN_COMMIT &&
 		 (header.vallen == 0 || header.vallen % sizeof(uint16) != 0)) ||
@@ -194,6 +257,19 @@ kalam_command_validate(const char *buf, size_t len, const char **error)
 	while (kalam_command_next(&reader, &op, error))
 		;
 	return *error == NULL;
+}
+
+/*
+ * The cut-off, row limit and end of a decoded expiry; *endlen 0 for the
+ * end of its table.
+ */
+void
+kalam_command_expire_range(const KalamOp *op, KalamExpireHeader *expire,
+						   const char **end, size_t *endlen)
+{
+	memcpy(expire, op->value, sizeof(KalamExpireHeader));
+	*end = op->value + sizeof(KalamExpireHeader);
+	*endlen = op->vallen - sizeof(KalamExpireHeader);
 }
 
 /*
@@ -332,10 +408,9 @@ kalam_command_txn(const char *buf, size_t len, KalamOp *txn_op,
 			*error = "operations follow a transaction's decision or resolution";
 			return false;
 		}
-		if (txn_op->kind != 0 &&
-			(op.kind == KALAM_OP_EXPIRE || op.kind == KALAM_OP_PUT))
+		if (txn_op->kind != 0 && op.kind == KALAM_OP_PUT)
 		{
-			*error = "expiry or unconditional write inside a transaction across groups";
+			*error = "unconditional write inside a transaction across groups";
 			return false;
 		}
 	}

@@ -7,9 +7,16 @@
  * the meta group's log (ddl_replay.c) when the kalam worker says the meta
  * group moved or a failed replay is due again, and every
  * kalam.ttl_purge_interval deletes the expired rows of every stream table.
- * The deletion is an ordinary command per user shard, carrying the cut-off
- * time, so that it is applied like any write, identically on every node.
- * Readers never depend on it: they skip expired rows.  An error in one job
+ * In each user shard it leads, it reads the table's rows from this node's
+ * storage and cuts them into key ranges of at most kalam.ttl_purge_batch
+ * rows that hold expired ones, and proposes one expiry per range, carrying
+ * the range, the cut-off time and that row limit (codec/command.h): apply
+ * examines at most that many rows per log entry, identically on every
+ * node, so that no entry holds the kalam worker's loop (which also sends
+ * the heartbeats) for long however large the table, and stretches of rows
+ * that have not expired cost the loop nothing.  It stops in a group once
+ * this node no longer leads it.  Readers never depend on the purge: they
+ * skip expired rows.  An error in one job
  * is logged and its transaction rolled back; the worker goes on with the
  * other and runs the failed one again on its next round.
  *
@@ -35,11 +42,14 @@
 #include "utils/timestamp.h"
 
 #include "codec/command.h"
+#include "codec/row.h"
 #include "fdw/kalam_fdw.h"
 #include "jobs/jobs_worker.h"
 #include "kalam.h"
 #include "raft/group.h"
 #include "storage/keys.h"
+#include "storage/prefix_scan.h"
+#include "storage/rocks.h"
 #include "txn/txn.h"
 #include "worker/channel.h"
 
@@ -72,15 +82,128 @@ list_stream_tables(uint32 **ids, TimestampTz **cutoffs)
 	return (int) SPI_processed;
 }
 
+/* The next range of a table's rows to expire, as a scan finds it */
+typedef struct ExpiredRange
+{
+	TimestampTz cutoff;
+	int			max_rows;		/* kalam.ttl_purge_batch */
+	int			examined;		/* rows in the range so far; 0: none yet */
+	StringInfoData start;		/* its first key, an expired row's */
+	StringInfoData end;			/* just after its last expired row */
+} ExpiredRange;
+
 /*
- * One round of ttl purging, in its own transaction: one command per user
- * shard, since each shard's rows are its own Raft group's.
+ * Visit a row of the scan: a range opens at the first expired row and
+ * takes the rows that follow until it holds max_rows of them, expired or
+ * not (apply examines them all); it ends just after its last expired row.
+ * Stops the scan once the range is full.
+ */
+static bool
+collect_expired(const char *key, size_t keylen, const char *value,
+				size_t vallen, void *arg)
+{
+	ExpiredRange *range = (ExpiredRange *) arg;
+	KalamRowHeader header;
+	bool		expired = false;
+
+	if (vallen >= KALAM_ROW_HEADER_SIZE)
+	{
+		kalam_row_read_header(value, &header);
+		expired = header.write_time < range->cutoff;
+	}
+	if (range->examined == 0 && !expired)
+		return true;
+	if (range->examined == 0)
+	{
+		resetStringInfo(&range->start);
+		appendBinaryStringInfo(&range->start, key, keylen);
+	}
+	if (expired)
+	{
+		/* the first key after this one: itself and a zero byte */
+		resetStringInfo(&range->end);
+		appendBinaryStringInfo(&range->end, key, keylen);
+		appendStringInfoChar(&range->end, '\0');
+	}
+	return ++range->examined < range->max_rows;
+}
+
+/*
+ * Delete a stream table's expired rows in a user shard: one expiry per
+ * range, each range found by a scan of this node's storage from where the
+ * previous one ended, each proposed once the previous one was applied
+ * here.  Adds the rows deleted to *deleted.  Returns false once this node
+ * no longer leads the group.
+ */
+static bool
+purge_table(int group, uint32 table_id, TimestampTz cutoff, uint64 *deleted)
+{
+	StringInfoData prefix;
+	StringInfoData from;
+	StringInfoData command;
+	ExpiredRange range;
+
+	initStringInfo(&prefix);
+	kalam_key_append_group(&prefix, group);
+	kalam_key_append_table(&prefix, table_id);
+	initStringInfo(&from);
+	appendBinaryStringInfo(&from, prefix.data, prefix.len);
+	initStringInfo(&command);
+	range.cutoff = cutoff;
+	range.max_rows = kalam_ttl_purge_batch;
+	initStringInfo(&range.start);
+	initStringInfo(&range.end);
+
+	for (;;)
+	{
+		KalamApplyResult result;
+		char		errbuf[256];
+
+		CHECK_FOR_INTERRUPTS();
+		range.examined = 0;
+		errbuf[0] = '\0';
+		if (!kalam_scan_prefix_from(kalam_rocks_reader(),
+									kalam_rocks_read_options(),
+									prefix.data, prefix.len,
+									from.data, from.len,
+									collect_expired, &range,
+									errbuf, sizeof(errbuf)) &&
+			errbuf[0] != '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_IO_ERROR),
+					 errmsg("kalam jobs: could not read the rows of stream table %u: %s",
+							table_id, errbuf)));
+		if (range.examined == 0)
+			return true;
+
+		kalam_command_begin(&command, GetCurrentTimestamp());
+		kalam_command_add_expire(&command, range.start.data, range.start.len,
+								 range.end.data, range.end.len, cutoff,
+								 (uint32) range.max_rows);
+		kalam_channel_submit(group, command.data, command.len, &result);
+		if (result.status == KALAM_APPLY_NOT_LEADER ||
+			result.status == KALAM_APPLY_OUTCOME_UNKNOWN)
+			return false;		/* the group's new leader goes on */
+		if (result.status != KALAM_APPLY_OK)
+		{
+			ereport(LOG,
+					(errmsg("kalam jobs: deleting expired rows of stream table %u failed: %s",
+							table_id, result.message)));
+			return true;		/* the next round tries again */
+		}
+		*deleted += result.rows_written;
+		resetStringInfo(&from);
+		appendBinaryStringInfo(&from, range.end.data, range.end.len);
+	}
+}
+
+/*
+ * One round of ttl purging, in its own transaction, over the user shards
+ * this node leads (each shard's rows are its own Raft group's).
  */
 static void
 purge_expired_rows(void)
 {
-	StringInfoData buf;
-	KalamApplyResult result;
 	uint32	   *ids = NULL;
 	TimestampTz *cutoffs = NULL;
 	int			ntables;
@@ -94,31 +217,25 @@ purge_expired_rows(void)
 	pgstat_report_activity(STATE_RUNNING, "kalam: deleting expired stream rows");
 
 	ntables = list_stream_tables(&ids, &cutoffs);
-	initStringInfo(&buf);
 	for (group = KALAM_GROUP_FIRST_USER; ntables > 0 && group < kalam_group_count(); group++)
 	{
-		kalam_command_begin(&buf, GetCurrentTimestamp());
-		for (i = 0; i < ntables; i++)
-		{
-			StringInfoData prefix;
+		KalamGroupStatus status;
+		uint64		deleted = 0;
 
-			initStringInfo(&prefix);
-			kalam_key_append_group(&prefix, group);
-			kalam_key_append_table(&prefix, ids[i]);
-			kalam_command_add(&buf, KALAM_OP_EXPIRE, 0, prefix.data, prefix.len,
-							  (const char *) &cutoffs[i], sizeof(TimestampTz));
-		}
-		kalam_channel_submit(group, buf.data, buf.len, &result);
-		if (result.status == KALAM_APPLY_NOT_LEADER)
+		if (!kalam_channel_group_status(group, &status) || !status.is_leader)
 			continue;			/* the group's leader expires its rows */
-		if (result.status != KALAM_APPLY_OK)
-			ereport(LOG,
-					(errmsg("kalam jobs: deleting expired stream rows failed: %s",
-							result.message)));
-		else if (result.rows_written > 0)
+		for (i = 0; i < ntables; i++)
+			if (!purge_table(group, ids[i], cutoffs[i], &deleted))
+				break;
+		if (deleted > 0)
+		{
+			char		name[KALAM_GROUP_NAME_LEN];
+
+			kalam_group_name(group, name);
 			ereport(DEBUG1,
-					(errmsg("kalam jobs: deleted " UINT64_FORMAT " expired stream rows",
-							result.rows_written)));
+					(errmsg("kalam jobs: deleted " UINT64_FORMAT " expired stream rows in group \"%s\"",
+							deleted, name)));
+		}
 	}
 
 	SPI_finish();

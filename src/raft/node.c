@@ -1008,23 +1008,30 @@ publish_status(KalamGroup *g)
 /*
  * Remove the changes logged before cutoff from every data group's change
  * log (kalam.change_retention), a bounded number per call so that the loop
- * is never held long.
+ * is never held long.  The purge is no log entry, so that readers do not
+ * go on seeing what it removed it tells them to catch up.
  */
 void
 kalam_node_purge_changes(TimestampTz cutoff)
 {
+	bool		removed = false;
 	int			i;
 
 	for (i = 0; i < ngroups; i++)
 	{
 		char		errbuf[256];
+		int			n = kalam_apply_purge_changes(&groups[i].applier, cutoff,
+												  10000, errbuf,
+												  sizeof(errbuf));
 
-		if (kalam_apply_purge_changes(&groups[i].applier, cutoff, 10000,
-									  errbuf, sizeof(errbuf)) < 0)
+		if (n < 0)
 			ereport(LOG,
 					(errmsg("kalam could not purge the change log of group \"%s\": %s",
 							groups[i].name, errbuf)));
+		removed |= n > 0;
 	}
+	if (removed)
+		kalam_channel_publish_log_purge();
 }
 
 /*

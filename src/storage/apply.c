@@ -95,6 +95,44 @@ read_durable_index(KalamApplier *applier, char *errbuf, size_t errlen)
 }
 
 /*
+ * Where the change log's retention purge stopped last (stored with its
+ * deletions): it goes on from there, not over the tombstones of what it
+ * removed before.  False on a storage error (errbuf says which).
+ */
+static bool
+load_purged_position(KalamApplier *applier, char *errbuf, size_t errlen)
+{
+	char		key[KALAM_CHANGE_PURGED_KEY_LEN];
+	char	   *err = NULL;
+	char	   *value;
+	size_t		vallen;
+	uint64		purged[2];
+
+	memset(&applier->purged, 0, sizeof(applier->purged));
+	if (!applier->log_changes)
+		return true;
+	kalam_change_purged_key(key, applier->group);
+	value = rocksdb_get(applier->db, applier->read_options, key, sizeof(key),
+						&vallen, &err);
+	if (err != NULL)
+	{
+		strlcpy(errbuf, err, errlen);
+		rocksdb_free(err);
+		return false;
+	}
+	if (value != NULL && vallen == sizeof(purged))
+	{
+		memcpy(purged, value, sizeof(purged));
+		applier->purged.group = applier->group;
+		applier->purged.index = purged[0];
+		applier->purged.n = (uint32) purged[1];
+	}
+	if (value != NULL)
+		rocksdb_free(value);
+	return true;
+}
+
+/*
  * Set up a group's applier; runs at worker start, outside any callback.
  * log_changes: the group's changes go to its change log (data groups).
  */
@@ -120,6 +158,7 @@ kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
 	applier->write_options = rocksdb_writeoptions_create();
 
 	return read_durable_index(applier, errbuf, errlen) &&
+		load_purged_position(applier, errbuf, errlen) &&
 		kalam_apply_count_locks(applier, errbuf, errlen);
 }
 
@@ -298,40 +337,15 @@ put_row(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 	applier->staged_rows++;
 }
 
-/* What delete_range's visitor needs */
-typedef struct RangeDelete
-{
-	KalamApplier *applier;
-	bool		expire;
-	TimestampTz expire_before;
-	KalamApplyResult lock_check;	/* a failed lock lookup */
-} RangeDelete;
-
+/* Stage the deletion of a row that delete_range's scan visits */
 static bool
 delete_row(const char *key, size_t keylen, const char *value, size_t vallen,
 		   void *arg)
 {
-	RangeDelete *rd = (RangeDelete *) arg;
+	KalamApplier *applier = (KalamApplier *) arg;
 
-	if (rd->expire)
-	{
-		KalamRowHeader header;
-
-		if (vallen < KALAM_ROW_HEADER_SIZE)
-			return true;
-		kalam_row_read_header(value, &header);
-		if (header.write_time >= rd->expire_before)
-			return true;
-		/* a row a prepared transaction writes waits for the next round */
-		if (kalam_apply_row_locked(rd->applier, key, keylen, &rd->lock_check) != 0)
-			return rd->lock_check.status == KALAM_APPLY_OK;
-	}
-	rocksdb_writebatch_wi_delete(rd->applier->batch, key, keylen);
-	rd->applier->staged_rows++;
-	if (rd->expire && vallen >= KALAM_ROW_HEADER_SIZE)
-		log_change(rd->applier, KALAM_CHANGE_DELETE, KALAM_CHANGE_EXPIRED,
-				   key, keylen, value + KALAM_ROW_HEADER_SIZE,
-				   vallen - KALAM_ROW_HEADER_SIZE);
+	rocksdb_writebatch_wi_delete(applier->batch, key, keylen);
+	applier->staged_rows++;
 	return true;
 }
 
@@ -375,26 +389,24 @@ force_range_delete(KalamApplier *applier, const KalamOp *op,
 }
 
 /*
- * Delete the rows under a prefix; with expire set, only those written
- * before the timestamp in the operation's value.  The range is read from
- * the database alone: the caller wrote the staged batch first.
+ * Delete the rows under a prefix.  The range is read from the database
+ * alone: the caller wrote the staged batch first.
  */
 static bool
-delete_range(KalamApplier *applier, const KalamOp *op, bool expire,
+delete_range(KalamApplier *applier, const KalamOp *op,
 			 KalamApplyResult *result)
 {
-	RangeDelete rd;
 	int			locked;
 
-	if (!expire && (locked = kalam_apply_range_locked(applier, op->key,
-													  op->keylen, result)) != 0)
+	if ((locked = kalam_apply_range_locked(applier, op->key, op->keylen,
+										   result)) != 0)
 	{
 		if (locked > 0)
 			kalam_apply_set_error(result, KALAM_APPLY_LOCKED,
 								  "a transaction across groups holds rows of the table");
 		return false;
 	}
-	if (!expire && applier->validating &&
+	if (applier->validating &&
 		applier->nvalidated_prefixes < KALAM_VALIDATED_PREFIXES)
 	{
 		/* a prepare's check: later lookups treat the range as deleted */
@@ -402,31 +414,101 @@ delete_range(KalamApplier *applier, const KalamOp *op, bool expire,
 		applier->validated_prefixlens[applier->nvalidated_prefixes++] = op->keylen;
 		return true;
 	}
-	if (!expire && applier->forcing)
+	if (applier->forcing)
 		return force_range_delete(applier, op, result);
-	memset(&rd.lock_check, 0, sizeof(rd.lock_check));
-	rd.applier = applier;
-	rd.expire = expire;
-	rd.expire_before = 0;
-	if (expire)
-		memcpy(&rd.expire_before, op->value, sizeof(TimestampTz));
 	if (!kalam_scan_prefix(applier->db, applier->read_options, op->key,
-						   op->keylen, delete_row, &rd, result->message,
+						   op->keylen, delete_row, applier, result->message,
 						   sizeof(result->message)))
 	{
 		result->status = KALAM_APPLY_STORAGE_ERROR;
 		return false;
 	}
-	if (rd.lock_check.status != KALAM_APPLY_OK)
-	{
-		kalam_apply_set_error(result, rd.lock_check.status,
-							  rd.lock_check.message);
-		return false;
-	}
-	if (!expire)
-		log_change(applier, KALAM_CHANGE_TRUNCATE, 0, op->key, op->keylen,
-				   NULL, 0);
+	log_change(applier, KALAM_CHANGE_TRUNCATE, 0, op->key, op->keylen,
+			   NULL, 0);
 	return true;
+}
+
+/*
+ * Delete the expired rows of an expiry's range (codec/command.h), each
+ * logged as an expired delete.  At most max_rows stored rows of the range
+ * are examined, in key order, so the entry's work is bounded however large
+ * the table; rows beyond are left to a later expiry.  Rows written at or
+ * after the cut-off stay, and so do rows a prepared transaction holds
+ * (until a later round).  The range is read from the database alone: the
+ * command is alone in its entry, written after what was staged before, so
+ * every node examines the same rows.
+ */
+static bool
+expire_range(KalamApplier *applier, const KalamOp *op,
+			 KalamApplyResult *result)
+{
+	KalamExpireHeader expire;
+	const char *end;
+	size_t		endlen;
+	char	   *table_end = NULL;
+	rocksdb_readoptions_t *options;
+	rocksdb_iterator_t *it;
+	uint32		examined;
+	char	   *err = NULL;
+	bool		ok = true;
+
+	kalam_command_expire_range(op, &expire, &end, &endlen);
+	if (endlen == 0)
+	{
+		table_end = range_upper(applier->group, op->key,
+								KALAM_TABLE_PREFIX_LEN, &endlen);
+		if (table_end == NULL)
+		{
+			kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, "out of memory");
+			return false;
+		}
+		end = table_end;
+	}
+	/* the bound also keeps the iterator from stepping over what follows */
+	options = rocksdb_readoptions_create();
+	rocksdb_readoptions_set_iterate_upper_bound(options, end, endlen);
+	it = rocksdb_create_iterator(applier->db, options);
+	for (rocksdb_iter_seek(it, op->key, op->keylen), examined = 0;
+		 examined < expire.max_rows && rocksdb_iter_valid(it);
+		 rocksdb_iter_next(it), examined++)
+	{
+		size_t		keylen;
+		size_t		vallen;
+		const char *key = rocksdb_iter_key(it, &keylen);
+		const char *value = rocksdb_iter_value(it, &vallen);
+		KalamRowHeader header;
+		int			locked;
+
+		if (vallen < KALAM_ROW_HEADER_SIZE)
+			continue;
+		kalam_row_read_header(value, &header);
+		if (header.write_time >= expire.cutoff)
+			continue;
+		locked = kalam_apply_row_locked(applier, key, keylen, result);
+		if (locked < 0)
+		{
+			ok = false;
+			break;
+		}
+		if (locked > 0)
+			continue;
+		rocksdb_writebatch_wi_delete(applier->batch, key, keylen);
+		applier->staged_rows++;
+		log_change(applier, KALAM_CHANGE_DELETE, KALAM_CHANGE_EXPIRED,
+				   key, keylen, value + KALAM_ROW_HEADER_SIZE,
+				   vallen - KALAM_ROW_HEADER_SIZE);
+	}
+	rocksdb_iter_get_error(it, &err);
+	rocksdb_iter_destroy(it);
+	rocksdb_readoptions_destroy(options);
+	free(table_end);
+	if (err != NULL)
+	{
+		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, err);
+		rocksdb_free(err);
+		ok = false;
+	}
+	return ok;
 }
 
 /* Fail the command if a prepared transaction holds the operation's row */
@@ -519,10 +601,10 @@ kalam_apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 			return true;
 
 		case KALAM_OP_DELETE_PREFIX:
-			return delete_range(applier, op, false, result);
+			return delete_range(applier, op, result);
 
 		case KALAM_OP_EXPIRE:
-			return delete_range(applier, op, true, result);
+			return expire_range(applier, op, result);
 
 		default:
 			break;
@@ -892,11 +974,13 @@ kalam_apply_destroy(KalamApplier *applier)
 
 /*
  * Remove the oldest changes of the group's log, those logged before cutoff,
- * at most limit of them, and record the position of the last one removed.
- * The log is in commit order and command timestamps come from the
- * committing nodes' clocks, so the purge stops at the first change at or
- * after cutoff: a change is kept at least until cutoff passes it.  Returns
- * the number removed, -1 on a storage error (errbuf says which).
+ * and record the position of the last one removed.  It examines at most
+ * limit keys, from where it stopped last, so that a call is bounded on the
+ * worker's loop.  The log is in commit order and command timestamps come
+ * from the committing nodes' clocks, so the purge stops at the first
+ * change at or after cutoff: a change is kept at least until cutoff passes
+ * it.  Returns the number removed, -1 on a storage error (errbuf says
+ * which).
  */
 int
 kalam_apply_purge_changes(KalamApplier *applier, TimestampTz cutoff,
@@ -907,6 +991,7 @@ kalam_apply_purge_changes(KalamApplier *applier, TimestampTz cutoff,
 	rocksdb_iterator_t *it;
 	rocksdb_writebatch_t *batch;
 	KalamChangePos last;
+	int			examined;
 	int			removed = 0;
 	char	   *err = NULL;
 
@@ -925,9 +1010,9 @@ kalam_apply_purge_changes(KalamApplier *applier, TimestampTz cutoff,
 	}
 	else
 		rocksdb_iter_seek(it, prefix, sizeof(prefix));
-	for (;
-		 removed < limit && rocksdb_iter_valid(it);
-		 rocksdb_iter_next(it))
+	for (examined = 0;
+		 examined < limit && rocksdb_iter_valid(it);
+		 rocksdb_iter_next(it), examined++)
 	{
 		size_t		keylen;
 		size_t		vallen;
@@ -996,8 +1081,8 @@ kalam_apply_sync(KalamApplier *applier, char *errbuf, size_t errlen)
 /*
  * Read the group's stored state again, after a snapshot transfer replaced
  * its rows (storage/transfer.c): what is staged is dropped, the applied
- * index is the one stored, the change log starts over for the purge, and
- * the locks are counted again.
+ * index, the change log purge's position and the locks are the stored
+ * ones.
  */
 bool
 kalam_apply_reload(KalamApplier *applier, char *errbuf, size_t errlen)
@@ -1008,8 +1093,7 @@ kalam_apply_reload(KalamApplier *applier, char *errbuf, size_t errlen)
 		return false;
 	}
 	kalam_apply_discard(applier);
-	if (!read_durable_index(applier, errbuf, errlen))
-		return false;
-	memset(&applier->purged, 0, sizeof(applier->purged));
-	return kalam_apply_count_locks(applier, errbuf, errlen);
+	return read_durable_index(applier, errbuf, errlen) &&
+		load_purged_position(applier, errbuf, errlen) &&
+		kalam_apply_count_locks(applier, errbuf, errlen);
 }

@@ -7,9 +7,10 @@
  * Only the kalam worker opens the database read-write.  A backend opens its
  * own secondary instance the first time it reads, under
  * <kalam.data_dir>/secondary/<pid>, keeps it for its lifetime, and catches
- * it up with the primary only when the applied index in shared memory moved
- * past what it last saw: a catch-up costs little with one file-opening
- * thread, and nothing when skipped.
+ * it up with the primary only when the worker changed storage since it last
+ * looked (kalam_channel_storage_version: an entry applied, a change log
+ * purged): a catch-up costs little with one file-opening thread, and
+ * nothing when skipped.
  *
  * A new connection's first read opens that secondary, which replays the
  * primary's log since its last memtable flush into memtables of its own:
@@ -71,7 +72,7 @@ static rocksdb_t *reader_db = NULL;
 static rocksdb_options_t *reader_options = NULL;
 static rocksdb_readoptions_t *reader_read_options = NULL;
 static char *reader_path = NULL;
-static uint64 reader_seen_index = 0;
+static uint64 reader_seen_version = 0;
 
 static void
 report_rocks_error(const char *what, const char *path, char *err)
@@ -204,12 +205,12 @@ close_reader(int code, Datum arg)
 
 /*
  * The backend's secondary instance, opened on first use and caught up with
- * the primary when the applied index moved.
+ * the primary when storage changed.
  */
 rocksdb_t *
 kalam_rocks_reader(void)
 {
-	uint64		applied;
+	uint64		version;
 	char	   *err = NULL;
 
 	if (reader_db == NULL)
@@ -228,7 +229,7 @@ kalam_rocks_reader(void)
 		/* what RocksDB opens comes out of the backend's descriptor budget */
 		for (int i = 0; i < KALAM_READER_FDS; i++)
 			ReserveExternalFD();
-		reader_seen_index = kalam_channel_applied_index();
+		reader_seen_version = kalam_channel_storage_version();
 		reader_db = rocksdb_open_as_secondary(reader_options, primary,
 											  reader_path, &err);
 		if (err != NULL)
@@ -237,13 +238,13 @@ kalam_rocks_reader(void)
 		return reader_db;
 	}
 
-	applied = kalam_channel_applied_index();
-	if (applied != reader_seen_index)
+	version = kalam_channel_storage_version();
+	if (version != reader_seen_version)
 	{
 		rocksdb_try_catch_up_with_primary(reader_db, &err);
 		if (err != NULL)
 			report_rocks_error("catch up with", reader_path, err);
-		reader_seen_index = applied;
+		reader_seen_version = version;
 	}
 	return reader_db;
 }

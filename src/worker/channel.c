@@ -64,6 +64,7 @@ typedef struct KalamChannel
 	pid_t		worker_pid;		/* 0 while no worker runs */
 	bool		storage_ready;
 	pg_atomic_uint64 applied_index; /* sum over the groups: moves on any apply */
+	pg_atomic_uint64 log_purges;	/* change log purges that removed changes */
 	bool		group_known[KALAM_MAX_GROUPS];
 	KalamGroupStatus groups[KALAM_MAX_GROUPS];
 	int			reachable_ids[KALAM_MAX_NODES];	/* 0: unused entry */
@@ -107,6 +108,7 @@ kalam_channel_shmem_init(void)
 		channel->nslots = MaxBackends;
 		channel->queue = (int *) &channel->slots[MaxBackends];
 		pg_atomic_init_u64(&channel->applied_index, 0);
+		pg_atomic_init_u64(&channel->log_purges, 0);
 		pg_atomic_init_u64(&channel->stats.commands_applied, 0);
 		pg_atomic_init_u64(&channel->stats.commands_failed, 0);
 		pg_atomic_init_u64(&channel->stats.batches_written, 0);
@@ -150,6 +152,20 @@ uint64
 kalam_channel_applied_index(void)
 {
 	return pg_atomic_read_u64(&get_channel()->applied_index);
+}
+
+/*
+ * A number that moves whenever the worker changed storage: an entry
+ * applied, or changes removed from a change log by its retention purge
+ * (which is no log entry).  Readers catch up with storage when it moved.
+ */
+uint64
+kalam_channel_storage_version(void)
+{
+	KalamChannel *c = get_channel();
+
+	return pg_atomic_read_u64(&c->applied_index) +
+		pg_atomic_read_u64(&c->log_purges);
 }
 
 /*
@@ -495,6 +511,14 @@ kalam_channel_publish_applied(uint64 applied_index)
 	pg_atomic_write_u64(&channel->applied_index, applied_index);
 	if (moved)
 		wake(&channel->notifier_latch);
+}
+
+/* The change log purge removed changes: readers must catch up */
+void
+kalam_channel_publish_log_purge(void)
+{
+	pg_write_barrier();
+	pg_atomic_fetch_add_u64(&channel->log_purges, 1);
 }
 
 /* Put the outcome in the slot and wake its owner. */

@@ -17,6 +17,7 @@
 #include "port/pg_bswap.h"
 
 #include "codec/command.h"
+#include "codec/key.h"
 
 const char *fuzz_name = "command";
 
@@ -113,6 +114,58 @@ add_txn_seeds(void)
 	}
 }
 
+/* Expiries (KalamExpireHeader): of a whole table, and of a range in one */
+static void
+add_expire_seeds(void)
+{
+	static const char table[] = "\x00\x02\x00\x00\x01\x00";
+	static const char start[] = "\x00\x02\x00\x00\x01\x00user1\x00k1";
+	static const char end[] = "\x00\x02\x00\x00\x01\x00user1\x00k9";
+	struct
+	{
+		const char *start;
+		size_t		startlen;
+		const char *end;
+		size_t		endlen;
+	}			seeds[] = {
+		{table, sizeof(table) - 1, NULL, 0},
+		{start, sizeof(start) - 1, end, sizeof(end) - 1},
+	};
+	int			i;
+
+	for (i = 0; i < (int) lengthof(seeds); i++)
+	{
+		StringInfoData buf;
+		KalamCommandReader reader;
+		KalamOp		op;
+		KalamExpireHeader expire;
+		const char *decoded_end;
+		size_t		decoded_endlen;
+		const char *error;
+
+		initStringInfo(&buf);
+		kalam_command_begin(&buf, 1234567);
+		kalam_command_add_expire(&buf, seeds[i].start, seeds[i].startlen,
+								 seeds[i].end, seeds[i].endlen, 99, 10000);
+		if (!kalam_command_open(&reader, buf.data, buf.len, &error) ||
+			!kalam_command_next(&reader, &op, &error) ||
+			op.kind != KALAM_OP_EXPIRE || op.keylen != seeds[i].startlen ||
+			memcmp(op.key, seeds[i].start, op.keylen) != 0)
+			fuzz_fail("an expire seed does not decode");
+		kalam_command_expire_range(&op, &expire, &decoded_end, &decoded_endlen);
+		if (expire.cutoff != 99 || expire.max_rows != 10000 ||
+			decoded_endlen != seeds[i].endlen ||
+			(decoded_endlen > 0 &&
+			 memcmp(decoded_end, seeds[i].end, decoded_endlen) != 0))
+			fuzz_fail("an expire seed's range decodes to something else");
+		if (!kalam_command_validate(buf.data, buf.len, &error) ||
+			!kalam_command_needs_own_entry(buf.data, buf.len))
+			fuzz_fail("an expire seed is refused or may share its entry");
+		fuzz_add_seed(buf.data, buf.len);
+		pfree(buf.data);
+	}
+}
+
 /* A bulk insert: KALAM_BULK_MIN_OPS + 1 inserts, keys increasing */
 static void
 add_bulk_seed(void)
@@ -140,7 +193,6 @@ add_bulk_seed(void)
 void
 fuzz_seeds(void)
 {
-	TimestampTz cutoff = 99;
 	char		big[1000];
 	SeedOp		ops[] = {
 		{KALAM_OP_INSERT, "\x00\x02\x00\x00\x01\x00user1\x00\x01" "k1", "row", 3},
@@ -148,8 +200,6 @@ fuzz_seeds(void)
 		{KALAM_OP_UPDATE, "\x00\x02\x00\x00\x01\x00" "k3", "updated row", 11},
 		{KALAM_OP_DELETE, "\x00\x02\x00\x00\x01\x00" "k4", NULL, 0},
 		{KALAM_OP_DELETE_PREFIX, "\x00\x02\x00\x00\x01\x00", NULL, 0},
-		{KALAM_OP_EXPIRE, "\x00\x02\x00\x00\x01\x00", (const char *) &cutoff,
-		sizeof(cutoff)},
 		{KALAM_OP_PUT, "\x00\x00\x00\x00\x00\x00node/", "127.0.0.1:5432", 14},
 	};
 	SeedOp		large = {KALAM_OP_INSERT, "\x00\x03\x00\x00\x00\x07" "big", big, sizeof(big)};
@@ -162,6 +212,7 @@ fuzz_seeds(void)
 	add_command(ops, lengthof(ops), 42);
 	add_command(&large, 1, KALAM_COMMAND_MAX_META_INDEX);
 	add_txn_seeds();
+	add_expire_seeds();
 	add_bulk_seed();
 }
 
@@ -210,6 +261,47 @@ check_txn(const char *data, size_t len, bool valid)
 		fuzz_fail("a resolution with unknown flags accepted");
 }
 
+/*
+ * An accepted expiry is alone in its command, which goes alone in its
+ * entry; its row limit is within bounds and its range lies in one table,
+ * its end (if any) after its start.
+ */
+static void
+check_expire(const char *data, size_t len)
+{
+	KalamCommandReader reader;
+	KalamOp		op;
+	KalamExpireHeader expire;
+	const char *end;
+	size_t		endlen;
+	const char *error;
+	int			c;
+
+	if (!kalam_command_open(&reader, data, len, &error))
+		return;
+	while (kalam_command_next(&reader, &op, &error))
+	{
+		if (op.kind != KALAM_OP_EXPIRE)
+			continue;
+		if (reader.header.nops != 1 ||
+			!kalam_command_needs_own_entry(data, len))
+			fuzz_fail("an expiry that shares its command or entry accepted");
+		if (op.keylen < KALAM_TABLE_PREFIX_LEN || op.vallen < sizeof(expire))
+			fuzz_fail("an expiry without a table or a header accepted");
+		kalam_command_expire_range(&op, &expire, &end, &endlen);
+		if (expire.max_rows == 0 || expire.max_rows > KALAM_EXPIRE_MAX_ROWS ||
+			expire.reserved != 0)
+			fuzz_fail("an expiry with a bad row limit accepted");
+		if (endlen == 0)
+			continue;
+		c = memcmp(op.key, end, Min(op.keylen, endlen));
+		if (endlen < KALAM_TABLE_PREFIX_LEN ||
+			memcmp(op.key, end, KALAM_TABLE_PREFIX_LEN) != 0 ||
+			c > 0 || (c == 0 && op.keylen >= endlen))
+			fuzz_fail("an expiry of a range that is not in one table, in order, accepted");
+	}
+}
+
 void
 fuzz_one(const char *data, size_t len)
 {
@@ -249,4 +341,6 @@ fuzz_one(const char *data, size_t len)
 		 !kalam_command_needs_own_entry(data, len)))
 		fuzz_fail("a bulk insert that is not one");
 	check_txn(data, len, valid);
+	if (valid)
+		check_expire(data, len);
 }
