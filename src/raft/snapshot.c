@@ -47,7 +47,9 @@
  * snapshot).  libraft keeps entries after a snapshot in memory and on disk
  * (its trailing count): the count is set at each snapshot so that they
  * hold about half of kalam.snapshot_log_size, within [TRAILING_MIN, twice
- * the threshold].
+ * the threshold].  The floor was 64 at first: with the 20,000-row entries
+ * of bench/scale.sh's load (about 5 MB each) that kept some 300 MB in every
+ * worker, and its RSS stayed there.
  *
  * Everything here runs on the worker's loop thread, in libuv and libraft
  * callbacks: no ereport, no palloc; messages go to the group's error or
@@ -83,7 +85,7 @@ bool		kalam_debug_pause_install = false;
 #define SOURCE_IDLE_MS		30000
 #define FETCH_TIMEOUT_MS	30000
 #define RETRY_MS			500
-#define TRAILING_MIN		64
+#define TRAILING_MIN		8
 
 /* A transfer this node serves */
 typedef struct Source
@@ -230,8 +232,8 @@ kalam_snapshot_taken(KalamGroup *g)
 	uint64		keep = (uint64) kalam_snapshot_log_size * 1024 / 2;
 	uint64		trailing = (uint64) kalam_snapshot_threshold * 2;
 
-	if (g->log_bytes > 0)
-		trailing = Min(trailing, g->log_entries * keep / g->log_bytes);
+	if (g->log_entries > 0)
+		trailing = Min(trailing, keep / Max(g->log_bytes / g->log_entries, 1));
 	raft_set_snapshot_trailing(&g->raft, (unsigned) Max(trailing, TRAILING_MIN));
 	if (g->snapshot_by_size)
 		raft_set_snapshot_threshold(&g->raft, kalam_snapshot_threshold);

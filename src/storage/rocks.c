@@ -20,8 +20,7 @@
  * the reader is opened to cost little: no memtable Bloom filter of its own
  * (3 MB touched at each open), table files' index and filter blocks in a
  * 1 MB block cache instead of loaded whole at open (which grew with the
- * data), at most KALAM_READER_MAX_OPEN_FILES files open, counted against
- * PostgreSQL's descriptor budget, and a quiet info log.  Table files have
+ * data), and a quiet info log.  Table files have
  * partitioned index and filter blocks, so the cache holds the small top
  * level and reads stay at 0.06 ms.  Measured (bench/first_read.sh, 20 new
  * connections, p50): first point read 547 ms after 200k or 500k rows
@@ -29,6 +28,17 @@
  * heap table's: 6-9 ms); 24.5 MB private memory per backend after a full
  * scan before, 5.0 MB after (a heap-table backend: 3.9 MB).  The open's
  * own floor is about 6.5 ms.
+ *
+ * A reader keeps every table file of its view open (max_open_files -1), as
+ * RocksDB requires of a secondary: the primary deletes the files that
+ * compaction replaced whether a secondary still reads them or not, and an
+ * open descriptor is what keeps such a file readable.  With at most 64
+ * files open, readers opened files lazily, and under the compaction of
+ * bench/scale.sh's 3M-row load the jobs worker's reads failed 26 times
+ * with "IO error: No such file or directory: While open a file for random
+ * read".  So a reader holds one descriptor per table file (about 1 per 64
+ * MB of data, plus level 0's few), beyond the KALAM_READER_FDS it reserves
+ * from PostgreSQL's budget for its logs and manifest.
  *
  * src/storage/rocks.c
  *
@@ -61,12 +71,12 @@
  */
 #define KALAM_WRITE_BUFFER_SIZE		(8 * 1024 * 1024)
 
-/* A reader's block cache, table files open, and descriptors reserved */
+/* No flush by age while level 0 holds this many files (see maybe_flush) */
+#define KALAM_FLUSH_MAX_L0			12
+
+/* A reader's block cache, and the descriptors it reserves beside its tables' */
 #define KALAM_READER_BLOCK_CACHE	(1024 * 1024)
-#define KALAM_READER_MAX_OPEN_FILES	64
-#define KALAM_READER_FDS	(KALAM_READER_MAX_OPEN_FILES + 8)	/* + log,
-																 * manifest,
-																 * info log */
+#define KALAM_READER_FDS	8	/* log, manifest, info log, directories */
 
 static rocksdb_t *reader_db = NULL;
 static rocksdb_options_t *reader_options = NULL;
@@ -114,7 +124,7 @@ create_options(bool reader)
 	rocksdb_block_based_options_destroy(table);
 	if (reader)
 	{
-		rocksdb_options_set_max_open_files(options, KALAM_READER_MAX_OPEN_FILES);
+		rocksdb_options_set_max_open_files(options, -1);
 		rocksdb_options_set_max_file_opening_threads(options, 1);
 		rocksdb_options_set_info_log_level(options, 5);	/* header only */
 		rocksdb_options_set_stats_dump_period_sec(options, 0);
@@ -281,7 +291,12 @@ kalam_rocks_get(const char *key, size_t keylen, size_t *vallen)
  * small (see the file header).  The kalam worker calls it every turn.  It
  * does not wait for the flush, and lets a turn pass while an earlier flush
  * is still pending: a second immutable memtable would make rocksdb_flush
- * wait for the first, on the worker's loop.
+ * wait for the first, on the worker's loop.  Nor does it flush while level
+ * 0 holds KALAM_FLUSH_MAX_L0 files or more: near RocksDB's slowdown
+ * trigger (20 files), rocksdb_flush waits, even told not to, until
+ * compaction has brought the count down ("WaitUntilFlushWouldNotStallWrites"
+ * in RocksDB's LOG, 1-2 times per node in bench/scale.sh's 3M-row load on
+ * this 2-core machine), and the loop with it.
  */
 void
 kalam_rocks_maybe_flush(rocksdb_t *db, int interval_ms)
@@ -291,6 +306,7 @@ kalam_rocks_maybe_flush(rocksdb_t *db, int interval_ms)
 	TimestampTz now;
 	uint64		entries = 0;
 	uint64		immutable = 0;
+	uint64		level0 = 0;
 	char	   *err = NULL;
 
 	if (interval_ms <= 0)
@@ -302,7 +318,9 @@ kalam_rocks_maybe_flush(rocksdb_t *db, int interval_ms)
 	if (rocksdb_property_int(db, "rocksdb.num-entries-active-mem-table", &entries) != 0 ||
 		entries == 0 ||
 		rocksdb_property_int(db, "rocksdb.num-immutable-mem-table", &immutable) != 0 ||
-		immutable > 0)
+		immutable > 0 ||
+		rocksdb_property_int(db, "rocksdb.num-files-at-level0", &level0) != 0 ||
+		level0 >= KALAM_FLUSH_MAX_L0)
 		return;
 	if (flush_options == NULL)
 	{
