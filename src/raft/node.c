@@ -132,6 +132,43 @@ start_failed(const sigset_t *mask, KalamGroup *g, const char *what, int rv)
 			 detail[0] ? errdetail("%s", detail) : 0));
 }
 
+/*
+ * libraft 0.15's raft_uv can report its close more than once, the later
+ * times after its owner has freed it.  uvAppendClose finalizes the open
+ * segment: the segment leaves uv->append_segments at once, but its writer
+ * closes two libuv handles.  When the segment's finalize work in the thread
+ * pool and the transport's close end before those handles do,
+ * uvMaybeFireCloseCb finds nothing pending and calls the close callback;
+ * the writer's close, one callback later, calls uvMaybeFireCloseCb again,
+ * which calls it again (on freed memory if raft_uv_close ran in between:
+ * the kalam worker died with SIGSEGV in raft.c's ioCloseCb at shutdown).
+ *
+ * So libraft's io->close is wrapped: its callback (raft.c's ioCloseCb,
+ * which closes the raft and calls group_closed) runs once, and
+ * raft_uv_close waits until the loop has nothing left to run
+ * (kalam_node_stop).
+ */
+static void
+group_io_closed(struct raft_io *io)
+{
+	KalamGroup *g = (KalamGroup *) ((char *) io - offsetof(KalamGroup, io));
+
+	if (g->io_closed)
+		return;
+	g->io_closed = true;
+	if (g->io_close_cb != NULL)
+		g->io_close_cb(io);
+}
+
+static void
+group_io_close(struct raft_io *io, raft_io_close_cb cb)
+{
+	KalamGroup *g = (KalamGroup *) ((char *) io - offsetof(KalamGroup, io));
+
+	g->io_close_cb = cb;
+	g->io_close(io, group_io_closed);
+}
+
 static void
 noop_work(uv_work_t *req)
 {
@@ -205,6 +242,8 @@ start_group(KalamGroup *g, rocksdb_t *db, const sigset_t *mask)
 		start_failed(mask, g, "create the transport of", rv);
 	if ((rv = raft_uv_init(&g->io, node_loop, dir, &g->transport)) != 0)
 		start_failed(mask, g, "open the log of", rv);
+	g->io_close = g->io.close;
+	g->io.close = group_io_close;
 	if ((rv = raft_init(&g->raft, &g->io, &g->fsm, kalam_node_id, g->address)) != 0)
 		start_failed(mask, g, "initialize", rv);
 	g->initialized = true;
@@ -1228,9 +1267,15 @@ group_closed(struct raft *r)
 {
 	KalamGroup *g = (KalamGroup *) r->data;
 
-	raft_uv_close(&g->io);
 	kalam_transport_release(&g->transport);
 	g->closed = true;
+}
+
+/* Stops the drain of kalam_node_stop: a handle that never closes */
+static void
+drain_deadline(uv_timer_t *timer)
+{
+	*(bool *) timer->data = true;
 }
 
 /* Close the groups and let the loop finish their I/O. */
@@ -1239,6 +1284,8 @@ kalam_node_stop(void)
 {
 	int			i;
 	bool		all_closed;
+	uv_timer_t	deadline;
+	bool		timed_out = false;
 
 	kalam_forward_stop();
 	kalam_snapshot_stop();
@@ -1262,6 +1309,27 @@ kalam_node_stop(void)
 		for (i = 0; i < ngroups; i++)
 			all_closed &= groups[i].closed;
 	} while (!all_closed);
+
+	/*
+	 * libraft may still be closing the writer of a finalized open segment
+	 * (see group_io_close): run the loop until nothing is left on it, and
+	 * only then free libraft's I/O.  Bounded: if something never closes, the
+	 * process exits with libraft's I/O allocated, which is harmless.
+	 */
+	uv_timer_init(node_loop, &deadline);
+	deadline.data = &timed_out;
+	uv_timer_start(&deadline, drain_deadline, 5000, 0);
+	uv_unref((uv_handle_t *) &deadline);
+	while (!timed_out && uv_loop_alive(node_loop))
+		uv_run(node_loop, UV_RUN_ONCE);
+	uv_close((uv_handle_t *) &deadline, NULL);
+	uv_run(node_loop, UV_RUN_NOWAIT);
+	for (i = 0; i < ngroups; i++)
+		if (groups[i].started && !timed_out)
+			raft_uv_close(&groups[i].io);
+	if (timed_out)
+		elog(LOG, "kalam: the Raft log I/O did not finish closing within 5 s");
+
 	for (i = 0; i < ngroups; i++)
 	{
 		kalam_fsm_drop_parked(&groups[i]);

@@ -99,6 +99,10 @@ typedef struct KalamGroup
 	uint64		reachable_published_at; /* loop time (ms), meta group */
 	bool		started;
 	bool		closed;
+	/* see group_io_close in node.c */
+	void		(*io_close) (struct raft_io *io, raft_io_close_cb cb);
+	raft_io_close_cb io_close_cb;
+	bool		io_closed;
 } KalamGroup;
 
 /*
