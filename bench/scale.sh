@@ -709,7 +709,7 @@ echo "kalam worker RSS (MB): min-max during the load | during the run"
 for ((i = 1; i <= 3; i++)); do
 	read -r l_lo l_hi <<<"$(rss_range "$i" "$load_start" "$load_end")"
 	read -r r_lo r_hi <<<"$(rss_range "$i" "$run_start" "$run_end")"
-	pids=$(awk -v n="$i" '$2 == n { print $3 }' "$TEMP_BASE/rss.dat" | uniq | wc -l)
+	pids=$(awk -v n="$i" -v e="$run_end" '$2 == n && $1 <= e { print $3 }' "$TEMP_BASE/rss.dat" | uniq | wc -l)
 	note=""
 	((pids <= 1)) || note=" (warning: $pids worker processes: the worker restarted)"
 	[ "$i" = "$leader" ] && note=" (leader)$note"
@@ -717,7 +717,9 @@ for ((i = 1; i <= 3; i++)); do
 done
 echo
 if [ -n "$kalam_trouble" ]; then
-	echo "kalam servers' logs, WARNING and above, ended processes (count, message):"
+	note=""
+	[ "$SCALE_CATCHUP" = 0 ] || note="; the catch-up stopped node $C_NODE and terminated the clients' sessions"
+	echo "kalam servers' logs, WARNING and above, ended processes (count, message)$note:"
 	echo "$kalam_trouble"
 	echo
 fi
