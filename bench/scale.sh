@@ -492,16 +492,9 @@ kalam_catchup() {
 		fi
 		sleep 0.2
 	done
-	if [ -z "$C_CAUGHT" ]; then
-		echo "warning: node $C_NODE did not catch up within ${SCALE_CATCHUP_MAX}s" >&2
-		C_CAUGHT=$(now)
-		C_HWM=- C_LEADER_HWM=-
-	fi
-	echo "  caught up $(elapsed "$C_START" "$C_CAUGHT") s after its start; ${SCALE_CATCHUP_AFTER}s more of inserts"
-	sleep "$SCALE_CATCHUP_AFTER"
-	C_END=$(now)
-	pgbench_stop kalam_catchup "${NODE_PORTS[C_LEADER]}"
-	C_ERRORS=$ERRORS
+	[ -n "$C_CAUGHT" ] || C_HWM=- C_LEADER_HWM=-
+	catchup_end kalam_catchup "${NODE_PORTS[C_LEADER]}" "node $C_NODE" "$C_START" "$C_CAUGHT"
+	C_CAUGHT=$CAUGHT C_END=$END C_ERRORS=$ERRORS
 	C_TERMS_END=$(terms)
 	touch "$TEMP_BASE/rss.stop"
 	wait "$sampler" "$term_sampler" || true
@@ -537,15 +530,24 @@ sync_catchup() {
 	pm=$(head -n 1 "$TEMP_BASE/s2/postmaster.pid")
 	S_HWM="startup $(vm_hwm "$(pgrep -P "$pm" -f 'startup' | head -n 1)") MB,"
 	S_HWM+=" walreceiver $(vm_hwm "$(pgrep -P "$pm" -f 'walreceiver' | head -n 1)") MB"
-	if [ -z "$S_CAUGHT" ]; then
-		echo "warning: standby s2 did not catch up within ${SCALE_CATCHUP_MAX}s" >&2
-		S_CAUGHT=$(now)
+	catchup_end sync_catchup "$SYNC_PORT" "standby s2" "$S_START" "$S_CAUGHT"
+	S_CAUGHT=$CAUGHT S_END=$END S_ERRORS=$ERRORS
+}
+
+# catchup_end NAME PORT WHO START CAUGHT: warns if CAUGHT is empty (WHO did
+# not catch up), lets the clients insert SCALE_CATCHUP_AFTER seconds more
+# and ends them (pgbench_stop NAME PORT); sets CAUGHT (now if it was empty)
+# and END
+catchup_end() {
+	CAUGHT=$5
+	if [ -z "$CAUGHT" ]; then
+		echo "warning: $3 did not catch up within ${SCALE_CATCHUP_MAX}s" >&2
+		CAUGHT=$(now)
 	fi
-	echo "  caught up $(elapsed "$S_START" "$S_CAUGHT") s after its start; ${SCALE_CATCHUP_AFTER}s more of inserts"
+	echo "  caught up $(elapsed "$4" "$CAUGHT") s after its start; ${SCALE_CATCHUP_AFTER}s more of inserts"
 	sleep "$SCALE_CATCHUP_AFTER"
-	S_END=$(now)
-	pgbench_stop sync_catchup "$SYNC_PORT"
-	S_ERRORS=$ERRORS
+	END=$(now)
+	pgbench_stop "$1" "$2"
 }
 
 machine=$(bench_machine)
@@ -756,16 +758,27 @@ if [ "$SCALE_CATCHUP" = 1 ]; then
 	echo
 	echo "leader's (primary's) latency while the node was away, caught up, after; and the run's last" \
 		"${minute}s (all three nodes up)"
-	# phase NAME STOP START CAUGHT END: "phase from to end" lines of NAME's run
+	# phase NAME STOP START CAUGHT END: "phase NAME from to end" lines of
+	# NAME's run
 	phase() {
 		local t0 a b c
 		t0=$(cat "$TEMP_BASE/$1.t0")
 		a=$(elapsed "$t0" "$3")
 		b=$(elapsed "$t0" "$4")
 		c=$(elapsed "$t0" "$5")
-		echo "away 0 $a $c"
-		echo "catching-up $a $b $c"
-		echo "after $b $c $c"
+		echo "away $1 0 $a $c"
+		echo "catching-up $1 $a $b $c"
+		echo "after $1 $b $c $c"
+	}
+	# phase_cells PHASE: the figures of PHASE ("label run from to end") in
+	# c_fmt, no newline; PHASE_P its "p50 p99"
+	phase_cells() {
+		local label run from to end tps p50 p99 sd max cl
+		read -r label run from to end <<<"$1"
+		read -r _ tps p50 p99 sd max cl <<<"$(window "$run" "$from" "$to" "$end")"
+		PHASE_P="$p50 $p99"
+		# shellcheck disable=SC2059 # c_fmt is the format
+		printf "$c_fmt" "$label" "$tps" "$p50" "$p99" "$sd" "$max" "$cl"
 	}
 	c_fmt='%-12s %7s %7s %7s %7s %7s %3s'
 	declare -A k_row s_row
@@ -780,25 +793,16 @@ if [ "$SCALE_CATCHUP" = 1 ]; then
 	fi
 	sync_phases=()
 	[ "$SCALE_BASELINE" = 0 ] || mapfile -t sync_phases < <(phase sync_catchup "$S_STOP" "$S_START" "$S_CAUGHT" "$S_END")
-	kalam_phases=("run $((SCALE_SECONDS - minute)) $SCALE_SECONDS $SCALE_SECONDS")
+	kalam_phases=("run kalam $((SCALE_SECONDS - minute)) $SCALE_SECONDS $SCALE_SECONDS")
 	mapfile -t -O 1 kalam_phases < <(phase kalam_catchup "$C_STOP" "$C_START" "$C_CAUGHT" "$C_END")
-	sync_phases=("run $((SCALE_SECONDS - minute)) $SCALE_SECONDS $SCALE_SECONDS" "${sync_phases[@]}")
+	sync_phases=("run sync $((SCALE_SECONDS - minute)) $SCALE_SECONDS $SCALE_SECONDS" "${sync_phases[@]}")
 	for ((p = 0; p < ${#kalam_phases[@]}; p++)); do
-		read -r label from to end <<<"${kalam_phases[p]}"
-		run=kalam_catchup
-		((p > 0)) || run=kalam
-		read -r _ k_tps k_p50 k_p99 k_sd k_max k_cl <<<"$(window "$run" "$from" "$to" "$end")"
-		k_row[$label]="$k_p50 $k_p99"
-		# shellcheck disable=SC2059 # c_fmt is the format
-		printf "$c_fmt" "$label" "$k_tps" "$k_p50" "$k_p99" "$k_sd" "$k_max" "$k_cl"
+		phase_cells "${kalam_phases[p]}"
+		k_row[${kalam_phases[p]%% *}]=$PHASE_P
 		if [ "$SCALE_BASELINE" = 1 ]; then
-			read -r label from to end <<<"${sync_phases[p]}"
-			run=sync_catchup
-			((p > 0)) || run=sync
-			read -r _ s_tps s_p50 s_p99 s_sd s_max s_cl <<<"$(window "$run" "$from" "$to" "$end")"
-			s_row[$label]="$s_p50 $s_p99"
-			# shellcheck disable=SC2059 # c_fmt is the format
-			printf " | $c_fmt" "$label" "$s_tps" "$s_p50" "$s_p99" "$s_sd" "$s_max" "$s_cl"
+			printf ' | '
+			phase_cells "${sync_phases[p]}"
+			s_row[${sync_phases[p]%% *}]=$PHASE_P
 		fi
 		echo
 	done
@@ -833,6 +837,22 @@ awk -v t0="$load_start" -v dir="$plot_dir" '{ printf "%.2f %.1f\n", $1 - t0, $4 
 	"$TEMP_BASE/rss.dat"
 awk -v t0="$load_start" '($2 in term) && $3 > term[$2] { printf "%.2f\n", $1 - t0 } { term[$2] = $3 }' \
 	"$TEMP_BASE/terms.dat" >"$plot_dir/elections.dat"
+
+# catchup_lines NAME START CAUGHT COLOUR TITLE WHO Y: gnuplot's marks of
+# NAME's catch-up (WHO back at START, caught up at CAUGHT: epochs; labels
+# at height Y) in COLOUR; adds its p50 and p99 per window to plot
+catchup_lines() {
+	local t0 x
+	t0=$(cat "$TEMP_BASE/$1.t0")
+	x=$(elapsed "$t0" "$2")
+	echo "set arrow from first $x, graph 0 to first $x, graph 1 nohead dashtype 2 lc rgb '$4'"
+	echo "set label '$6 back' at first $x, graph $7 offset 1, 0 tc rgb '$4'"
+	x=$(elapsed "$t0" "$3")
+	echo "set arrow from first $x, graph 0 to first $x, graph 1 nohead dashtype 3 lc rgb '$4'"
+	echo "set label 'caught up' at first $x, graph $7 offset 1, -1 tc rgb '$4'"
+	plot+="${plot:+, }'$plot_dir/$1.dat' using 1:2 with linespoints lw 2 lc rgb '$4' title '$5 p50'"
+	plot+=", '$plot_dir/$1.dat' using 1:3 with linespoints lw 2 dt 2 lc rgb '$4' title '$5 p99'"
+}
 
 # The picture: latency per window; the workers' RSS over time
 commit=$(bench_commit "$repo")
@@ -902,25 +922,10 @@ commit=$(bench_commit "$repo")
 		echo "set xlabel 'seconds since the node stopped (middle of each ${SCALE_CATCHUP_WINDOW}s window)'"
 		echo "set ylabel 'latency per INSERT on the leader (ms, log scale)'"
 		echo "set title 'catch-up: a node away past compaction, then back while the clients go on'"
-		t0=$(cat "$TEMP_BASE/kalam_catchup.t0")
-		for t in "$C_START" "$C_CAUGHT"; do
-			x=$(elapsed "$t0" "$t")
-			echo "set arrow from first $x, graph 0 to first $x, graph 1 nohead dashtype 2 lw 2 lc rgb '#1f77b4'"
-		done
-		echo "set label 'node $C_NODE starts' at first $(elapsed "$t0" "$C_START"), graph 0.95 offset 1, 0 tc rgb '#1f77b4'"
-		echo "set label 'caught up' at first $(elapsed "$t0" "$C_CAUGHT"), graph 0.9 offset 1, 0 tc rgb '#1f77b4'"
-		plot="'$plot_dir/kalam_catchup.dat' using 1:2 with linespoints lw 2 lc rgb '#1f77b4' title 'kalam p50'"
-		plot+=", '$plot_dir/kalam_catchup.dat' using 1:3 with linespoints lw 2 dt 2 lc rgb '#1f77b4' title 'kalam p99'"
-		if [ "$SCALE_BASELINE" = 1 ]; then
-			t0=$(cat "$TEMP_BASE/sync_catchup.t0")
-			for t in "$S_START" "$S_CAUGHT"; do
-				x=$(elapsed "$t0" "$t")
-				echo "set arrow from first $x, graph 0 to first $x, graph 1 nohead dashtype 3 lc rgb '#555555'"
-			done
-			echo "set label 's2 caught up' at first $(elapsed "$t0" "$S_CAUGHT"), graph 0.85 offset 1, 0 tc rgb '#555555'"
-			plot+=", '$plot_dir/sync_catchup.dat' using 1:2 with linespoints lw 2 lc rgb '#555555' title 'sync replication p50'"
-			plot+=", '$plot_dir/sync_catchup.dat' using 1:3 with linespoints lw 2 dt 2 lc rgb '#555555' title 'sync replication p99'"
-		fi
+		plot=""
+		catchup_lines kalam_catchup "$C_START" "$C_CAUGHT" '#1f77b4' kalam "node $C_NODE" 0.95
+		[ "$SCALE_BASELINE" = 0 ] ||
+			catchup_lines sync_catchup "$S_START" "$S_CAUGHT" '#555555' "sync replication" s2 0.85
 		echo "plot $plot"
 	fi
 	echo "unset multiplot"
