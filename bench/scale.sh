@@ -344,10 +344,11 @@ server_trouble() {
 }
 
 # window_elections FROM TO: the term increases the sampler saw in [FROM, TO)
-# s of kalam's run (TO at or past the run's end: all to the end)
+# s of kalam's run (TO at or past the run's end: all to its end, not into
+# the catch-up)
 window_elections() {
 	local to=$2
-	((to < SCALE_SECONDS)) || to=1e99
+	((to < SCALE_SECONDS)) || to=$(elapsed "$(cat "$TEMP_BASE/kalam.t0")" "$run_end")
 	awk -v t0="$(cat "$TEMP_BASE/kalam.t0")" -v a="$1" -v b="$to" '
 		($2 in term) && $3 > term[$2] && $1 - t0 >= a && $1 - t0 < b { n += $3 - term[$2] }
 		{ term[$2] = $3 }
@@ -470,6 +471,7 @@ kalam_catchup() {
 		answer=$(sql "${NODE_PORTS[C_NODE]}" -At -F ' ' -c "SELECT applied_index,
 				coalesce(snapshot_install, '-'), coalesce(snapshot_rows, 0), coalesce(snapshot_bytes, 0) / 1024
 			FROM kalam.groups WHERE group_name = '$group'" 2>/dev/null) || answer=""
+		[ "${answer:0:1}" != " " ] || answer="-$answer"
 		read -r applied state rows kb <<<"$answer"
 		if [ -n "$state" ] && [ "$state" != - ]; then
 			[ -n "$C_FETCH" ] || C_FETCH=$(now)
@@ -484,7 +486,8 @@ kalam_catchup() {
 				C_LINE=${line#*\": }
 			fi
 		fi
-		if [ -n "$target" ] && [ -n "$applied" ] && ((applied >= target)); then
+		# (applied_index is NULL for a while after the start)
+		if [[ $target =~ ^[0-9]+$ && $applied =~ ^[0-9]+$ ]] && ((applied >= target)); then
 			C_CAUGHT=$(now)
 			C_HWM=$(vm_hwm "$(worker_pid "$C_NODE")")
 			C_LEADER_HWM=$(vm_hwm "$(worker_pid "$C_LEADER")")
