@@ -469,7 +469,7 @@ kalam_catchup() {
 		target=$(sql "${NODE_PORTS[C_LEADER]}" -At -c \
 			"SELECT commit_index FROM kalam.groups WHERE group_name = '$group'" 2>/dev/null) || target=""
 		answer=$(sql "${NODE_PORTS[C_NODE]}" -At -F ' ' -c "SELECT applied_index,
-				coalesce(snapshot_install, '-'), coalesce(snapshot_rows, 0), coalesce(snapshot_bytes, 0) / 1024
+				coalesce(replace(snapshot_install, ' ', '_'), '-'), coalesce(snapshot_rows, 0), coalesce(snapshot_bytes, 0) / 1024
 			FROM kalam.groups WHERE group_name = '$group'" 2>/dev/null) || answer=""
 		[ "${answer:0:1}" != " " ] || answer="-$answer"
 		read -r applied state rows kb <<<"$answer"
