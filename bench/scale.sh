@@ -37,6 +37,29 @@
 # ratios per window.  The kalam cluster is stopped before the baseline
 # starts, so that they do not share the machine.
 #
+# Catch-up (SCALE_CATCHUP=1; 0, the default, skips it: it adds 1.5-3
+# minutes), after the run, on the same cluster: issue 12's "catch-up of a
+# node that was away past compaction".  kalam.snapshot_log_size goes down to
+# SCALE_CATCHUP_LOG_SIZE on the shard's leader and the other node that stays
+# (ALTER SYSTEM, reload), so that the log is compacted soon; a follower of
+# the shard stops (fast); SCALE_CLIENTS clients insert on the leader until
+# the leader's log of the shard starts past the follower's last index (its
+# closed segments, and a snapshot past it: the follower can only come back
+# from a snapshot), for SCALE_CATCHUP_AWAY seconds at least; then the
+# follower starts while the clients go on, until its applied_index reaches
+# the leader's commit index, and SCALE_CATCHUP_AFTER seconds more.  Prints
+# how long it was away, its times from its start (install begun, snapshot
+# installed, caught up), the snapshot (the log line: rows, kB, chunks,
+# files, ms), its kalam worker's peak RSS (VmHWM: its whole life, so the
+# start too) and the leader's, and the leader's client latency while the
+# follower was away, during its catch-up and after it, next to the run's
+# last minute (three nodes), with the ratios catch-up / away and catch-up /
+# run (target: 2 at most).  With the baseline, the same for synchronous
+# replication: standby s2 stops (fast) for as long as kalam's follower was
+# away (wal_keep_size 4GB on the primary, so that the WAL it needs stays),
+# then starts and replays the WAL until its replay_lsn reaches the
+# primary's current LSN; peak RSS of its startup and walreceiver processes.
+#
 # Draws into SCALE_PNG (default bench/scale.png in the repo) the p50 and
 # p99 per window of both, and the workers' RSS over time with the moments
 # of elections, with gnuplot (installs gnuplot-nox if it is missing).
@@ -49,6 +72,12 @@
 #   SCALE_CLIENTS=8       pgbench clients of the run
 #   SCALE_SAMPLE=2        seconds between samples of RSS and terms
 #   SCALE_BASELINE=1      0: no synchronous replication baseline
+#   SCALE_CATCHUP=0       1: the catch-up phase after the run
+#   SCALE_CATCHUP_LOG_SIZE=4MB  kalam.snapshot_log_size during it
+#   SCALE_CATCHUP_AWAY=20       seconds away at least
+#   SCALE_CATCHUP_AFTER=10      seconds of inserts after the catch-up
+#   SCALE_CATCHUP_WINDOW=5      seconds per window of its latency (PNG)
+#   SCALE_CATCHUP_MAX=600       seconds each wait (away, catching up) may take
 #   SCALE_PNG=bench/scale.png
 # The full test (10M rows at the end: 9.5M loaded, then 3 minutes of
 # inserts).  At 1M rows the load ran at 19k rows/s (and slowing) and each
@@ -67,7 +96,14 @@ SCALE_WINDOW=${SCALE_WINDOW:-10}
 SCALE_CLIENTS=${SCALE_CLIENTS:-8}
 SCALE_SAMPLE=${SCALE_SAMPLE:-2}
 SCALE_BASELINE=${SCALE_BASELINE:-1}
-for v in SCALE_BATCH SCALE_SECONDS SCALE_WINDOW SCALE_CLIENTS SCALE_SAMPLE; do
+SCALE_CATCHUP=${SCALE_CATCHUP:-0}
+SCALE_CATCHUP_LOG_SIZE=${SCALE_CATCHUP_LOG_SIZE:-4MB}
+SCALE_CATCHUP_AWAY=${SCALE_CATCHUP_AWAY:-20}
+SCALE_CATCHUP_AFTER=${SCALE_CATCHUP_AFTER:-10}
+SCALE_CATCHUP_WINDOW=${SCALE_CATCHUP_WINDOW:-5}
+SCALE_CATCHUP_MAX=${SCALE_CATCHUP_MAX:-600}
+for v in SCALE_BATCH SCALE_SECONDS SCALE_WINDOW SCALE_CLIENTS SCALE_SAMPLE SCALE_CATCHUP_AWAY \
+	SCALE_CATCHUP_AFTER SCALE_CATCHUP_WINDOW SCALE_CATCHUP_MAX; do
 	if ! [[ ${!v} =~ ^[1-9][0-9]*$ ]]; then
 		echo "scale.sh: $v must be a positive integer, not '${!v}'" >&2
 		exit 1
@@ -77,8 +113,14 @@ if ! [[ $SCALE_PRELOAD =~ ^[0-9]+$ ]]; then
 	echo "scale.sh: SCALE_PRELOAD must be an integer, not '$SCALE_PRELOAD'" >&2
 	exit 1
 fi
-if ! [[ $SCALE_BASELINE =~ ^[01]$ ]]; then
-	echo "scale.sh: SCALE_BASELINE must be 0 or 1, not '$SCALE_BASELINE'" >&2
+for v in SCALE_BASELINE SCALE_CATCHUP; do
+	if ! [[ ${!v} =~ ^[01]$ ]]; then
+		echo "scale.sh: $v must be 0 or 1, not '${!v}'" >&2
+		exit 1
+	fi
+done
+if ! [[ $SCALE_CATCHUP_LOG_SIZE =~ ^[1-9][0-9]*(kB|MB|GB)?$ ]]; then
+	echo "scale.sh: SCALE_CATCHUP_LOG_SIZE must be a size such as 4MB, not '$SCALE_CATCHUP_LOG_SIZE'" >&2
 	exit 1
 fi
 # the first and the last minute of the run (the whole run if shorter)
@@ -174,12 +216,24 @@ growth_run() {
 		--log --log-prefix="$BENCH_LOGS/$name" >"$out" 2>&1; then
 		ERRORS=""
 	else
-		# pgbench 15 ends a client at its first error
-		ERRORS=$(grep '^pgbench: error: client .* aborted' "$out" | sed 's/^.*ERROR: *//' |
-			sort | uniq -c | awk '{ n = $1; $1 = ""; print n " client(s) ended by ERROR:" $0 }' | paste -sd ';')
+		pgbench_errors "$out"
 		ERRORS=${ERRORS:-$(tail -n 3 "$out" | paste -sd ' ')}
 		echo "warning: pgbench failed on $name: $ERRORS" >&2
 	fi
+	pgbench_tx "$name"
+}
+
+# pgbench_errors OUT: ERRORS, the clients ended by an ERROR in pgbench's
+# output OUT, counted (pgbench 15 ends a client at its first error)
+pgbench_errors() {
+	ERRORS=$({ grep '^pgbench: error: client .* aborted.*ERROR:' "$1" || true; } | sed 's/^.*ERROR: *//' |
+		sort | uniq -c | awk '{ n = $1; $1 = ""; print n " client(s) ended by ERROR:" $0 }' | paste -sd ';')
+}
+
+# pgbench_tx NAME: pgbench's log of NAME's run into $TEMP_BASE/NAME.tx and
+# $TEMP_BASE/NAME.t0 (see growth_run)
+pgbench_tx() {
+	local name=$1 out=$TEMP_BASE/$1.pgbench
 	# pgbench's log: client, transaction, latency (us), script, end (s, us)
 	cat "$BENCH_LOGS/$name".* | awk '$3 ~ /^[0-9]+$/ { printf "%.6f %.3f %d\n", $5 + $6 / 1e6, $3 / 1000, $1 }' >"$out.raw"
 	awk -v t0="$TEMP_BASE/$name.t0" '
@@ -193,21 +247,20 @@ growth_run() {
 	fi
 }
 
-# window NAME FROM TO: "count tps p50 p99 sd max clients" of the
-# transactions of NAME's run that ended in [FROM, TO) s (TO at or past the
-# run's end: all to the end), tps over TO - FROM, clients: how many of them
-# finished a transaction then
+# window NAME FROM TO [END]: "count tps p50 p99 sd max clients" of the
+# transactions of NAME's run that ended in [FROM, TO) s (TO at or past END,
+# the run's end, SCALE_SECONDS unless given: all to the end), tps over TO -
+# FROM, clients: how many of them finished a transaction then
 window() {
-	local to=$3
-	((to < SCALE_SECONDS)) || to=1e99
-	awk -v a="$2" -v b="$to" '$1 >= a && $1 < b { print $2, $3 }' "$TEMP_BASE/$1.tx" | sort -g |
-		awk -v d="$(($3 - $2))" '
+	awk -v a="$2" -v b="$3" -v e="${4:-$SCALE_SECONDS}" '$1 >= a && ($1 < b || b >= e) { print $2, $3 }' \
+		"$TEMP_BASE/$1.tx" | sort -g |
+		awk -v d="$(elapsed "$2" "$3")" '
 			{ v[NR] = $1; s += $1; ss += $1 * $1; if (!seen[$2]++) clients++ }
 			END {
 				if (NR == 0) { print 0, 0, "-", "-", "-", "-", 0; exit }
 				m = s / NR
 				var = ss / NR - m * m
-				printf "%d %.1f %.2f %.2f %.2f %.2f %d\n", NR, NR / d, v[int((NR * 50 + 99) / 100)],
+				printf "%d %.1f %.2f %.2f %.2f %.2f %d\n", NR, (d > 0 ? NR / d : 0), v[int((NR * 50 + 99) / 100)],
 					v[int((NR * 99 + 99) / 100)], sqrt(var > 0 ? var : 0), v[NR], clients
 			}'
 }
@@ -225,7 +278,7 @@ last_minute="last ${minute}s $((SCALE_SECONDS - minute)) $SCALE_SECONDS"
 terms() {
 	local i
 	for ((i = 1; i <= 3; i++)); do
-		sql "${NODE_PORTS[i]}" -At -F ' ' -c 'SELECT group_name, term FROM kalam.groups' || true
+		sql "${NODE_PORTS[i]}" -At -F ' ' -c 'SELECT group_name, term FROM kalam.groups' 2>/dev/null || true
 	done | awk '$2 > t[$1] { t[$1] = $2 } END { for (g in t) print g, t[g] }' | sort
 }
 
@@ -291,10 +344,11 @@ server_trouble() {
 }
 
 # window_elections FROM TO: the term increases the sampler saw in [FROM, TO)
-# s of kalam's run (TO at or past the run's end: all to the end)
+# s of kalam's run (TO at or past the run's end: all to its end, not into
+# the catch-up)
 window_elections() {
 	local to=$2
-	((to < SCALE_SECONDS)) || to=1e99
+	((to < SCALE_SECONDS)) || to=$(elapsed "$(cat "$TEMP_BASE/kalam.t0")" "$run_end")
 	awk -v t0="$(cat "$TEMP_BASE/kalam.t0")" -v a="$1" -v b="$to" '
 		($2 in term) && $3 > term[$2] && $1 - t0 >= a && $1 - t0 < b { n += $3 - term[$2] }
 		{ term[$2] = $3 }
@@ -310,6 +364,193 @@ rss_range() {
 			if ($4 > hi) hi = $4
 		}
 		END { if (c) printf "%.0f %.0f\n", lo / 1024, hi / 1024; else print "- -" }' "$TEMP_BASE/rss.dat"
+}
+
+# pgbench_start NAME PORT SCRIPT: SCALE_CLIENTS clients insert at PORT in
+# the background (PGBENCH_PID), for up to SCALE_CATCHUP_MAX * 3 seconds,
+# ids from 10^9 on in each client's range (the run's are below); ended by
+# pgbench_stop
+pgbench_start() {
+	sql "$2" -c CHECKPOINT >/dev/null
+	as_pg "$PG_BIN/pgbench" -n -M prepared -T $((SCALE_CATCHUP_MAX * 3)) -p "$2" -f "$3" \
+		-c "$SCALE_CLIENTS" -j $((SCALE_CLIENTS > 1 ? 2 : 1)) -D n=1000000000 \
+		--log --log-prefix="$BENCH_LOGS/$1" >"$TEMP_BASE/$1.pgbench" 2>&1 &
+	PGBENCH_PID=$!
+}
+
+# pgbench_stop NAME PORT: ends pgbench_start's clients (their sessions
+# terminated: pgbench ends a client at an error), its transactions into
+# $TEMP_BASE/NAME.tx (pgbench_tx) and the errors before the end into ERRORS
+pgbench_stop() {
+	sql "$2" -At -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = 'pgbench'" >/dev/null
+	wait "$PGBENCH_PID" || true
+	pgbench_errors "$TEMP_BASE/$1.pgbench"
+	pgbench_tx "$1"
+}
+
+# raft_log NODE GROUP: "first snapshot" of GROUP's Raft log in kalam NODE's
+# directory: the first index of its closed segments (libraft drops those
+# behind a snapshot's trailing entries) and the index of its latest
+# snapshot, 0 for none
+raft_log() {
+	local dir=$TEMP_BASE/kalam$1/kalam/raft/$2
+	{
+		find "$dir" -maxdepth 1 -name '[0-9]*-[0-9]*' -printf '%f\n' | sed -nE 's/^([0-9]{16})-[0-9]{16}$/s \1/p'
+		find "$dir" -maxdepth 1 -name 'snapshot-*' -printf '%f\n' | sed -nE 's/^snapshot-[0-9]+-([0-9]+)-.*$/n \1/p'
+	} 2>/dev/null | awk '
+		$1 == "s" && (!f || $2 + 0 < first) { first = $2 + 0; f = 1 }
+		$1 == "n" && $2 + 0 > snap { snap = $2 + 0 }
+		END { printf "%d %d\n", first, snap }'
+}
+
+# vm_hwm PID: the peak RSS of process PID (MB), "-" if it is gone
+vm_hwm() {
+	awk '/^VmHWM:/ { printf "%.0f\n", $2 / 1024; found = 1 } END { if (!found) print "-" }' \
+		"/proc/$1/status" 2>/dev/null || echo -
+}
+
+# kalam_catchup: the kalam catch-up phase (see the top); sets the C_*
+# figures
+kalam_catchup() {
+	local i log_lines answer applied state rows kb target first snap deadline line
+	kalam_group_leader "$group"
+	C_LEADER=$LEADER
+	C_NODE=$((C_LEADER % 3 + 1))
+	for ((i = 1; i <= 3; i++)); do
+		((i == C_NODE)) && continue
+		sql "${NODE_PORTS[i]}" -c "ALTER SYSTEM SET kalam.snapshot_log_size = '$SCALE_CATCHUP_LOG_SIZE'" \
+			-c 'SELECT pg_reload_conf()' >/dev/null
+	done
+	rm -f "$TEMP_BASE/rss.stop"
+	sample_rss &
+	sampler=$!
+	sample_terms &
+	term_sampler=$!
+	C_TERMS=$(terms)
+	echo "Catch-up: node $C_NODE, a follower of group $group, stops; $SCALE_CLIENTS clients insert on" \
+		"node $C_LEADER (kalam.snapshot_log_size = $SCALE_CATCHUP_LOG_SIZE there and on the third node)..."
+	C_STOP=$(now)
+	stop_node "kalam$C_NODE"
+	# the follower has at most the entries the leader had when it stopped:
+	# committed by now, but for a few in flight
+	C_INDEX=$(sql "${NODE_PORTS[C_LEADER]}" -At -c \
+		"SELECT commit_index FROM kalam.groups WHERE group_name = '$group'")
+	pgbench_start kalam_catchup "${NODE_PORTS[C_LEADER]}" "$scripts/kalam_scale.sql"
+	deadline=$((SECONDS + SCALE_CATCHUP_MAX))
+	while :; do
+		sleep 1
+		read -r first snap <<<"$(raft_log "$C_LEADER" "$group")"
+		if ((first > C_INDEX + 64 && snap > C_INDEX)); then
+			awk -v a="$(elapsed "$C_STOP" "$(now)")" -v b="$SCALE_CATCHUP_AWAY" 'BEGIN { exit !(a >= b) }' && break
+		fi
+		if ((SECONDS > deadline)); then
+			echo "warning: after ${SCALE_CATCHUP_MAX}s the leader's log of $group still starts at $first" \
+				"(snapshot $snap), the follower stopped at $C_INDEX: it may catch up from the log" >&2
+			break
+		fi
+		if ! kill -0 "$PGBENCH_PID" 2>/dev/null; then
+			echo "warning: the clients ended while node $C_NODE was away" >&2
+			break
+		fi
+	done
+	C_LOG_FIRST=$first
+	C_SNAPSHOT=$snap
+	C_LEADER_INDEX=$(sql "${NODE_PORTS[C_LEADER]}" -At -c \
+		"SELECT commit_index FROM kalam.groups WHERE group_name = '$group'")
+	log_lines=$(wc -l <"$TEMP_BASE/kalam$C_NODE.log")
+	C_START=$(now)
+	echo "  away $(elapsed "$C_STOP" "$C_START") s: the leader's log starts at $first, snapshot at" \
+		"$snap, commit index $C_LEADER_INDEX; node $C_NODE stopped at $C_INDEX; it starts"
+	start_node "kalam$C_NODE" "${NODE_PORTS[C_NODE]}"
+	C_FETCH="" C_INSTALLED="" C_CAUGHT="" C_LINE="" C_ROWS_SEEN=0 C_KB_SEEN=0
+	deadline=$((SECONDS + SCALE_CATCHUP_MAX))
+	while ((SECONDS < deadline)); do
+		target=$(sql "${NODE_PORTS[C_LEADER]}" -At -c \
+			"SELECT commit_index FROM kalam.groups WHERE group_name = '$group'" 2>/dev/null) || target=""
+		answer=$(sql "${NODE_PORTS[C_NODE]}" -At -F ' ' -c "SELECT applied_index,
+				coalesce(replace(snapshot_install, ' ', '_'), '-'), coalesce(snapshot_rows, 0), coalesce(snapshot_bytes, 0) / 1024
+			FROM kalam.groups WHERE group_name = '$group'" 2>/dev/null) || answer=""
+		[ "${answer:0:1}" != " " ] || answer="-$answer"
+		read -r applied state rows kb <<<"$answer"
+		if [ -n "$state" ] && [ "$state" != - ]; then
+			[ -n "$C_FETCH" ] || C_FETCH=$(now)
+			((rows <= C_ROWS_SEEN)) || C_ROWS_SEEN=$rows
+			((kb <= C_KB_SEEN)) || C_KB_SEEN=$kb
+		fi
+		if [ -z "$C_LINE" ]; then
+			line=$(tail -n +$((log_lines + 1)) "$TEMP_BASE/kalam$C_NODE.log" |
+				grep -m 1 "group \"$group\": installed a snapshot" || true)
+			if [ -n "$line" ]; then
+				C_INSTALLED=$(now)
+				C_LINE=${line#*\": }
+			fi
+		fi
+		# (applied_index is NULL for a while after the start)
+		if [[ $target =~ ^[0-9]+$ && $applied =~ ^[0-9]+$ ]] && ((applied >= target)); then
+			C_CAUGHT=$(now)
+			C_HWM=$(vm_hwm "$(worker_pid "$C_NODE")")
+			C_LEADER_HWM=$(vm_hwm "$(worker_pid "$C_LEADER")")
+			break
+		fi
+		sleep 0.2
+	done
+	[ -n "$C_CAUGHT" ] || C_HWM=- C_LEADER_HWM=-
+	catchup_end kalam_catchup "${NODE_PORTS[C_LEADER]}" "node $C_NODE" "$C_START" "$C_CAUGHT"
+	C_CAUGHT=$CAUGHT C_END=$END C_ERRORS=$ERRORS
+	C_TERMS_END=$(terms)
+	touch "$TEMP_BASE/rss.stop"
+	wait "$sampler" "$term_sampler" || true
+}
+
+# sync_catchup: the same for synchronous replication, standby s2 away for
+# as long as kalam's follower was; sets the S_* figures
+sync_catchup() {
+	local lsn target ok pm away deadline
+	sql "$SYNC_PORT" -c "ALTER SYSTEM SET wal_keep_size = '4GB'" -c 'SELECT pg_reload_conf()' >/dev/null
+	away=$(elapsed "$C_STOP" "$C_START")
+	echo "Catch-up: standby s2 stops for ${away}s; $SCALE_CLIENTS clients insert on the primary..."
+	S_STOP=$(now)
+	stop_node s2
+	lsn=$(sql "$SYNC_PORT" -At -c 'SELECT pg_current_wal_lsn()')
+	pgbench_start sync_catchup "$SYNC_PORT" "$scripts/heap_scale.sql"
+	sleep "$(awk -v a="$away" -v s="$(elapsed "$S_STOP" "$(now)")" 'BEGIN { print (a > s ? a - s : 0) }')"
+	S_BEHIND=$(sql "$SYNC_PORT" -At -c "SELECT round(pg_wal_lsn_diff(pg_current_wal_lsn(), '$lsn') / 1048576)")
+	S_START=$(now)
+	start_node s2 $((SYNC_PORT + 2))
+	S_CAUGHT=""
+	deadline=$((SECONDS + SCALE_CATCHUP_MAX))
+	while ((SECONDS < deadline)); do
+		target=$(sql "$SYNC_PORT" -At -c 'SELECT pg_current_wal_lsn()')
+		ok=$(sql "$SYNC_PORT" -At -c "SELECT coalesce(bool_or(replay_lsn >= '$target'), false)
+			FROM pg_stat_replication WHERE application_name = 's2'")
+		if [ "$ok" = t ]; then
+			S_CAUGHT=$(now)
+			break
+		fi
+		sleep 0.2
+	done
+	pm=$(head -n 1 "$TEMP_BASE/s2/postmaster.pid")
+	S_HWM="startup $(vm_hwm "$(pgrep -P "$pm" -f 'startup' | head -n 1)") MB,"
+	S_HWM+=" walreceiver $(vm_hwm "$(pgrep -P "$pm" -f 'walreceiver' | head -n 1)") MB"
+	catchup_end sync_catchup "$SYNC_PORT" "standby s2" "$S_START" "$S_CAUGHT"
+	S_CAUGHT=$CAUGHT S_END=$END S_ERRORS=$ERRORS
+}
+
+# catchup_end NAME PORT WHO START CAUGHT: warns if CAUGHT is empty (WHO did
+# not catch up), lets the clients insert SCALE_CATCHUP_AFTER seconds more
+# and ends them (pgbench_stop NAME PORT); sets CAUGHT (now if it was empty)
+# and END
+catchup_end() {
+	CAUGHT=$5
+	if [ -z "$CAUGHT" ]; then
+		echo "warning: $3 did not catch up within ${SCALE_CATCHUP_MAX}s" >&2
+		CAUGHT=$(now)
+	fi
+	echo "  caught up $(elapsed "$4" "$CAUGHT") s after its start; ${SCALE_CATCHUP_AFTER}s more of inserts"
+	sleep "$SCALE_CATCHUP_AFTER"
+	END=$(now)
+	pgbench_stop "$1" "$2"
 }
 
 machine=$(bench_machine)
@@ -390,6 +631,7 @@ done)
 storage=$(for ((i = 1; i <= 3; i++)); do
 	echo "node $i $(du -sm "$TEMP_BASE/kalam$i/kalam" | cut -f 1) MB"
 done | paste -sd ',' | sed 's/,/, /g')
+[ "$SCALE_CATCHUP" = 0 ] || kalam_catchup
 kalam_trouble=$(server_trouble kalam1 kalam2 kalam3)
 stop_kalam_cluster
 
@@ -404,6 +646,7 @@ SQL
 	sync_load=$LOAD_LINE
 	growth_run sync "$SYNC_PORT" "$scripts/heap_scale.sql"
 	sync_errors=$ERRORS
+	[ "$SCALE_CATCHUP" = 0 ] || sync_catchup
 	poll_same_count bench.heap_scale "$SYNC_PORT" $((SYNC_PORT + 1)) $((SYNC_PORT + 2))
 	stop_sync_replication
 fi
@@ -471,7 +714,7 @@ echo "kalam worker RSS (MB): min-max during the load | during the run"
 for ((i = 1; i <= 3; i++)); do
 	read -r l_lo l_hi <<<"$(rss_range "$i" "$load_start" "$load_end")"
 	read -r r_lo r_hi <<<"$(rss_range "$i" "$run_start" "$run_end")"
-	pids=$(awk -v n="$i" '$2 == n { print $3 }' "$TEMP_BASE/rss.dat" | uniq | wc -l)
+	pids=$(awk -v n="$i" -v e="$run_end" '$2 == n && $1 <= e { print $3 }' "$TEMP_BASE/rss.dat" | uniq | wc -l)
 	note=""
 	((pids <= 1)) || note=" (warning: $pids worker processes: the worker restarted)"
 	[ "$i" = "$leader" ] && note=" (leader)$note"
@@ -479,25 +722,152 @@ for ((i = 1; i <= 3; i++)); do
 done
 echo
 if [ -n "$kalam_trouble" ]; then
-	echo "kalam servers' logs, WARNING and above, ended processes (count, message):"
+	note=""
+	[ "$SCALE_CATCHUP" = 0 ] || note="; the catch-up stopped node $C_NODE and terminated the clients' sessions"
+	echo "kalam servers' logs, WARNING and above, ended processes (count, message)$note:"
 	echo "$kalam_trouble"
 	echo
 fi
 echo "kalam apply of group $group during the run (kalam.stat_apply, ms):"
 echo "  node entries rows apply_p50 apply_p99 apply_max propose_to_commit_p99 commit_to_apply_p99"
 echo "$apply_stats"
+if [ "$SCALE_CATCHUP" = 1 ]; then
+	echo
+	echo "Catch-up of node $C_NODE (group $group, led by node $C_LEADER; kalam.snapshot_log_size" \
+		"$SCALE_CATCHUP_LOG_SIZE on the other two): away $(elapsed "$C_STOP" "$C_START") s; it stopped at" \
+		"index $C_INDEX or so; when it started the leader's log began at $C_LOG_FIRST, its latest" \
+		"snapshot was at $C_SNAPSHOT, its commit index $C_LEADER_INDEX"
+	fetch=-
+	[ -z "$C_FETCH" ] || fetch="$(elapsed "$C_START" "$C_FETCH") s"
+	installed=-
+	[ -z "$C_INSTALLED" ] || installed="$(elapsed "$C_START" "$C_INSTALLED") s"
+	echo "  from its start: install seen under way $fetch, installed (the log line seen) $installed," \
+		"caught up (applied_index >= the leader's commit index) $(elapsed "$C_START" "$C_CAUGHT") s"
+	echo "  the snapshot: ${C_LINE:-none installed (it caught up from the log)}"
+	[ -z "$C_FETCH" ] || echo "  kalam.groups during the install: up to $C_ROWS_SEEN rows, $C_KB_SEEN kB seen"
+	read -r _ f_hi <<<"$(rss_range "$C_NODE" "$C_START" "$C_CAUGHT")"
+	read -r l_lo l_hi <<<"$(rss_range "$C_LEADER" "$C_START" "$C_CAUGHT")"
+	echo "  kalam worker peak RSS (VmHWM, MB): node $C_NODE $C_HWM (since its start; sampled during the" \
+		"catch-up: max $f_hi), leader $C_LEADER_HWM (since the cluster started; sampled during the catch-up:" \
+		"$l_lo-$l_hi)"
+	echo "  kalam elections during the phase: $(elections "$C_TERMS" "$C_TERMS_END")"
+	[ -z "$C_ERRORS" ] || echo "  kalam pgbench errors: $C_ERRORS"
+	if [ "$SCALE_BASELINE" = 1 ]; then
+		echo "sync replication: standby s2 away $(elapsed "$S_STOP" "$S_START") s ($S_BEHIND MB of WAL" \
+			"behind when it started), caught up (its replay_lsn >= the primary's LSN)" \
+			"$(elapsed "$S_START" "$S_CAUGHT") s after its start; peak RSS (VmHWM): $S_HWM"
+		[ -z "$S_ERRORS" ] || echo "  sync replication pgbench errors: $S_ERRORS"
+	fi
+	echo
+	echo "leader's (primary's) latency while the node was away, caught up, after; and the run's last" \
+		"${minute}s (all three nodes up)"
+	# phase NAME STOP START CAUGHT END: "phase NAME from to end" lines of
+	# NAME's run
+	phase() {
+		local t0 a b c
+		t0=$(cat "$TEMP_BASE/$1.t0")
+		a=$(elapsed "$t0" "$3")
+		b=$(elapsed "$t0" "$4")
+		c=$(elapsed "$t0" "$5")
+		echo "away $1 0 $a $c"
+		echo "catching-up $1 $a $b $c"
+		echo "after $1 $b $c $c"
+	}
+	# phase_cells PHASE: the figures of PHASE ("label run from to end") in
+	# c_fmt, no newline; PHASE_P its "p50 p99"
+	phase_cells() {
+		local label run from to end tps p50 p99 sd max cl
+		read -r label run from to end <<<"$1"
+		read -r _ tps p50 p99 sd max cl <<<"$(window "$run" "$from" "$to" "$end")"
+		PHASE_P="$p50 $p99"
+		# shellcheck disable=SC2059 # c_fmt is the format
+		printf "$c_fmt" "$label" "$tps" "$p50" "$p99" "$sd" "$max" "$cl"
+	}
+	c_fmt='%-12s %7s %7s %7s %7s %7s %3s'
+	declare -A k_row s_row
+	if [ "$SCALE_BASELINE" = 1 ]; then
+		# shellcheck disable=SC2059 # c_fmt is the format
+		printf "%-12s %-47s | %s\n" "" kalam "sync replication"
+		# shellcheck disable=SC2059 # c_fmt is the format
+		printf "$c_fmt | $c_fmt\n" phase tps p50 p99 sd max cl phase tps p50 p99 sd max cl
+	else
+		# shellcheck disable=SC2059 # c_fmt is the format
+		printf "$c_fmt\n" "kalam" tps p50 p99 sd max cl
+	fi
+	sync_phases=()
+	[ "$SCALE_BASELINE" = 0 ] || mapfile -t sync_phases < <(phase sync_catchup "$S_STOP" "$S_START" "$S_CAUGHT" "$S_END")
+	kalam_phases=("run kalam $((SCALE_SECONDS - minute)) $SCALE_SECONDS $SCALE_SECONDS")
+	mapfile -t -O 1 kalam_phases < <(phase kalam_catchup "$C_STOP" "$C_START" "$C_CAUGHT" "$C_END")
+	sync_phases=("run sync $((SCALE_SECONDS - minute)) $SCALE_SECONDS $SCALE_SECONDS" "${sync_phases[@]}")
+	for ((p = 0; p < ${#kalam_phases[@]}; p++)); do
+		phase_cells "${kalam_phases[p]}"
+		k_row[${kalam_phases[p]%% *}]=$PHASE_P
+		if [ "$SCALE_BASELINE" = 1 ]; then
+			printf ' | '
+			phase_cells "${sync_phases[p]}"
+			s_row[${sync_phases[p]%% *}]=$PHASE_P
+		fi
+		echo
+	done
+	# catchup_ratios CATCHING-UP AWAY RUN: each "p50 p99" of a phase; "p50
+	# a, p99 b of the away phase; p50 c, p99 d of the run"
+	catchup_ratios() {
+		local c50 c99 a50 a99 r50 r99
+		read -r c50 c99 <<<"$1"
+		read -r a50 a99 <<<"$2"
+		read -r r50 r99 <<<"$3"
+		echo "p50 $(ratio_of "$c50" "$a50"), p99 $(ratio_of "$c99" "$a99") of the away phase;" \
+			"p50 $(ratio_of "$c50" "$r50"), p99 $(ratio_of "$c99" "$r99") of the run"
+	}
+	echo "latency while catching up / before: kalam $(catchup_ratios "${k_row[catching-up]}" "${k_row[away]}" "${k_row[run]}") (target 2 at most)"
+	if [ "$SCALE_BASELINE" = 1 ]; then
+		echo "  sync replication $(catchup_ratios "${s_row[catching-up]}" "${s_row[away]}" "${s_row[run]}")"
+	fi
+	# the latency per window of the catch-up phases, for the picture
+	for name in kalam_catchup sync_catchup; do
+		[ -s "$TEMP_BASE/$name.tx" ] || continue
+		last=$(awk '$1 > m { m = $1 } END { print int(m) + 1 }' "$TEMP_BASE/$name.tx")
+		for ((from = 0; from < last; from += SCALE_CATCHUP_WINDOW)); do
+			read -r n _ w_p50 w_p99 _ <<<"$(window "$name" "$from" $((from + SCALE_CATCHUP_WINDOW)) 1e99)"
+			if ((n > 0)); then
+				echo "$((from * 2 + SCALE_CATCHUP_WINDOW)) $w_p50 $w_p99" | awk '{ print $1 / 2, $2, $3 }'
+			fi
+		done >"$plot_dir/$name.dat"
+	done
+fi
 # (one file per node: gnuplot breaks a line at every point it skips)
 awk -v t0="$load_start" -v dir="$plot_dir" '{ printf "%.2f %.1f\n", $1 - t0, $4 / 1024 > (dir "/rss-" $2 ".dat") }' \
 	"$TEMP_BASE/rss.dat"
 awk -v t0="$load_start" '($2 in term) && $3 > term[$2] { printf "%.2f\n", $1 - t0 } { term[$2] = $3 }' \
 	"$TEMP_BASE/terms.dat" >"$plot_dir/elections.dat"
 
+# catchup_lines NAME START CAUGHT COLOUR TITLE WHO Y: gnuplot's marks of
+# NAME's catch-up (WHO back at START, caught up at CAUGHT: epochs; labels
+# at height Y) in COLOUR; adds its p50 and p99 per window to plot
+catchup_lines() {
+	local t0 x
+	t0=$(cat "$TEMP_BASE/$1.t0")
+	x=$(elapsed "$t0" "$2")
+	echo "set arrow from first $x, graph 0 to first $x, graph 1 nohead dashtype 2 lc rgb '$4'"
+	echo "set label '$6 back' at first $x, graph $7 offset 1, 0 tc rgb '$4'"
+	x=$(elapsed "$t0" "$3")
+	echo "set arrow from first $x, graph 0 to first $x, graph 1 nohead dashtype 3 lc rgb '$4'"
+	echo "set label 'caught up' at first $x, graph $7 offset 1, -1 tc rgb '$4'"
+	plot+="${plot:+, }'$plot_dir/$1.dat' using 1:2 with linespoints lw 2 lc rgb '$4' title '$5 p50'"
+	plot+=", '$plot_dir/$1.dat' using 1:3 with linespoints lw 2 dt 2 lc rgb '$4' title '$5 p99'"
+}
+
 # The picture: latency per window; the workers' RSS over time
 commit=$(bench_commit "$repo")
 {
-	echo "set terminal $(png_terminal 1400 1100)"
+	if [ "$SCALE_CATCHUP" = 1 ]; then
+		echo "set terminal $(png_terminal 1400 1600)"
+	else
+		echo "set terminal $(png_terminal 1400 1100)"
+	fi
 	echo "set output '$SCALE_PNG'"
-	printf 'set multiplot layout 2, 1 title "%s\\n%s"\n' \
+	printf 'set multiplot layout %d, 1 title' $((SCALE_CATCHUP == 1 ? 3 : 2))
+	printf ' "%s\\n%s"\n' \
 		"Growth test: $SCALE_PRELOAD rows loaded into one user's kalam table, then $SCALE_CLIENTS clients insert 200-byte rows for ${SCALE_SECONDS} s" \
 		"$(date +%Y-%m-%d), ${commit:+kalam $commit, }$machine"
 	echo "set grid"
@@ -526,6 +896,14 @@ commit=$(bench_commit "$repo")
 	done
 	echo "set label 'load' at first 0, graph 0.95 offset 1, 0 tc rgb '#777777'"
 	echo "set label 'run' at first $(elapsed "$load_start" "$run_start"), graph 0.95 offset 1, 0 tc rgb '#777777'"
+	if [ "$SCALE_CATCHUP" = 1 ]; then
+		for t in "$C_STOP" "$C_START" "$C_CAUGHT"; do
+			x=$(elapsed "$load_start" "$t")
+			echo "set arrow from first $x, graph 0 to first $x, graph 1 nohead dashtype 2 lc rgb '#999999'"
+		done
+		echo "set label 'node $C_NODE away' at first $(elapsed "$load_start" "$C_STOP"), graph 0.95 offset 1, 0 tc rgb '#777777'"
+		echo "set label 'catch-up' at first $(elapsed "$load_start" "$C_START"), graph 0.9 offset 1, 0 tc rgb '#777777'"
+	fi
 	plot=""
 	colours=('' '#1f77b4' '#ff7f0e' '#2ca02c')
 	for ((i = 1; i <= 3; i++)); do
@@ -538,6 +916,21 @@ commit=$(bench_commit "$repo")
 		plot+=", '$plot_dir/elections.dat' using 1:(0.9) axes x1y2 with points pt 9 ps 1.5 lc rgb '#d62728' title 'an election (a group''s term rose)'"
 	fi
 	echo "plot $plot"
+	if [ "$SCALE_CATCHUP" = 1 ]; then
+		echo "unset arrow"
+		echo "unset label"
+		echo "unset y2range"
+		echo "set logscale y"
+		echo "set yrange [*:*]"
+		echo "set xlabel 'seconds since the node stopped (middle of each ${SCALE_CATCHUP_WINDOW}s window)'"
+		echo "set ylabel 'latency per INSERT on the leader (ms, log scale)'"
+		echo "set title 'catch-up: a node away past compaction, then back while the clients go on'"
+		plot=""
+		catchup_lines kalam_catchup "$C_START" "$C_CAUGHT" '#1f77b4' kalam "node $C_NODE" 0.95
+		[ "$SCALE_BASELINE" = 0 ] ||
+			catchup_lines sync_catchup "$S_START" "$S_CAUGHT" '#555555' "sync replication" s2 0.85
+		echo "plot $plot"
+	fi
 	echo "unset multiplot"
 } >"$plot_dir/scale.gp"
 if ! gnuplot "$plot_dir/scale.gp"; then
