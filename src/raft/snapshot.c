@@ -289,9 +289,7 @@ open_source(KalamGroup *g, int peer_id, char *errbuf, size_t errlen)
 		kalam_transfer_source_close(&s->view);
 		return NULL;
 	}
-	do
-		s->id = kalam_node_new_request_id();
-	while (s->id == 0);
+	s->id = kalam_node_new_request_id();
 	s->group = g->id;
 	s->peer_id = peer_id;
 	return s;
