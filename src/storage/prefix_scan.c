@@ -3,9 +3,9 @@
  * prefix_scan.c
  *	  Visiting every key of RocksDB under a prefix.
  *
- * Used by the apply function (range deletes, snapshots), so it neither
- * allocates with palloc nor raises errors: a RocksDB error comes back in
- * errbuf.
+ * Used by the apply function (range deletes, lock counts) and the meta
+ * watermarks, inside libraft callbacks, so it neither allocates with palloc
+ * nor raises errors: a RocksDB error comes back in errbuf.
  *
  * src/storage/prefix_scan.c
  *
