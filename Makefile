@@ -62,7 +62,7 @@ PGFILEDESC = "kalam - replicated per-user tables in RocksDB"
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter
 SHLIB_LINK = -lrocksdb -lraft -luv -lcrypto
 
-REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups kalam_read kalam_debug kalam_live kalam_multigroup kalam_stat_apply kalam_bulk
+REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups kalam_read kalam_debug kalam_live kalam_multigroup kalam_stat_apply kalam_bulk kalam_split
 REGRESS_OPTS = --port=25432 --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/kalam.conf
 ISOLATION = kalam_conflict kalam_multigroup_conflict kalam_mixed
 ISOLATION_OPTS = --port=25432 --temp-instance=./tmp_check_isolation --temp-config=$(srcdir)/test/kalam.conf

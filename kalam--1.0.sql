@@ -117,6 +117,7 @@ CREATE FUNCTION stat_apply(
     OUT commands bigint,
     OUT rows_written bigint,
     OUT bytes bigint,
+    OUT entry_bytes_max bigint,
     OUT apply_p50_ms double precision,
     OUT apply_p99_ms double precision,
     OUT apply_max_ms double precision,
@@ -179,6 +180,16 @@ CREATE VIEW nodes AS SELECT * FROM nodes();
 CREATE FUNCTION table_digest(regclass)
 RETURNS text
 AS 'MODULE_PATHNAME', 'kalam_table_digest'
+LANGUAGE C STRICT VOLATILE;
+
+-- the parts of split commands stored on this node, per data group
+-- (src/storage/digest.c)
+CREATE FUNCTION split_parts(
+    OUT group_name text,
+    OUT parts bigint,
+    OUT bytes bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'kalam_split_parts'
 LANGUAGE C STRICT VOLATILE;
 
 -- node id of the leader of the user's shard, NULL if none is known

@@ -304,6 +304,7 @@ define_gucs(void)
 	kalam_read_define_gucs();
 	kalam_live_define_gucs();
 	kalam_txn_define_gucs();
+	kalam_writeset_define_gucs();
 	MarkGUCPrefixReserved("kalam");
 }
 

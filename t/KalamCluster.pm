@@ -8,12 +8,14 @@ use warnings;
 
 use Exporter 'import';
 use IO::Socket::INET;
+use IPC::Run;
 use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
 use Time::HiRes qw(usleep);
 
 our @EXPORT =
   qw(run_sql start_kalam_cluster replicated_ddl group_leader kill9 node_pids same_contents
-  cluster_secret write_secret);
+  cluster_secret write_secret start_inserts finish_inserts);
 
 # Run SQL on a node as its superuser; returns (stdout, stderr) with the
 # SQLSTATEs of errors shown (VERBOSITY verbose).
@@ -193,6 +195,39 @@ sub kill9
 		usleep(100_000);
 	}
 	$node->_update_pid(-1);
+}
+
+# pgbench inserting single rows with random keys into a table of (k
+# bigint, v text) through a node: clients for seconds.  Returns what
+# finish_inserts takes.
+sub start_inserts
+{
+	my ($node, $table, $clients, $seconds) = @_;
+	my $script = "$PostgreSQL::Test::Utils::tmp_check/inserts_$table.sql";
+	my %run = (out => '', err => '');
+
+	open(my $fh, '>', $script) or die "cannot write $script: $!";
+	print $fh "\\set k random(1, 1000000000000)\n"
+	  . "INSERT INTO $table VALUES (:k, 'inserted meanwhile');\n";
+	close($fh);
+	$run{harness} = IPC::Run::start(
+		[
+			'pgbench', '-n', '-c', $clients, '-T', $seconds, '-f', $script,
+			'-h', $node->host, '-p', $node->port, 'postgres'
+		],
+		'>', \$run{out}, '2>', \$run{err});
+	return \%run;
+}
+
+# Wait for start_inserts' pgbench; returns (transactions written, failed).
+sub finish_inserts
+{
+	my ($run) = @_;
+
+	$run->{harness}->finish;
+	my ($written) = $run->{out} =~ /number of transactions actually processed: (\d+)/;
+	my ($failed) = $run->{out} =~ /number of failed transactions: (\d+)/;
+	return ($written // 0, $failed // 0);
 }
 
 # Do the nodes hold identical rows of the table?

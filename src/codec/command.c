@@ -9,6 +9,8 @@
  */
 #include "postgres.h"
 
+#include "port/pg_bswap.h"
+
 #include "codec/command.h"
 #include "codec/key.h"
 #include "codec/txn.h"
@@ -54,6 +56,44 @@ void
 kalam_command_require_meta_index(StringInfo buf, uint64 meta_index)
 {
 	((KalamCommandHeader *) buf->data)->required_meta_index = meta_index;
+}
+
+/*
+ * The key of part seq of a split (KALAM_PART_KEY_LEN bytes); its first
+ * KALAM_SPLIT_PREFIX_LEN bytes are the split's prefix.
+ */
+void
+kalam_command_part_key(char *key, int group, const char *split_id, uint32 seq)
+{
+	uint16		group_be = pg_hton16((uint16) group);
+	uint32		seq_be = pg_hton32(seq);
+	char	   *pos = key + KALAM_TABLE_PREFIX_LEN;
+
+	memcpy(key, &group_be, KALAM_GROUP_PREFIX_LEN);
+	memset(key + KALAM_GROUP_PREFIX_LEN, 0, 4);
+	memcpy(pos, KALAM_KEY_PART_TAG, strlen(KALAM_KEY_PART_TAG));
+	pos += strlen(KALAM_KEY_PART_TAG);
+	memcpy(pos, split_id, KALAM_SPLIT_ID_LEN);
+	memcpy(pos + KALAM_SPLIT_ID_LEN, &seq_be, sizeof(seq_be));
+}
+
+/*
+ * Add the operation that applies (or, with KALAM_SPLIT_ABORT, drops) the
+ * nparts parts of a split.  It must be the command's only operation.
+ */
+void
+kalam_command_add_split(StringInfo buf, int group, const char *split_id,
+						uint32 nparts, uint32 flags)
+{
+	char		key[KALAM_PART_KEY_LEN];
+	KalamSplitHeader header;
+
+	kalam_command_part_key(key, group, split_id, 0);
+	memset(&header, 0, sizeof(header));
+	header.nparts = nparts;
+	header.flags = flags;
+	kalam_command_add(buf, KALAM_OP_SPLIT, 0, key, KALAM_SPLIT_PREFIX_LEN,
+					  (const char *) &header, sizeof(header));
 }
 
 /*
@@ -171,6 +211,40 @@ expire_error(const KalamCommandReader *reader, const KalamOpHeader *header,
 }
 
 /*
+ * What is wrong with a part or split operation whose header and value (in
+ * the command's bounds) are these; NULL if nothing.  Alone in its command,
+ * with a key of its size (key.c checks the rest of it), a part not empty,
+ * a split's header in range.
+ */
+static const char *
+split_error(const KalamCommandReader *reader, const KalamOpHeader *header,
+			const char *value)
+{
+	KalamSplitHeader split;
+
+	if (reader->header.nops != 1)
+		return "part or split operation shares its command";
+	if (header->kind == KALAM_OP_PART)
+	{
+		if (header->keylen != KALAM_PART_KEY_LEN)
+			return "part operation with a key of the wrong size";
+		if (header->vallen == 0)
+			return "empty part";
+		return NULL;
+	}
+	if (header->keylen != KALAM_SPLIT_PREFIX_LEN)
+		return "split operation with a key of the wrong size";
+	if (header->vallen != sizeof(split))
+		return "split operation with a value of the wrong size";
+	memcpy(&split, value, sizeof(split));
+	if (split.nparts == 0 || split.nparts > KALAM_SPLIT_MAX_PARTS)
+		return "split operation with a part count out of range";
+	if ((split.flags & ~(KALAM_SPLIT_BULK | KALAM_SPLIT_ABORT)) != 0)
+		return "split operation with unknown flags";
+	return NULL;
+}
+
+/*
  * Decode the next operation.  Returns false at the end (*error NULL), or
  * with *error set when the operation is malformed or bytes follow the last
  * one.
@@ -195,7 +269,7 @@ kalam_command_next(KalamCommandReader *reader, KalamOp *op, const char **error)
 	}
 	memcpy(&header, reader->pos, sizeof(header));
 	avail -= sizeof(header);
-	if (header.kind < KALAM_OP_INSERT || header.kind > KALAM_OP_TXN_FORGET)
+	if (header.kind < KALAM_OP_INSERT || header.kind > KALAM_OP_LAST)
 	{
 		*error = "unknown operation kind";
 		return false;
@@ -220,6 +294,10 @@ kalam_command_next(KalamCommandReader *reader, KalamOp *op, const char **error)
 	if (header.kind == KALAM_OP_EXPIRE &&
 		(*error = expire_error(reader, &header,
 							   reader->pos + sizeof(header))) != NULL)
+		return false;
+	if ((header.kind == KALAM_OP_PART || header.kind == KALAM_OP_SPLIT) &&
+		(*error = split_error(reader, &header,
+							  reader->pos + sizeof(header) + header.keylen)) != NULL)
 		return false;
 	if ((header.kind == KALAM_OP_TXN_PREPARE && header.vallen != sizeof(uint16)) ||
 		(header.kind == KALAM_OP_TXN_COMMIT &&
@@ -329,6 +407,21 @@ kalam_command_is_bulk_insert(const char *command, size_t length)
 	return error == NULL;
 }
 
+/* The kind of a command's only operation; 0 if it has not one exactly */
+static int
+sole_op_kind(const char *command, size_t length)
+{
+	KalamCommandReader reader;
+	KalamOp		op;
+	const char *error;
+
+	if (!kalam_command_open(&reader, command, length, &error) ||
+		reader.header.nops != 1 ||
+		!kalam_command_next(&reader, &op, &error))
+		return 0;
+	return op.kind;
+}
+
 /* Is the command nothing but prefix deletions (TRUNCATE, DROP)? */
 bool
 kalam_command_only_deletes_ranges(const char *command, size_t length)
@@ -350,14 +443,29 @@ kalam_command_only_deletes_ranges(const char *command, size_t length)
  * Must the command be alone in its log entry?  Apply writes what is staged
  * before one that reads the database directly (a range, a resolution whose
  * intent deletes one) or that it writes in a batch of its own (a bulk
- * insert); the position written with the staged batch is then that of the
- * entries before it.  raft/node.c proposes such a command alone.
+ * insert, a split); the position written with the staged batch is then
+ * that of the entries before it.  A split's part goes alone too, so that
+ * its entry is no larger than kalam.max_entry_size.  raft/node.c proposes
+ * such a command alone.
  */
 bool
 kalam_command_needs_own_entry(const char *command, size_t length)
 {
-	return kalam_command_reads_ranges(command, length) ||
+	int			sole = sole_op_kind(command, length);
+
+	return sole == KALAM_OP_PART || sole == KALAM_OP_SPLIT ||
+		kalam_command_reads_ranges(command, length) ||
 		kalam_command_is_bulk_insert(command, length);
+}
+
+/*
+ * Is the command a split's (its parts applied, or dropped)?  Apply runs
+ * it off the worker's loop (raft/fsm.c), in a batch of its own.
+ */
+bool
+kalam_command_is_split(const char *command, size_t length)
+{
+	return sole_op_kind(command, length) == KALAM_OP_SPLIT;
 }
 
 /*

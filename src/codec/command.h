@@ -29,6 +29,8 @@
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 
+#include "codec/key.h"
+
 #define KALAM_COMMAND_MAGIC		'K'
 #define KALAM_COMMAND_VERSION	1
 
@@ -75,10 +77,46 @@ typedef enum KalamOpKind
 								 * no value */
 	KALAM_OP_TXN_RESOLVE,		/* apply or drop the group's intent; value:
 								 * KALAM_TXN_RESOLVE_COMMIT or _ABORT */
-	KALAM_OP_TXN_FORGET			/* remove the record; no value */
+	KALAM_OP_TXN_FORGET,		/* remove the record; no value */
+
+	/*
+	 * A command larger than kalam.max_entry_size travels in parts, each in
+	 * a log entry of its own (fdw/writeset.c): PART stores one part, itself
+	 * a whole command of row writes, under the split's key in the group's
+	 * table id 0; SPLIT then applies the parts in order as one command, all
+	 * or nothing, and removes them (storage/apply.c).  Each is alone in its
+	 * command, SPLIT alone in its log entry.
+	 */
+	KALAM_OP_PART,				/* key: the part's (KALAM_PART_KEY_LEN);
+								 * value: the part */
+	KALAM_OP_SPLIT				/* key: the split's prefix
+								 * (KALAM_SPLIT_PREFIX_LEN); value:
+								 * KalamSplitHeader */
 } KalamOpKind;
 
-#define KALAM_OP_IS_TXN(kind) ((kind) >= KALAM_OP_TXN_PREPARE)
+#define KALAM_OP_IS_TXN(kind) \
+	((kind) >= KALAM_OP_TXN_PREPARE && (kind) <= KALAM_OP_TXN_FORGET)
+#define KALAM_OP_LAST			KALAM_OP_SPLIT
+
+/*
+ * A split's parts are keyed by the split's id (8 random bytes the backend
+ * draws) and their sequence number (4 bytes, big endian, from 0) after the
+ * tag, in table id 0 of a data group.
+ */
+#define KALAM_KEY_PART_TAG		"part/"
+#define KALAM_SPLIT_ID_LEN		8
+#define KALAM_SPLIT_PREFIX_LEN	(KALAM_TABLE_PREFIX_LEN + 5 + KALAM_SPLIT_ID_LEN)
+#define KALAM_PART_KEY_LEN		(KALAM_SPLIT_PREFIX_LEN + 4)
+#define KALAM_SPLIT_MAX_PARTS	(1 << 20)
+
+typedef struct KalamSplitHeader
+{
+	uint32		nparts;			/* 1 .. KALAM_SPLIT_MAX_PARTS */
+	uint32		flags;			/* KALAM_SPLIT_* */
+} KalamSplitHeader;
+
+#define KALAM_SPLIT_BULK		0x1 /* the parts make one bulk insert */
+#define KALAM_SPLIT_ABORT		0x2 /* remove the parts, apply nothing */
 
 /*
  * An expiry (KALAM_OP_EXPIRE) deletes the rows of one key range of one
@@ -153,6 +191,11 @@ extern void kalam_command_add(StringInfo buf, KalamOpKind kind,
 							  const char *value, size_t vallen);
 extern void kalam_command_require_meta_index(StringInfo buf,
 											 uint64 meta_index);
+extern void kalam_command_add_split(StringInfo buf, int group,
+									const char *split_id, uint32 nparts,
+									uint32 flags);
+extern void kalam_command_part_key(char *key, int group, const char *split_id,
+								   uint32 seq);
 extern void kalam_command_add_expire(StringInfo buf,
 									 const char *start, size_t startlen,
 									 const char *end, size_t endlen,
@@ -173,6 +216,7 @@ extern bool kalam_command_is_bulk_insert(const char *command, size_t length);
 extern bool kalam_command_only_deletes_ranges(const char *command,
 											  size_t length);
 extern bool kalam_command_needs_own_entry(const char *command, size_t length);
+extern bool kalam_command_is_split(const char *command, size_t length);
 extern bool kalam_command_txn(const char *buf, size_t len, KalamOp *txn_op,
 							  const char **error);
 

@@ -18,6 +18,7 @@
 #include "port/pg_bswap.h"
 
 #include "codec/change.h"
+#include "codec/command.h"
 #include "codec/key.h"
 #include "codec/txn.h"
 #include "raft/group.h"
@@ -91,9 +92,10 @@ is_txn_key(const char *key, size_t keylen)
  * group's; a range must name a table (not table id 0); a data group's
  * rows are table rows, the meta group's are its DDL records and node
  * addresses only; a transaction operation names its "txn/" key; a
+ * split's operations name a data group's part keys (codec/command.h); a
  * snapshot also carries the group's applied index and transaction
  * records, intents and locks, and a data group's snapshot its change log
- * (codec/change.h).  False with *error set if not.
+ * (codec/change.h) and parts.  False with *error set if not.
  */
 bool
 kalam_key_check_scope(int group, KalamKeyUse use, const char *key,
@@ -124,6 +126,17 @@ kalam_key_check_scope(int group, KalamKeyUse use, const char *key,
 	}
 	if (use == KALAM_KEY_USE_SNAPSHOT && table_id == 0 && is_txn_key(key, keylen))
 		return true;
+	if ((use == KALAM_KEY_USE_SPLIT || use == KALAM_KEY_USE_SNAPSHOT) &&
+		group != KALAM_GROUP_META && table_id == 0 &&
+		(keylen == KALAM_PART_KEY_LEN ||
+		 (use == KALAM_KEY_USE_SPLIT && keylen == KALAM_SPLIT_PREFIX_LEN)) &&
+		metadata_tag_is(key, keylen, KALAM_KEY_PART_TAG, false))
+		return true;
+	if (use == KALAM_KEY_USE_SPLIT)
+	{
+		*error = "part or split operation on a key that is not a data group's part";
+		return false;
+	}
 	if (use == KALAM_KEY_USE_RANGE && table_id == 0)
 	{
 		*error = "range deletion of the group's own metadata (table id 0)";

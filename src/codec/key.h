@@ -9,7 +9,8 @@
  * 0 holds a group's own metadata: its applied index ("applied_index"), and
  * in the meta group the DDL records ("ddl/...") and the nodes' client
  * addresses ("node/..."), in every group the records, intents and locks of
- * transactions across groups (codec/txn.h).  Commands and snapshots come from other nodes, so
+ * transactions across groups (codec/txn.h), in a data group the parts of
+ * a command split across log entries ("part/", codec/command.h).  Commands and snapshots come from other nodes, so
  * apply checks every key they name against this rule before anything is
  * written; the check reads bytes only (no palloc, no ereport), inside
  * libraft callbacks and in the fuzz harness (test/fuzz/).
@@ -35,6 +36,7 @@ typedef enum KalamKeyUse
 	KALAM_KEY_USE_ROW,			/* a command's operation on one key */
 	KALAM_KEY_USE_RANGE,		/* a command's deletion of every key under it */
 	KALAM_KEY_USE_TXN,			/* a transaction operation's record key */
+	KALAM_KEY_USE_SPLIT,		/* a part's key, or a split's prefix */
 	KALAM_KEY_USE_SNAPSHOT		/* a row of a snapshot of the group */
 } KalamKeyUse;
 

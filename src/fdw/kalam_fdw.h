@@ -127,6 +127,7 @@ extern bool kalam_writeset_prefix_deleted(const char *key, size_t keylen);
 extern bool kalam_writeset_hides_store(const char *key, size_t keylen);
 extern List *kalam_writeset_range(const char *lower, size_t lowerlen,
 								  const char *upper, size_t upperlen);
+extern void kalam_writeset_define_gucs(void);
 extern void kalam_writeset_init(void);
 
 /* read_level.c: where and how fresh client reads are */

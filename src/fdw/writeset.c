@@ -8,6 +8,10 @@
  * PRE_COMMIT the whole set becomes one command, handed to the kalam worker;
  * COMMIT returns once the worker has applied it, and a failed check inside
  * apply (duplicate key, concurrently changed row) aborts the transaction.
+ * A command of one group larger than kalam.max_entry_size goes in parts,
+ * each a log entry of at most that size, then a split that applies them as
+ * one command (codec/command.h): no Raft message, log entry or apply is
+ * larger than the setting, whatever the transaction writes.
  * ROLLBACK, or an error before COMMIT, drops the set with the transaction's
  * memory.
  *
@@ -24,6 +28,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "common/hashfn.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -59,6 +64,12 @@ typedef struct KalamUndo
 	bool		existed;		/* was there an entry for the key? */
 	KalamWriteEntry saved;		/* the entry as it was (key included) */
 } KalamUndo;
+
+/* kalam.max_entry_size, in kB */
+static int	kalam_max_entry_size = 4096;
+
+/* What a part's entry adds to the part: command, operation and key headers */
+#define PART_OVERHEAD	256
 
 static MemoryContext ws_context = NULL;
 static HTAB *ws_hash = NULL;
@@ -595,9 +606,104 @@ groups_written(KalamWriteEntry **entries, int nentries, bool *writes_group)
 }
 
 /*
+ * Hand the worker a split's part seq; false, with the failure in *result,
+ * if it was not stored.
+ */
+static bool
+submit_part(int group, const char *split_id, uint32 seq, StringInfo part,
+			TimestampTz timestamp, KalamApplyResult *result)
+{
+	StringInfoData command;
+	char		key[KALAM_PART_KEY_LEN];
+
+	kalam_command_part_key(key, group, split_id, seq);
+	initStringInfo(&command);
+	kalam_command_begin(&command, timestamp);
+	kalam_command_add(&command, KALAM_OP_PART, 0, key, sizeof(key),
+					  part->data, part->len);
+	kalam_channel_submit(group, command.data, command.len, result);
+	pfree(command.data);
+	return result->status == KALAM_APPLY_OK;
+}
+
+/*
+ * Apply a group's command that is larger than kalam.max_entry_size: its
+ * operations in parts of about that size, each stored by an entry of its
+ * own, then the split that applies them as one command, with the
+ * command's outcome in *result (its operation index counts across the
+ * parts, as in the whole command).  If a part fails, the parts sent so far
+ * are dropped.
+ */
+static void
+submit_split(int group, StringInfo whole, KalamApplyResult *result)
+{
+	KalamCommandReader reader;
+	KalamOp		op;
+	const char *error;
+	char		split_id[KALAM_SPLIT_ID_LEN];
+	StringInfoData part;
+	StringInfoData split;
+	Size		limit = (Size) kalam_max_entry_size * 1024 - PART_OVERHEAD;
+	uint32		flags = 0;
+	uint32		nparts = 0;
+	bool		ok = true;
+
+	if (!pg_strong_random(split_id, sizeof(split_id)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("could not generate a random split id")));
+	if (kalam_command_is_bulk_insert(whole->data, whole->len))
+		flags |= KALAM_SPLIT_BULK;
+	if (!kalam_command_open(&reader, whole->data, whole->len, &error))
+		elog(ERROR, "kalam built a command it cannot read: %s", error);
+	initStringInfo(&part);
+	kalam_command_begin(&part, reader.header.timestamp);
+	while (ok && kalam_command_next(&reader, &op, &error))
+	{
+		Size		oplen = sizeof(KalamOpHeader) + op.keylen + op.vallen;
+
+		/* a part holds at least one operation, however large */
+		if (((KalamCommandHeader *) part.data)->nops > 0 &&
+			part.len + oplen > limit)
+		{
+			ok = submit_part(group, split_id, nparts++, &part,
+							 reader.header.timestamp, result);
+			kalam_command_begin(&part, reader.header.timestamp);
+		}
+		kalam_command_add(&part, op.kind, op.expected_version, op.key,
+						  op.keylen, op.value, op.vallen);
+	}
+	if (ok && ((KalamCommandHeader *) part.data)->nops > 0)
+		ok = submit_part(group, split_id, nparts++, &part,
+						 reader.header.timestamp, result);
+	pfree(part.data);
+
+	initStringInfo(&split);
+	kalam_command_begin(&split, reader.header.timestamp);
+	if (ok)
+	{
+		kalam_command_add_split(&split, group, split_id, nparts, flags);
+		kalam_command_require_meta_index(&split, reader.header.required_meta_index);
+		kalam_channel_submit(group, split.data, split.len, result);
+	}
+	else
+	{
+		KalamApplyResult dropped;
+
+		/* best effort: the failed part may be stored */
+		kalam_command_add_split(&split, group, split_id, nparts,
+								KALAM_SPLIT_ABORT);
+		kalam_channel_submit(group, split.data, split.len, &dropped);
+		result->op_index = 0;
+	}
+	pfree(split.data);
+}
+
+/*
  * Hand the transaction's writes to the worker and wait until they are
- * applied: one command if they all belong to one Raft group, else the
- * two-phase commit of txn/commit.c over the groups they write.
+ * applied: one command if they all belong to one Raft group (in parts if
+ * it is large), else the two-phase commit of txn/commit.c over the groups
+ * they write.
  */
 static void
 commit_writeset(void)
@@ -651,8 +757,11 @@ commit_writeset(void)
 	{
 		for (group = 0; !writes_group[group]; group++)
 			;
-		kalam_channel_submit(group, commands[group].data, commands[group].len,
-							 &result);
+		if (commands[group].len > (Size) kalam_max_entry_size * 1024)
+			submit_split(group, &commands[group], &result);
+		else
+			kalam_channel_submit(group, commands[group].data,
+								 commands[group].len, &result);
 		if (result.status != KALAM_APPLY_OK)
 			failed = group;
 		applied[group] = result.applied_index;
@@ -709,6 +818,21 @@ writeset_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		undo_subtransaction(mySubid);
 	else if (event == SUBXACT_EVENT_COMMIT_SUB)
 		hand_undo_to_parent(mySubid, parentSubid);
+}
+
+void
+kalam_writeset_define_gucs(void)
+{
+	DefineCustomIntVariable("kalam.max_entry_size",
+							"Largest Raft log entry that a transaction's writes to one group take.",
+							"A larger transaction goes in parts of about this size, applied at its commit as one, all or nothing, off the kalam worker's event loop.",
+							&kalam_max_entry_size,
+							4096,
+							64,
+							1024 * 1024,
+							PGC_USERSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
 }
 
 void

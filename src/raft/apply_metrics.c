@@ -4,8 +4,9 @@
  *	  Latency histograms and counters of each Raft group's apply path
  *	  (Spec 021 task 1.3), in shared memory, behind kalam.stat_apply.
  *
- * Per group: entries, commands, rows written and bytes applied; the apply
- * time of each entry; on the leader, the time from proposing an entry to
+ * Per group: entries, commands, rows written and bytes applied, and the
+ * largest entry (kalam.max_entry_size bounds those backends propose); the
+ * apply time of each entry; on the leader, the time from proposing an entry to
  * its commit (libraft hands a committed entry to the state machine at
  * once, and answers the proposal right after); the time from an entry's
  * commit to the RocksDB write that makes it readable (readers see nothing
@@ -62,6 +63,7 @@ typedef enum MetricCounter
 	COUNT_COMMANDS,
 	COUNT_ROWS,
 	COUNT_BYTES,
+	COUNT_BYTES_MAX,			/* the largest entry: a maximum, not a sum */
 	COUNT_PARKED,
 	NUM_COUNTERS
 } MetricCounter;
@@ -275,6 +277,10 @@ kalam_metrics_entry_applied(int group, uint64 apply_us, int commands,
 	metric_count(gm, w, COUNT_COMMANDS, (uint64) commands);
 	metric_count(gm, w, COUNT_ROWS, rows);
 	metric_count(gm, w, COUNT_BYTES, (uint64) bytes);
+	if (bytes > pg_atomic_read_u64(&gm->total.counters[COUNT_BYTES_MAX]))
+		pg_atomic_write_u64(&gm->total.counters[COUNT_BYTES_MAX], bytes);
+	if (bytes > pg_atomic_read_u64(&w->counters[COUNT_BYTES_MAX]))
+		pg_atomic_write_u64(&w->counters[COUNT_BYTES_MAX], bytes);
 }
 
 void
@@ -389,7 +395,7 @@ periods_of(GroupMetrics *gm, bool minute, Period **periods)
 	return n;
 }
 
-#define STAT_APPLY_COLS	21
+#define STAT_APPLY_COLS	22
 
 /*
  * kalam.stat_apply(): a row per group and period ('minute', 'total').
@@ -422,7 +428,14 @@ kalam_stat_apply(PG_FUNCTION_ARGS)
 
 			for (i = 0; i < nperiods; i++)
 				for (c = 0; c < NUM_COUNTERS; c++)
-					counters[c] += pg_atomic_read_u64(&periods[i]->counters[c]);
+				{
+					uint64		v = pg_atomic_read_u64(&periods[i]->counters[c]);
+
+					if (c == COUNT_BYTES_MAX)
+						counters[c] = Max(counters[c], v);
+					else
+						counters[c] += v;
+				}
 			kalam_group_name(group, name);
 			values[col++] = CStringGetTextDatum(name);
 			values[col++] = CStringGetTextDatum(minute ? "minute" : "total");
@@ -435,6 +448,7 @@ kalam_stat_apply(PG_FUNCTION_ARGS)
 			values[col++] = Int64GetDatum((int64) counters[COUNT_COMMANDS]);
 			values[col++] = Int64GetDatum((int64) counters[COUNT_ROWS]);
 			values[col++] = Int64GetDatum((int64) counters[COUNT_BYTES]);
+			values[col++] = Int64GetDatum((int64) counters[COUNT_BYTES_MAX]);
 			for (h = 0; h < NUM_HISTS; h++)
 			{
 				uint64		buckets[HIST_BUCKETS] = {0};

@@ -16,6 +16,17 @@
  * another node (snapshot.c): a mark parks the entries that follow until
  * the install ends.
  *
+ * A split (a command too large for one entry, sent in parts, codec/
+ * command.h) applies on libuv's thread pool with an applier of its own
+ * (kalam_apply_fork): the loop, which sends every group's heartbeats, is
+ * never held by it, whatever its size.  It parks like an entry that waits
+ * for DDL, with its group's later entries behind it, until the pool is
+ * done; the group's other work goes on.  A snapshot restored meanwhile
+ * makes the group install one (its ingest waits for the pool), and the
+ * split's outcome is dropped.  Before kalam.max_entry_size, a 200,000-row
+ * INSERT was one 16 MB entry whose apply held every node's loop for
+ * 1.3-1.6 s, over the 1 s election timeout.
+ *
  * These run inside libraft callbacks on the worker's loop: no ereport, no
  * palloc; failures become libraft error codes or the group's error text.
  *
@@ -34,9 +45,30 @@
 #include "raft/meta_watermark.h"
 #include "raft/node.h"
 #include "raft/node_internal.h"
+#include "storage/txn_apply.h"
 
 static uint64 applied_in_turn = 0;	/* commands applied since last asked */
 static instr_time apply_time;	/* and the time they took */
+
+/* A split applied on the thread pool, and its outcome */
+typedef struct KalamApplyJob
+{
+	uv_work_t	work;
+	KalamGroup *g;
+	KalamParkedEntry *entry;	/* NULL once dropped: so is the outcome */
+	char	   *data;			/* the entry's data, once dropped */
+	uint64		index;
+	KalamApplier applier;		/* the group's, forked */
+	const char *command;		/* in the entry's data */
+	size_t		length;
+	KalamApplyResult result;
+	instr_time	took;
+	bool		done;
+} KalamApplyJob;
+
+static uv_loop_t *fsm_loop = NULL;
+static int	jobs_running = 0;
+static bool fsm_stopping = false;
 
 static KalamGroup *
 group_of_fsm(struct raft_fsm *fsm)
@@ -180,6 +212,142 @@ free_parked(KalamParkedEntry *e)
 }
 
 /*
+ * Is the entry one command, a split's?  Its command, if so, into
+ * *command and *length (when not NULL).
+ */
+static bool
+entry_is_split(const char *data, size_t len, const char **command,
+			   size_t *length)
+{
+	KalamEntryReader reader;
+	uint32		count;
+	const char *error;
+	const char *c;
+	size_t		l;
+
+	if (!kalam_entry_open(&reader, data, len, &count, &error) || count != 1 ||
+		!kalam_entry_next(&reader, &c, &l, &error) ||
+		!kalam_command_is_split(c, l))
+		return false;
+	if (command != NULL)
+	{
+		*command = c;
+		*length = l;
+	}
+	return true;
+}
+
+/* On a thread of libuv's pool: RocksDB and libc only */
+static void
+job_run(uv_work_t *req)
+{
+	KalamApplyJob *job = (KalamApplyJob *) req->data;
+	instr_time	start;
+
+	INSTR_TIME_SET_CURRENT(start);
+	kalam_apply_command(&job->applier, job->index, job->command,
+						job->length, &job->result);
+	INSTR_TIME_SET_CURRENT(job->took);
+	INSTR_TIME_SUBTRACT(job->took, start);
+}
+
+/* Back on the loop: the group takes the outcome, and its entries go on */
+static void
+job_done(uv_work_t *req, int status)
+{
+	KalamApplyJob *job = (KalamApplyJob *) req->data;
+	KalamGroup *g = job->g;
+
+	jobs_running--;
+	g->job_running = false;
+	if (job->entry == NULL)
+	{
+		/* dropped: a snapshot replaces the group, or the worker stops */
+		rocksdb_writebatch_wi_destroy(job->applier.batch);
+		free(job->data);
+		free(job);
+		return;
+	}
+	kalam_apply_join(&g->applier, &job->applier);
+	if (status != 0)
+		kalam_apply_set_error(&job->result, KALAM_APPLY_STORAGE_ERROR,
+							  "the thread pool did not run the apply");
+	job->done = true;
+	if (!fsm_stopping)
+		kalam_fsm_release_parked(g);
+}
+
+/*
+ * Start applying the split at the head of the group's parked entries on
+ * the pool, after writing what the group staged before it.  False if it
+ * cannot start now (a failed write fails the applier, and the worker
+ * stops).
+ */
+static bool
+start_job(KalamGroup *g, KalamParkedEntry *e)
+{
+	KalamApplyJob *job;
+	char		errbuf[256];
+
+	if (fsm_stopping ||
+		!kalam_apply_flush(&g->applier, errbuf, sizeof(errbuf)) ||
+		(job = calloc(1, sizeof(KalamApplyJob))) == NULL)
+		return false;
+	(void) entry_is_split(e->data, e->len, &job->command, &job->length);
+	job->g = g;
+	job->entry = e;
+	job->index = e->index;
+	job->work.data = job;
+	kalam_apply_fork(&g->applier, &job->applier);
+	if (uv_queue_work(fsm_loop, &job->work, job_run, job_done) != 0)
+	{
+		rocksdb_writebatch_wi_destroy(job->applier.batch);
+		free(job);
+		return false;
+	}
+	e->job = job;
+	g->job_running = true;
+	jobs_running++;
+	return true;
+}
+
+/*
+ * A split's outcome becomes the group's, as if applied on the loop.  False
+ * if out of memory.
+ */
+static bool
+finish_job(KalamGroup *g, KalamParkedEntry *e)
+{
+	KalamApplyJob *job = e->job;
+
+	if (g->results_cap < 1)
+	{
+		KalamApplyResult *results = malloc(sizeof(KalamApplyResult));
+
+		if (results == NULL)
+			return false;
+		free(g->results);
+		g->results = results;
+		g->results_cap = 1;
+	}
+	g->results[0] = job->result;
+	g->nresults = 1;
+	snprintf(g->notice, sizeof(g->notice),
+			 "applied a split at index " UINT64_FORMAT " on the thread pool: %s, " UINT64_FORMAT " rows in %.0f ms",
+			 job->index,
+			 job->result.status == KALAM_APPLY_OK ? "done" : "failed",
+			 job->result.rows_written, INSTR_TIME_GET_MILLISEC(job->took));
+	applied_in_turn++;
+	INSTR_TIME_ADD(apply_time, job->took);
+	kalam_metrics_entry_applied(g->id, INSTR_TIME_GET_MICROSEC(job->took), 1,
+								job->result.status == KALAM_APPLY_OK ?
+								job->result.rows_written : 0, e->len);
+	free(job);
+	e->job = NULL;
+	return true;
+}
+
+/*
  * Apply a committed entry, or park it when the DDL it requires is not
  * applied here yet (or an older entry of the group is parked).  The result
  * is the group, whose results hold the commands' outcomes; that of a
@@ -194,10 +362,13 @@ fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 	uint64		required = entry_required_meta_index(buf->base, buf->len);
 	KalamParkedEntry *e;
 
+	bool		off_loop = index > g->applier.durable_index &&
+		entry_is_split(buf->base, buf->len, NULL, NULL);
+
 	kalam_metrics_entry_arrived(g->id);
 	kalam_snapshot_note_entry(g, buf->len);
 	if (index <= g->applier.durable_index ||
-		(g->parked == NULL && kalam_fsm_may_apply(g, required)))
+		(g->parked == NULL && !off_loop && kalam_fsm_may_apply(g, required)))
 	{
 		if (!apply_entry(g, index, buf->base, buf->len))
 			return RAFT_NOMEM;
@@ -213,9 +384,13 @@ fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 	}
 	memcpy(e->data, buf->base, buf->len);
 	e->len = buf->len;
+	e->off_loop = off_loop;
 	park(g, e, index, required);
-	e->parked_us = kalam_metrics_now_us();
-	kalam_metrics_entry_parked(g->id);
+	if (!off_loop || e != g->parked)
+	{
+		e->parked_us = kalam_metrics_now_us();
+		kalam_metrics_entry_parked(g->id);
+	}
 	*result = NULL;
 	return 0;
 }
@@ -229,8 +404,19 @@ kalam_fsm_release_parked(KalamGroup *g)
 	while ((e = g->parked) != NULL && kalam_fsm_may_apply(g, e->required_meta_index))
 	{
 		/* on failure (out of memory, storage), try again next turn */
-		if (e->is_snapshot ? g->install != NULL :
-			!apply_entry(g, e->index, e->data, e->len))
+		if (e->is_snapshot)
+		{
+			if (g->install != NULL)
+				break;
+		}
+		else if (e->off_loop)
+		{
+			if (e->job == NULL && !start_job(g, e))
+				break;
+			if (!e->job->done || !finish_job(g, e))
+				break;
+		}
+		else if (!apply_entry(g, e->index, e->data, e->len))
 			break;
 		g->parked = e->next;
 		if (!e->is_snapshot)
@@ -255,6 +441,15 @@ kalam_fsm_drop_parked(KalamGroup *g)
 	while ((e = g->parked) != NULL)
 	{
 		g->parked = e->next;
+		if (e->job != NULL && !e->job->done)
+		{
+			/* job_done frees the job, and the data it reads */
+			e->job->entry = NULL;
+			e->job->data = e->data;
+			e->data = NULL;
+		}
+		else
+			free(e->job);
 		if (e->waiter != NULL)
 			kalam_node_fail_batch(e->waiter, KALAM_APPLY_OUTCOME_UNKNOWN,
 								  "a snapshot replaced the entry on this node before it was applied here");
@@ -312,8 +507,9 @@ fsm_snapshot_finalize(struct raft_fsm *fsm, struct raft_buffer *bufs[],
 /*
  * Restore a descriptor: nothing to do if the rows here are as new (a
  * restart reloads the last snapshot even when RocksDB went on past it);
- * else install the group from another node, the entries that follow
- * parked behind a mark until it ends.
+ * else, or while a split is applied on the pool (which position it will
+ * reach is not known yet), install the group from another node, the
+ * entries that follow parked behind a mark until it ends.
  */
 static int
 fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
@@ -332,7 +528,8 @@ fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	}
 	kalam_fsm_drop_parked(g);
 	kalam_apply_discard(&g->applier);
-	if (desc.applied_index > g->applier.durable_index || g->install != NULL)
+	if (desc.applied_index > g->applier.durable_index || g->install != NULL ||
+		g->job_running)
 	{
 		if ((e = calloc(1, sizeof(KalamParkedEntry))) == NULL)
 			return RAFT_NOMEM;
@@ -346,6 +543,25 @@ fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	}
 	raft_free(buf->base);
 	return 0;
+}
+
+/* The loop whose thread pool applies splits */
+void
+kalam_fsm_start(uv_loop_t *loop)
+{
+	fsm_loop = loop;
+}
+
+/*
+ * The worker stops: start no more splits, and wait for those on the pool
+ * (their writes are whole; their outcomes are lost with the worker).
+ */
+void
+kalam_fsm_stop(void)
+{
+	fsm_stopping = true;
+	while (jobs_running > 0)
+		uv_run(fsm_loop, UV_RUN_ONCE);
 }
 
 /* Set up the group's state machine for raft_init. */

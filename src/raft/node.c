@@ -185,13 +185,24 @@ start_group(KalamGroup *g, rocksdb_t *db, const sigset_t *mask)
 {
 	char		errbuf[256];
 	char	   *dir;
+	char	   *split_dir;
 	struct raft_configuration conf;
 	int			rv;
 	int			i;
 
 	kalam_group_name(g->id, g->name);
-	if (!kalam_apply_init(&g->applier, db, g->id,
-						  g->id != KALAM_GROUP_META, errbuf, sizeof(errbuf)))
+	split_dir = kalam_data_path(psprintf("install/%s-split", g->name));
+	if (MakePGDirectory(split_dir) < 0 && errno != EEXIST)
+	{
+		pthread_sigmask(SIG_SETMASK, mask, NULL);
+		ereport(FATAL,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m", split_dir)));
+	}
+	kalam_transfer_clean(psprintf("%s/meta", split_dir));
+	kalam_transfer_clean(psprintf("%s/rows", split_dir));
+	if (!kalam_apply_init(&g->applier, db, g->id, g->id != KALAM_GROUP_META,
+						  split_dir, errbuf, sizeof(errbuf)))
 	{
 		pthread_sigmask(SIG_SETMASK, mask, NULL);
 		ereport(FATAL,
@@ -298,6 +309,7 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", kalam_data_path("install"))));
 	kalam_snapshot_start(loop);
+	kalam_fsm_start(loop);
 
 	kalam_watermark_prepare();
 	if (!kalam_watermark_load(db, errbuf, sizeof(errbuf)))
@@ -1299,6 +1311,7 @@ kalam_node_stop(void)
 
 	kalam_forward_stop();
 	kalam_snapshot_stop();
+	kalam_fsm_stop();
 	uv_close((uv_handle_t *) &retry_timer, NULL);
 	uv_close((uv_handle_t *) &push_timer, NULL);
 	uv_close((uv_handle_t *) &tick_timer, NULL);

@@ -35,15 +35,18 @@ typedef struct KalamPeer
 
 /*
  * A committed entry that this node may not apply yet: the meta group here
- * has not applied the DDL it requires (or is held back, for tests), or
- * the group is installing a snapshot, which an entry of no data marks
- * (snapshot.c).  A group's entries park and leave in log order.
+ * has not applied the DDL it requires (or is held back, for tests), the
+ * group is installing a snapshot, which an entry of no data marks
+ * (snapshot.c), or an entry before it is applied on the thread pool (a
+ * split, fsm.c).  A group's entries park and leave in log order.
  */
 typedef struct KalamParkedEntry
 {
 	uint64		index;
 	uint64		required_meta_index;
 	bool		is_snapshot;	/* the install's mark: leaves when it ends */
+	bool		off_loop;		/* a split: applied on the thread pool */
+	struct KalamApplyJob *job;	/* which applies it, once started */
 	char	   *data;
 	size_t		len;
 	struct KalamBatch *waiter;	/* whose outcomes it decides, if any */
@@ -83,6 +86,7 @@ typedef struct KalamGroup
 	KalamParkedEntry *parked_last;
 	uint64		nparked;		/* committed entries parked */
 	struct KalamInstall *install;	/* of a snapshot, while it runs */
+	bool		job_running;	/* a split is applied on the thread pool */
 	char		install_dir[MAXPGPATH]; /* its SST files */
 	uint64		log_bytes;		/* of entries since the last snapshot */
 	uint64		log_entries;
@@ -140,6 +144,8 @@ typedef struct KalamBatch
 } KalamBatch;
 
 /* fsm.c */
+extern void kalam_fsm_start(uv_loop_t *loop);
+extern void kalam_fsm_stop(void);
 extern void kalam_fsm_init(KalamGroup *g);
 extern bool kalam_fsm_may_apply(KalamGroup *g, uint64 required_meta_index);
 extern void kalam_fsm_release_parked(KalamGroup *g);

@@ -333,8 +333,12 @@ kalam_snapshot_serve(uint64 conn_id, int peer_id, uint64 request_id,
 	}
 	if (session == 0)
 	{
-		/* what this node applied, parked entries excluded, is the view */
-		if (g->install != NULL || g->applier.staged_index < index)
+		/*
+		 * What this node applied, parked entries excluded, is the view; not
+		 * while a split's write may land in it (fsm.c)
+		 */
+		if (g->install != NULL || g->job_running ||
+			g->applier.staged_index < index)
 		{
 			send_refusal(conn_id, request_id, 0, g->applier.staged_index,
 						 KALAM_CHUNK_BEHIND);
@@ -580,11 +584,15 @@ installed(KalamInstall *inst)
 	end_install(inst);
 }
 
-/* Ingest once the meta group here has applied what the rows need */
+/*
+ * Ingest once the meta group here has applied what the rows need, and no
+ * split is written to the group from the pool (fsm.c)
+ */
 static void
 try_ingest(KalamInstall *inst)
 {
 	if (inst->phase != PHASE_WAITING_META || inst->busy ||
+		inst->g->job_running ||
 		!kalam_fsm_may_apply(inst->g, inst->required_meta_index))
 		return;
 	inst->phase = PHASE_INGESTING;

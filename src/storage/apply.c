@@ -53,6 +53,7 @@
 #include "storage/apply.h"
 #include "storage/keys.h"
 #include "storage/prefix_scan.h"
+#include "storage/transfer.h"
 #include "storage/txn_apply.h"
 
 bool		kalam_debug_fail_apply_write = false;
@@ -138,13 +139,15 @@ load_purged_position(KalamApplier *applier, char *errbuf, size_t errlen)
  */
 bool
 kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
-				 bool log_changes, char *errbuf, size_t errlen)
+				 bool log_changes, const char *split_dir, char *errbuf,
+				 size_t errlen)
 {
 	StringInfoData key;
 
 	memset(applier, 0, sizeof(KalamApplier));
 	applier->group = group;
 	applier->log_changes = log_changes;
+	strlcpy(applier->split_dir, split_dir, sizeof(applier->split_dir));
 	initStringInfo(&key);
 	kalam_key_applied_index(&key, group);
 	Assert(key.len <= sizeof(applier->applied_key));
@@ -186,6 +189,8 @@ command_is_own(const KalamApplier *applier, const char *command,
 			use = KALAM_KEY_USE_RANGE;
 		else if (KALAM_OP_IS_TXN(op.kind))
 			use = KALAM_KEY_USE_TXN;
+		else if (op.kind == KALAM_OP_PART || op.kind == KALAM_OP_SPLIT)
+			use = KALAM_KEY_USE_SPLIT;
 		if (!kalam_key_check_scope(applier->group, use, op.key, op.keylen,
 								   error))
 			return false;
@@ -195,6 +200,34 @@ command_is_own(const KalamApplier *applier, const char *command,
 		return false;
 	*op_index = 0;
 	return kalam_command_txn(command, length, txn_op, error);
+}
+
+/*
+ * Is a split's part (codec/command.h) a command of this group's row
+ * writes and prefix deletions only?  Checked when the part is stored and
+ * again when it is applied: the database is a file, and what comes out of
+ * it is checked like what comes from the network.
+ */
+static bool
+part_is_valid(const KalamApplier *applier, const char *part, size_t len,
+			  const char **error)
+{
+	KalamCommandReader reader;
+	KalamOp		op;
+	KalamOp		txn_op;
+	uint32		bad_op;
+
+	if (!command_is_own(applier, part, len, &bad_op, &txn_op, error))
+		return false;
+	(void) kalam_command_open(&reader, part, len, error);
+	while (kalam_command_next(&reader, &op, error))
+		if (KALAM_OP_IS_TXN(op.kind) || op.kind == KALAM_OP_PART ||
+			op.kind == KALAM_OP_SPLIT || op.kind == KALAM_OP_EXPIRE)
+		{
+			*error = "a part of a split holds an operation other than a row write or a prefix deletion";
+			return false;
+		}
+	return true;
 }
 
 /*
@@ -247,12 +280,68 @@ lookup_row(KalamApplier *applier, const char *key, size_t keylen,
 	return 1;
 }
 
-/* Stage a put: into a bulk insert's own batch, or the applier's */
+/*
+ * A bulk split's SST files (storage/transfer.h): one sink for the group's
+ * own keys of table id 0 (its applied index first, then the changes in
+ * order, then the removal of the parts), one for the rows, whose keys come
+ * after those in the same order; ingested together at the end.
+ */
+typedef struct KalamSplitFiles
+{
+	KalamTransferSink meta;
+	KalamTransferSink rows;
+	char	   *value;			/* a put's value, assembled */
+	size_t		value_cap;
+	bool		failed;
+	char		error[256];
+} KalamSplitFiles;
+
+/* Put a key into the split's files; on a failure, remember the first */
+static void
+files_putv(KalamSplitFiles *files, const char *key, size_t keylen,
+		   int nparts, const char *const *parts, const size_t *sizes)
+{
+	size_t		len = 0;
+	int			i;
+
+	if (files->failed)
+		return;
+	for (i = 0; i < nparts; i++)
+		len += sizes[i];
+	if (len > files->value_cap)
+	{
+		char	   *bigger = realloc(files->value, Max(len, 2 * files->value_cap));
+
+		if (bigger == NULL)
+		{
+			files->failed = true;
+			strlcpy(files->error, "out of memory", sizeof(files->error));
+			return;
+		}
+		files->value = bigger;
+		files->value_cap = Max(len, 2 * files->value_cap);
+	}
+	len = 0;
+	for (i = 0; i < nparts; i++)
+	{
+		memcpy(files->value + len, parts[i], sizes[i]);
+		len += sizes[i];
+	}
+	if (!kalam_transfer_sink_put(kalam_key_table(key, keylen) == 0 ?
+								 &files->meta : &files->rows,
+								 key, keylen, files->value, len,
+								 files->error, sizeof(files->error)))
+		files->failed = true;
+}
+
+/* Stage a put: into a bulk split's files, a bulk insert's own batch, or the applier's */
 static void
 stage_putv(KalamApplier *applier, const char *key, size_t keylen,
 		   int nparts, const char *const *parts, const size_t *sizes)
 {
-	if (applier->bulk != NULL)
+	if (applier->files != NULL)
+		files_putv(applier->files, key, keylen, nparts, parts, sizes);
+	else if (applier->bulk != NULL)
 		rocksdb_writebatch_putv(applier->bulk, 1, &key, &keylen, nparts,
 								parts, sizes);
 	else
@@ -603,6 +692,20 @@ kalam_apply_op(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 		case KALAM_OP_DELETE_PREFIX:
 			return delete_range(applier, op, result);
 
+		case KALAM_OP_PART:
+			{
+				const char *error;
+
+				if (!part_is_valid(applier, op->value, op->vallen, &error))
+				{
+					kalam_apply_set_error(result, KALAM_APPLY_BAD_COMMAND, error);
+					return false;
+				}
+				rocksdb_writebatch_wi_put(applier->batch, op->key, op->keylen,
+										  op->value, op->vallen);
+				return true;
+			}
+
 		case KALAM_OP_EXPIRE:
 			return expire_range(applier, op, result);
 
@@ -650,6 +753,79 @@ write_own_batch(KalamApplier *applier, uint64 index, bool ok,
 }
 
 /*
+ * A bulk insert's pass over the database: an iterator that stands on the
+ * first stored key at or after the previous insert's.
+ */
+typedef struct BulkPass
+{
+	rocksdb_iterator_t *it;
+	bool		seeked;
+} BulkPass;
+
+/*
+ * One insert of a bulk insert, its key above the previous one's: stage it
+ * unless its key is stored, then an INSERT fails the command (false) and
+ * an INSERT_IF_ABSENT does nothing.
+ */
+static bool
+bulk_insert_one(KalamApplier *applier, BulkPass *pass, uint64 index,
+				TimestampTz timestamp, const KalamOp *op,
+				KalamApplyResult *result)
+{
+	const char *key = NULL;
+	size_t		keylen = 0;
+	int			c = 1;
+
+	if (rocksdb_iter_valid(pass->it))
+	{
+		key = rocksdb_iter_key(pass->it, &keylen);
+		c = memcmp(key, op->key, Min(keylen, op->keylen));
+		if (c == 0)
+			c = (keylen > op->keylen) - (keylen < op->keylen);
+	}
+	if (!pass->seeked || (key != NULL && c < 0))
+	{
+		rocksdb_iter_seek(pass->it, op->key, op->keylen);
+		pass->seeked = true;
+		c = 1;
+		if (rocksdb_iter_valid(pass->it))
+		{
+			key = rocksdb_iter_key(pass->it, &keylen);
+			c = (keylen == op->keylen && memcmp(key, op->key, keylen) == 0) ? 0 : 1;
+		}
+	}
+	if (c == 0 && op->kind == KALAM_OP_INSERT)
+	{
+		result->status = KALAM_APPLY_DUPLICATE_KEY;
+		return false;
+	}
+	if (c != 0)
+	{
+		put_row(applier, index, timestamp, op);
+		log_change(applier, KALAM_CHANGE_INSERT, 0, op->key, op->keylen,
+				   op->value, op->vallen);
+	}
+	return true;
+}
+
+/* End a bulk pass; false, with the result's error, if the iterator failed */
+static bool
+bulk_pass_end(BulkPass *pass, KalamApplyResult *result)
+{
+	char	   *err = NULL;
+
+	rocksdb_iter_get_error(pass->it, &err);
+	rocksdb_iter_destroy(pass->it);
+	if (err != NULL)
+	{
+		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, err);
+		rocksdb_free(err);
+		return false;
+	}
+	return true;
+}
+
+/*
  * Apply a bulk insert (codec/command.h): its keys are strictly increasing,
  * so none can meet another of the command, and the command is alone in its
  * log entry with what was staged before written: one forward pass of an
@@ -665,63 +841,24 @@ static bool
 apply_bulk_insert(KalamApplier *applier, uint64 index,
 				  KalamCommandReader *reader, KalamApplyResult *result)
 {
-	rocksdb_iterator_t *it = rocksdb_create_iterator(applier->db,
-													 applier->read_options);
+	BulkPass	pass;
 	uint64		rows_before = applier->staged_rows;
-	bool		seeked = false;
 	KalamOp		op;
 	const char *error;
-	char	   *err = NULL;
 	bool		ok = true;
 
+	pass.it = rocksdb_create_iterator(applier->db, applier->read_options);
+	pass.seeked = false;
 	applier->bulk = rocksdb_writebatch_create();
 	while (ok && kalam_command_next(reader, &op, &error))
 	{
-		const char *key = NULL;
-		size_t		keylen = 0;
-		int			c = 1;
-
-		/* the iterator stands on the first stored key >= the previous op's */
-		if (rocksdb_iter_valid(it))
-		{
-			key = rocksdb_iter_key(it, &keylen);
-			c = memcmp(key, op.key, Min(keylen, op.keylen));
-			if (c == 0)
-				c = (keylen > op.keylen) - (keylen < op.keylen);
-		}
-		if (!seeked || (key != NULL && c < 0))
-		{
-			rocksdb_iter_seek(it, op.key, op.keylen);
-			seeked = true;
-			c = 1;
-			if (rocksdb_iter_valid(it))
-			{
-				key = rocksdb_iter_key(it, &keylen);
-				c = (keylen == op.keylen && memcmp(key, op.key, keylen) == 0) ? 0 : 1;
-			}
-		}
-		if (c == 0 && op.kind == KALAM_OP_INSERT)
-		{
-			result->status = KALAM_APPLY_DUPLICATE_KEY;
-			ok = false;
-			break;
-		}
-		if (c != 0)
-		{
-			put_row(applier, index, reader->header.timestamp, &op);
-			log_change(applier, KALAM_CHANGE_INSERT, 0, op.key, op.keylen,
-					   op.value, op.vallen);
-		}
-		result->op_index++;
+		ok = bulk_insert_one(applier, &pass, index, reader->header.timestamp,
+							 &op, result);
+		if (ok)
+			result->op_index++;
 	}
-	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
-	if (err != NULL)
-	{
-		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, err);
-		rocksdb_free(err);
+	if (!bulk_pass_end(&pass, result))
 		ok = false;
-	}
 	result->rows_written = ok ? applier->staged_rows - rows_before : 0;
 	applier->staged_rows = rows_before;
 	return write_own_batch(applier, index, ok, result);
@@ -776,6 +913,250 @@ apply_range_deletes(KalamApplier *applier, uint64 index,
 		result->op_index++;
 	}
 	return write_own_batch(applier, index, ok, result);
+}
+
+/* Begin a bulk split's files, the group's applied index first */
+static bool
+files_begin(KalamApplier *applier, uint64 index, char *errbuf, size_t errlen)
+{
+	KalamSplitFiles *files = calloc(1, sizeof(KalamSplitFiles));
+	char		dir[MAXPGPATH + 8];
+
+	if (files == NULL)
+	{
+		strlcpy(errbuf, "out of memory", errlen);
+		return false;
+	}
+	applier->files = files;
+	snprintf(dir, sizeof(dir), "%s/meta", applier->split_dir);
+	if (!kalam_transfer_sink_begin(&files->meta, dir, errbuf, errlen))
+		return false;
+	snprintf(dir, sizeof(dir), "%s/rows", applier->split_dir);
+	return kalam_transfer_sink_begin(&files->rows, dir, errbuf, errlen) &&
+		kalam_transfer_sink_put(&files->meta, applier->applied_key,
+								applier->applied_keylen, (const char *) &index,
+								sizeof(uint64), errbuf, errlen);
+}
+
+/* Remove a bulk split's files that were not ingested, and forget them */
+static void
+files_end(KalamApplier *applier)
+{
+	KalamSplitFiles *files = applier->files;
+
+	if (files == NULL)
+		return;
+	kalam_transfer_sink_end(&files->meta);
+	kalam_transfer_sink_end(&files->rows);
+	free(files->value);
+	free(files);
+	applier->files = NULL;
+}
+
+/*
+ * A bulk split's files are whole: add the removal of the parts, finish
+ * them, and ingest them, the rows, their changes and the applied index in
+ * one atomic step.
+ */
+static bool
+files_ingest(KalamApplier *applier, const char *split_id, uint32 nparts,
+			 char *errbuf, size_t errlen)
+{
+	KalamSplitFiles *files = applier->files;
+	KalamTransferSink *sinks[2] = {&files->meta, &files->rows};
+	char		key[KALAM_PART_KEY_LEN];
+	uint32		seq;
+
+	for (seq = 0; seq < nparts; seq++)
+	{
+		kalam_command_part_key(key, applier->group, split_id, seq);
+		if (!kalam_transfer_sink_put(&files->meta, key, sizeof(key), NULL, 0,
+									 errbuf, errlen))
+			return false;
+	}
+	return kalam_transfer_sink_finish(&files->meta, errbuf, errlen) &&
+		kalam_transfer_sink_finish(&files->rows, errbuf, errlen) &&
+		kalam_transfer_ingest(sinks, 2, applier->db, errbuf, errlen);
+}
+
+/*
+ * Apply a split (codec/command.h): read its parts back from the database
+ * in order, one at a time, and apply them as one command, all or nothing;
+ * then remove the parts, with the group's applied index in the same write,
+ * whether the command succeeded or failed (a missing part fails it).
+ *
+ * A split marked bulk whose parts hold nothing but inserts in strictly
+ * increasing key order (any other operation there fails it, on every node
+ * alike) is checked as a bulk insert is, and its rows and changes go into
+ * SST files that RocksDB ingests with the applied index in one step: no
+ * batch holds them in memory, and no memtable write holds the other
+ * groups' writes behind it (a 1M-row split written as one batch set off
+ * elections in t/015_split.pl).  The others go through the staged batch,
+ * written here.
+ *
+ * raft/fsm.c runs this on libuv's thread pool with an applier of its own
+ * (kalam_apply_fork), the group's later entries parked meanwhile; it calls
+ * RocksDB and libc only.  A storage error fails the applier, as a failed
+ * write does: the worker stops and replays the split at restart.
+ */
+static void
+apply_split(KalamApplier *applier, uint64 index, TimestampTz timestamp,
+			const KalamOp *split_op, KalamApplyResult *result)
+{
+	KalamSplitHeader split;
+	const char *split_id = split_op->key + KALAM_SPLIT_PREFIX_LEN - KALAM_SPLIT_ID_LEN;
+	char		key[KALAM_PART_KEY_LEN];
+	char		errbuf[256] = "";
+	BulkPass	pass;
+	char	   *prev_part = NULL;
+	const char *prev_key = NULL;
+	size_t		prev_keylen = 0;
+	uint64		rows_before = applier->staged_rows;
+	uint64		rows;
+	bool		bulk;
+	bool		ok = true;
+	uint32		seq;
+
+	memcpy(&split, split_op->value, sizeof(split));
+	bulk = (split.flags & KALAM_SPLIT_BULK) != 0 &&
+		(split.flags & KALAM_SPLIT_ABORT) == 0 && applier->locks == 0;
+	if (bulk)
+	{
+		pass.it = rocksdb_create_iterator(applier->db, applier->read_options);
+		pass.seeked = false;
+		if (!files_begin(applier, index, errbuf, sizeof(errbuf)))
+			ok = false;
+	}
+	else
+		rocksdb_writebatch_wi_set_save_point(applier->batch);
+
+	for (seq = 0; ok && (split.flags & KALAM_SPLIT_ABORT) == 0 &&
+		 seq < split.nparts; seq++)
+	{
+		KalamCommandReader reader;
+		KalamOp		op;
+		const char *error = NULL;
+		char	   *err = NULL;
+		char	   *part;
+		size_t		partlen;
+
+		kalam_command_part_key(key, applier->group, split_id, seq);
+		part = rocksdb_get(applier->db, applier->read_options, key,
+						   sizeof(key), &partlen, &err);
+		if (err != NULL)
+		{
+			strlcpy(errbuf, err, sizeof(errbuf));
+			rocksdb_free(err);
+			ok = false;
+			break;
+		}
+		if (part == NULL || !part_is_valid(applier, part, partlen, &error))
+		{
+			kalam_apply_set_error(result, KALAM_APPLY_BAD_COMMAND,
+								  part == NULL ? "a part of the split is missing" : error);
+			if (part != NULL)
+				rocksdb_free(part);
+			ok = false;
+			break;
+		}
+		(void) kalam_command_open(&reader, part, partlen, &error);
+		while (ok && kalam_command_next(&reader, &op, &error))
+		{
+			if (!bulk)
+				ok = kalam_apply_op(applier, index, timestamp, &op, result);
+			else if ((op.kind != KALAM_OP_INSERT &&
+					  op.kind != KALAM_OP_INSERT_IF_ABSENT) ||
+					 (prev_key != NULL &&
+					  (memcmp(prev_key, op.key, Min(prev_keylen, op.keylen)) > 0 ||
+					   (memcmp(prev_key, op.key, Min(prev_keylen, op.keylen)) == 0 &&
+						prev_keylen >= op.keylen))))
+			{
+				kalam_apply_set_error(result, KALAM_APPLY_BAD_COMMAND,
+									  "a bulk split holds an operation other than an insert, or keys out of order");
+				ok = false;
+			}
+			else
+			{
+				ok = bulk_insert_one(applier, &pass, index, timestamp, &op,
+									 result);
+				prev_key = op.key;
+				prev_keylen = op.keylen;
+				if (applier->files->failed)
+				{
+					strlcpy(errbuf, applier->files->error, sizeof(errbuf));
+					ok = false;
+				}
+			}
+			if (ok)
+				result->op_index++;
+		}
+		/* the previous key points into this part now, if anywhere */
+		if (prev_part != NULL)
+			rocksdb_free(prev_part);
+		prev_part = part;
+	}
+	if (bulk && !bulk_pass_end(&pass, result))
+	{
+		strlcpy(errbuf, result->message, sizeof(errbuf));
+		ok = false;
+	}
+	if (prev_part != NULL)
+		rocksdb_free(prev_part);
+	if (ok && bulk && !files_ingest(applier, split_id, split.nparts, errbuf,
+									sizeof(errbuf)))
+		ok = false;
+	files_end(applier);
+	rows = applier->staged_rows - rows_before;
+	applier->staged_rows = rows_before;
+
+	/* a failure of this node's storage, not a verdict: stop, and replay */
+	if (errbuf[0] != '\0')
+	{
+		fail_applier(applier, errbuf);
+		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, applier->failure);
+		return;
+	}
+	if (ok && bulk)
+	{
+		result->rows_written = rows;
+		applier->durable_index = applier->staged_index = index;
+		return;
+	}
+	if (ok && (split.flags & KALAM_SPLIT_ABORT) == 0)
+		result->rows_written = rows;
+	else if (!bulk)
+	{
+		char	   *err = NULL;
+
+		rocksdb_writebatch_wi_rollback_to_save_point(applier->batch, &err);
+		if (err != NULL)
+		{
+			fail_applier(applier, err);
+			rocksdb_free(err);
+			kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, applier->failure);
+			return;
+		}
+	}
+
+	/* the parts go, whatever became of the command */
+	if (bulk)
+		applier->bulk = rocksdb_writebatch_create();
+	for (seq = 0; seq < split.nparts; seq++)
+	{
+		kalam_command_part_key(key, applier->group, split_id, seq);
+		if (bulk)
+			rocksdb_writebatch_delete(applier->bulk, key, sizeof(key));
+		else
+			rocksdb_writebatch_wi_delete(applier->batch, key, sizeof(key));
+	}
+	if (bulk)
+		(void) write_own_batch(applier, index, true, result);
+	else
+	{
+		applier->staged_index = index;
+		if (!kalam_apply_flush(applier, result->message, sizeof(result->message)))
+			result->status = KALAM_APPLY_STORAGE_ERROR;
+	}
 }
 
 /*
@@ -866,6 +1247,13 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 			applier->staged_index = index;
 			return;
 		}
+	}
+	else if (own_entry && kalam_command_is_split(command, length))
+	{
+		(void) kalam_command_next(&reader, &op, &error);
+		apply_split(applier, index, reader.header.timestamp, &op, result);
+		applier->staged_index = index;
+		return;
 	}
 	else if (own_entry && kalam_command_only_deletes_ranges(command, length))
 	{
@@ -962,6 +1350,43 @@ kalam_apply_discard(KalamApplier *applier)
 	rocksdb_writebatch_wi_clear(applier->batch);
 	applier->staged_index = applier->durable_index;
 	applier->staged_rows = 0;
+}
+
+/*
+ * An applier of its own for a command applied off the worker's loop (a
+ * split, raft/fsm.c): the same group, database and position, with a batch
+ * of its own, so that the loop may go on writing the group's staged batch
+ * and nothing is shared but RocksDB's thread-safe handles.  What is staged
+ * must be written first.
+ */
+void
+kalam_apply_fork(const KalamApplier *applier, KalamApplier *fork)
+{
+	Assert(applier->staged_index == applier->durable_index);
+	memcpy(fork, applier, sizeof(KalamApplier));
+	fork->batch = rocksdb_writebatch_wi_create(0, 1);
+	fork->bulk = NULL;
+}
+
+/*
+ * Take back what the fork applied: its position, and its failure if its
+ * write failed; then free its batch.
+ */
+void
+kalam_apply_join(KalamApplier *applier, KalamApplier *fork)
+{
+	applier->durable_index = fork->durable_index;
+	applier->staged_index = fork->staged_index;
+	applier->command_index = fork->command_index;
+	applier->command_time = fork->command_time;
+	applier->command_changes = fork->command_changes;
+	if (fork->failed)
+	{
+		applier->failed = true;
+		strlcpy(applier->failure, fork->failure, sizeof(applier->failure));
+	}
+	rocksdb_writebatch_wi_destroy(fork->batch);
+	fork->batch = NULL;
 }
 
 void

@@ -44,6 +44,8 @@ typedef struct KalamApplier
 	uint64		table_locks;	/* of them, on whole tables */
 	bool		forcing;		/* applying a resolved transaction's writes */
 	rocksdb_writebatch_t *bulk;	/* a bulk insert's own batch, while applied */
+	struct KalamSplitFiles *files;	/* a bulk split's SST files, while applied */
+	char		split_dir[MAXPGPATH];	/* where they are written */
 	/* a prepare's check: prefixes its earlier operations deleted */
 	bool		validating;
 	int			nvalidated_prefixes;
@@ -54,7 +56,8 @@ typedef struct KalamApplier
 } KalamApplier;
 
 extern bool kalam_apply_init(KalamApplier *applier, rocksdb_t *db, int group,
-							 bool log_changes, char *errbuf, size_t errlen);
+							 bool log_changes, const char *split_dir,
+							 char *errbuf, size_t errlen);
 extern void kalam_apply_command(KalamApplier *applier, uint64 index,
 								const char *command, size_t length,
 								KalamApplyResult *result);
@@ -64,6 +67,8 @@ extern void kalam_apply_discard(KalamApplier *applier);
 extern int	kalam_apply_purge_changes(KalamApplier *applier,
 									  TimestampTz cutoff, int limit,
 									  char *errbuf, size_t errlen);
+extern void kalam_apply_fork(const KalamApplier *applier, KalamApplier *fork);
+extern void kalam_apply_join(KalamApplier *applier, KalamApplier *fork);
 extern void kalam_apply_destroy(KalamApplier *applier);
 extern bool kalam_apply_reload(KalamApplier *applier, char *errbuf,
 							   size_t errlen);

@@ -2,11 +2,16 @@
  *
  * digest.c
  *	  kalam.table_digest(regclass): an MD5 of every stored row of a table,
- *	  all users included, read from this node's own storage.
+ *	  all users included, read from this node's own storage; and
+ *	  kalam.split_parts(): the parts of split commands stored here.
  *
  * Nodes that applied the same log hold the same keys and values (the row
  * header carries the log position and the command's timestamp, the same
  * everywhere), so equal digests mean equal contents.
+ *
+ * A split's parts (codec/command.h) live until the split that applies them;
+ * those of a transaction whose session died between its parts and its
+ * commit stay, and kalam.split_parts() shows them.
  *
  * src/storage/digest.c
  *
@@ -20,9 +25,11 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
+#include "funcapi.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
+#include "codec/command.h"
 #include "fdw/kalam_fdw.h"
 #include "raft/group.h"
 #include "storage/keys.h"
@@ -30,6 +37,13 @@
 #include "storage/rocks.h"
 
 PG_FUNCTION_INFO_V1(kalam_table_digest);
+PG_FUNCTION_INFO_V1(kalam_split_parts);
+
+typedef struct PartCount
+{
+	int64		parts;
+	int64		bytes;
+} PartCount;
 
 static bool
 digest_row(const char *key, size_t keylen, const char *value, size_t vallen,
@@ -97,4 +111,51 @@ kalam_table_digest(PG_FUNCTION_ARGS)
 	for (i = 0; i < MD5_DIGEST_LENGTH; i++)
 		sprintf(hex + 2 * i, "%02x", sum[i]);
 	PG_RETURN_TEXT_P(cstring_to_text(hex));
+}
+
+static bool
+count_part(const char *key, size_t keylen, const char *value, size_t vallen,
+		   void *arg)
+{
+	PartCount  *count = (PartCount *) arg;
+
+	count->parts++;
+	count->bytes += (int64) vallen;
+	return true;
+}
+
+/* kalam.split_parts(): per data group, the parts stored on this node */
+Datum
+kalam_split_parts(PG_FUNCTION_ARGS)
+{
+	static const char no_id[KALAM_SPLIT_ID_LEN] = {0};
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	rocksdb_t  *db = kalam_rocks_reader();
+	int			group;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (group = KALAM_GROUP_SHARED; group < kalam_group_count(); group++)
+	{
+		char		prefix[KALAM_PART_KEY_LEN];
+		char		name[KALAM_GROUP_NAME_LEN];
+		char		errbuf[256] = "could not read the parts";
+		PartCount	count = {0, 0};
+		Datum		values[3];
+		bool		nulls[3] = {false};
+
+		kalam_command_part_key(prefix, group, no_id, 0);
+		if (!kalam_scan_prefix(db, kalam_rocks_read_options(), prefix,
+							   KALAM_SPLIT_PREFIX_LEN - KALAM_SPLIT_ID_LEN,
+							   count_part, &count, errbuf, sizeof(errbuf)))
+			ereport(ERROR,
+					(errcode(ERRCODE_IO_ERROR),
+					 errmsg("could not read the parts of group %d: %s", group,
+							errbuf)));
+		kalam_group_name(group, name);
+		values[0] = CStringGetTextDatum(name);
+		values[1] = Int64GetDatum(count.parts);
+		values[2] = Int64GetDatum(count.bytes);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

@@ -206,9 +206,70 @@ close_file(KalamTransferSink *sink, char *errbuf, size_t errlen)
 	return true;
 }
 
+/* The open file, a new one if none is or it is full; NULL on a failure */
+static rocksdb_sstfilewriter_t *
+open_file(KalamTransferSink *sink, char *errbuf, size_t errlen)
+{
+	char		path[PATH_LEN];
+	char	   *err = NULL;
+
+	if (sink->writer != NULL && sink->file_bytes >= KALAM_TRANSFER_FILE_SIZE &&
+		!close_file(sink, errbuf, errlen))
+		return NULL;
+	if (sink->writer != NULL)
+		return sink->writer;
+	if (sink->nfiles == KALAM_TRANSFER_MAX_FILES)
+	{
+		strlcpy(errbuf, "the rows need more SST files than a transfer may write",
+				errlen);
+		return NULL;
+	}
+	file_name(sink, sink->nfiles++, path, sizeof(path));
+	sink->writer = rocksdb_sstfilewriter_create(sink->env_options,
+												sink->options);
+	rocksdb_sstfilewriter_open(sink->writer, path, &err);
+	sink->file_bytes = 0;
+	if (err != NULL)
+	{
+		copy_error(err, errbuf, errlen);
+		return NULL;
+	}
+	return sink->writer;
+}
+
+/*
+ * Write a key and its value (or, value NULL, the key's deletion) after the
+ * sink's previous key, into the files: a new file every
+ * KALAM_TRANSFER_FILE_SIZE.
+ */
+bool
+kalam_transfer_sink_put(KalamTransferSink *sink, const char *key,
+						size_t keylen, const char *value, size_t vallen,
+						char *errbuf, size_t errlen)
+{
+	rocksdb_sstfilewriter_t *writer = open_file(sink, errbuf, errlen);
+	char	   *err = NULL;
+
+	if (writer == NULL)
+		return false;
+	if (value != NULL)
+		rocksdb_sstfilewriter_put(writer, key, keylen, value, vallen, &err);
+	else
+		rocksdb_sstfilewriter_delete(writer, key, keylen, &err);
+	if (err != NULL)
+	{
+		copy_error(err, errbuf, errlen);
+		return false;
+	}
+	sink->file_bytes += keylen + vallen;
+	sink->bytes += keylen + vallen;
+	sink->rows++;
+	return true;
+}
+
 /*
  * Write a chunk's rows (checked by kalam_chunk_check, after the previous
- * chunk's) into the files, a new file every KALAM_TRANSFER_FILE_SIZE.
+ * chunk's) into the files.
  */
 bool
 kalam_transfer_sink_add(KalamTransferSink *sink, const char *chunk, size_t len,
@@ -221,7 +282,6 @@ kalam_transfer_sink_add(KalamTransferSink *sink, const char *chunk, size_t len,
 	size_t		keylen;
 	size_t		vallen;
 	const char *error;
-	char	   *err = NULL;
 
 	if (!kalam_chunk_open(&reader, chunk, len, &header, &error))
 	{
@@ -229,41 +289,9 @@ kalam_transfer_sink_add(KalamTransferSink *sink, const char *chunk, size_t len,
 		return false;
 	}
 	while (kalam_chunk_next(&reader, &key, &keylen, &value, &vallen, &error))
-	{
-		if (sink->writer != NULL && sink->file_bytes >= KALAM_TRANSFER_FILE_SIZE &&
-			!close_file(sink, errbuf, errlen))
+		if (!kalam_transfer_sink_put(sink, key, keylen, value, vallen,
+									 errbuf, errlen))
 			return false;
-		if (sink->writer == NULL)
-		{
-			char		path[PATH_LEN];
-
-			if (sink->nfiles == KALAM_TRANSFER_MAX_FILES)
-			{
-				strlcpy(errbuf, "the group needs more SST files than a transfer may write",
-						errlen);
-				return false;
-			}
-			file_name(sink, sink->nfiles++, path, sizeof(path));
-			sink->writer = rocksdb_sstfilewriter_create(sink->env_options,
-														sink->options);
-			rocksdb_sstfilewriter_open(sink->writer, path, &err);
-			sink->file_bytes = 0;
-			if (err != NULL)
-			{
-				copy_error(err, errbuf, errlen);
-				return false;
-			}
-		}
-		rocksdb_sstfilewriter_put(sink->writer, key, keylen, value, vallen, &err);
-		if (err != NULL)
-		{
-			copy_error(err, errbuf, errlen);
-			return false;
-		}
-		sink->file_bytes += keylen + vallen;
-		sink->bytes += keylen + vallen;
-		sink->rows++;
-	}
 	if (error != NULL)
 	{
 		strlcpy(errbuf, error, errlen);
@@ -277,6 +305,58 @@ bool
 kalam_transfer_sink_finish(KalamTransferSink *sink, char *errbuf, size_t errlen)
 {
 	return close_file(sink, errbuf, errlen);
+}
+
+/*
+ * Ingest the files of the sinks (finished), in one atomic step, moved into
+ * the database.  The keys of one sink's files are ascending, and the sinks'
+ * ranges must not overlap.
+ */
+bool
+kalam_transfer_ingest(KalamTransferSink *const *sinks, int nsinks,
+					  rocksdb_t *db, char *errbuf, size_t errlen)
+{
+	rocksdb_ingestexternalfileoptions_t *options;
+	char	  **paths;
+	char	   *names;
+	char	   *err = NULL;
+	int			nfiles = 0;
+	int			n = 0;
+	int			i;
+	int			j;
+
+	for (i = 0; i < nsinks; i++)
+		nfiles += sinks[i]->nfiles;
+	if (nfiles == 0)
+		return true;
+	paths = malloc(sizeof(char *) * nfiles);
+	names = malloc((size_t) nfiles * PATH_LEN);
+	if (paths == NULL || names == NULL)
+	{
+		free(paths);
+		free(names);
+		strlcpy(errbuf, "out of memory", errlen);
+		return false;
+	}
+	for (i = 0; i < nsinks; i++)
+		for (j = 0; j < sinks[i]->nfiles; j++, n++)
+		{
+			paths[n] = names + (size_t) n * PATH_LEN;
+			file_name(sinks[i], j, paths[n], PATH_LEN);
+		}
+	options = rocksdb_ingestexternalfileoptions_create();
+	rocksdb_ingestexternalfileoptions_set_move_files(options, 1);
+	rocksdb_ingest_external_file(db, (const char *const *) paths, nfiles,
+								 options, &err);
+	rocksdb_ingestexternalfileoptions_destroy(options);
+	free(paths);
+	free(names);
+	if (err != NULL)
+	{
+		copy_error(err, errbuf, errlen);
+		return false;
+	}
+	return true;
 }
 
 /*
@@ -306,39 +386,7 @@ kalam_transfer_sink_ingest(KalamTransferSink *sink, rocksdb_t *db, int group,
 		copy_error(err, errbuf, errlen);
 		return false;
 	}
-	if (sink->nfiles > 0)
-	{
-		rocksdb_ingestexternalfileoptions_t *options;
-		char	  **paths = malloc(sizeof(char *) * sink->nfiles);
-		char	   *names = malloc((size_t) sink->nfiles * PATH_LEN);
-		int			i;
-
-		if (paths == NULL || names == NULL)
-		{
-			free(paths);
-			free(names);
-			strlcpy(errbuf, "out of memory", errlen);
-			return false;
-		}
-		for (i = 0; i < sink->nfiles; i++)
-		{
-			paths[i] = names + (size_t) i * PATH_LEN;
-			file_name(sink, i, paths[i], PATH_LEN);
-		}
-		options = rocksdb_ingestexternalfileoptions_create();
-		rocksdb_ingestexternalfileoptions_set_move_files(options, 1);
-		rocksdb_ingest_external_file(db, (const char *const *) paths,
-									 sink->nfiles, options, &err);
-		rocksdb_ingestexternalfileoptions_destroy(options);
-		free(paths);
-		free(names);
-		if (err != NULL)
-		{
-			copy_error(err, errbuf, errlen);
-			return false;
-		}
-	}
-	return true;
+	return kalam_transfer_ingest(&sink, 1, db, errbuf, errlen);
 }
 
 /* Close what is open and remove the files not ingested */

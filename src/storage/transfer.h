@@ -42,10 +42,11 @@ extern bool kalam_transfer_source_read(KalamTransferSource *source,
 extern void kalam_transfer_source_close(KalamTransferSource *source);
 
 /*
- * The writing end: checked chunks into SST files of at most
- * KALAM_TRANSFER_FILE_SIZE bytes in a directory of their own, ingested
- * at the end in place of the group's rows.  add, finish and ingest may run
- * on a thread of libuv's pool; they call RocksDB and libc only.
+ * The writing end: checked chunks (or keys in order, put) into SST files of
+ * at most KALAM_TRANSFER_FILE_SIZE bytes in a directory of their own,
+ * ingested at the end in place of the group's rows (or, a bulk split's,
+ * beside them: storage/apply.c).  put, add, finish and ingest may run on a
+ * thread of libuv's pool; they call RocksDB and libc only.
  */
 #define KALAM_TRANSFER_FILE_SIZE	(64 * 1024 * 1024)
 #define KALAM_TRANSFER_MAX_FILES	4096
@@ -64,10 +65,15 @@ typedef struct KalamTransferSink
 
 extern bool kalam_transfer_sink_begin(KalamTransferSink *sink, const char *dir,
 									  char *errbuf, size_t errlen);
+extern bool kalam_transfer_sink_put(KalamTransferSink *sink, const char *key,
+									size_t keylen, const char *value,
+									size_t vallen, char *errbuf, size_t errlen);
 extern bool kalam_transfer_sink_add(KalamTransferSink *sink, const char *chunk,
 									size_t len, char *errbuf, size_t errlen);
 extern bool kalam_transfer_sink_finish(KalamTransferSink *sink,
 									   char *errbuf, size_t errlen);
+extern bool kalam_transfer_ingest(KalamTransferSink *const *sinks, int nsinks,
+								  rocksdb_t *db, char *errbuf, size_t errlen);
 extern bool kalam_transfer_sink_ingest(KalamTransferSink *sink, rocksdb_t *db,
 									   int group, char *errbuf, size_t errlen);
 extern void kalam_transfer_sink_end(KalamTransferSink *sink);

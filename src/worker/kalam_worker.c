@@ -12,6 +12,10 @@
  * report outcomes.  Commands that arrive while the Raft log is written wait
  * for the next turn, which is what batches concurrent commits.
  *
+ * A turn that takes half the election timeout (500 ms) or more is logged
+ * with where its time went: no heartbeat leaves while it runs, and a
+ * longer one sets off elections.
+ *
  * When RocksDB fails to write what a group applied, libraft already counts
  * those entries applied: the worker stops with FATAL, and its restart
  * replays the Raft log from the last index written.
@@ -44,6 +48,7 @@
 
 /* most commands taken from the queue in one turn */
 #define KALAM_MAX_BATCH		64
+#define SLOW_TURN_MS		500
 
 static rocksdb_t *primary_db = NULL;
 static uv_loop_t loop;
@@ -117,6 +122,7 @@ kalam_worker_main(Datum main_arg)
 	while (!ShutdownRequestPending)
 	{
 		WaitEvent	occurred[3];
+		TimestampTz turn[5];
 		int			n;
 		int			i;
 
@@ -124,6 +130,7 @@ kalam_worker_main(Datum main_arg)
 		(void) WaitEventSetWait(events, uv_backend_timeout(&loop), occurred,
 								lengthof(occurred), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
+		turn[0] = GetCurrentTimestamp();
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -133,18 +140,29 @@ kalam_worker_main(Datum main_arg)
 		n = kalam_channel_take(commands, KALAM_MAX_BATCH);
 		for (i = 0; i < n; i++)
 			kalam_node_propose(&commands[i]);
+		turn[1] = GetCurrentTimestamp();
 		uv_run(&loop, UV_RUN_NOWAIT);
 		stop_if_storage_failed();
+		turn[2] = GetCurrentTimestamp();
 		kalam_node_finish_iteration();
 		stop_if_storage_failed();
-		if (GetCurrentTimestamp() >= next_purge)
+		turn[3] = GetCurrentTimestamp();
+		if (turn[3] >= next_purge)
 		{
-			TimestampTz now = GetCurrentTimestamp();
-
-			kalam_node_purge_changes(now - kalam_change_retention * USECS_PER_SEC);
-			next_purge = TimestampTzPlusMilliseconds(now, 1000);
+			kalam_node_purge_changes(turn[3] - kalam_change_retention * USECS_PER_SEC);
+			next_purge = TimestampTzPlusMilliseconds(turn[3], 1000);
 		}
 		kalam_rocks_maybe_flush(primary_db, kalam_flush_interval);
+		turn[4] = GetCurrentTimestamp();
+		if (turn[4] - turn[0] >= SLOW_TURN_MS * 1000)
+			ereport(LOG,
+					(errmsg("kalam worker: a turn of its loop took %ld ms, over which no heartbeat went out",
+							(long) ((turn[4] - turn[0]) / 1000)),
+					 errdetail("Proposing %ld ms, libuv callbacks (Raft, apply) %ld ms, writing and publishing %ld ms, purging and flushing %ld ms.",
+							   (long) ((turn[1] - turn[0]) / 1000),
+							   (long) ((turn[2] - turn[1]) / 1000),
+							   (long) ((turn[3] - turn[2]) / 1000),
+							   (long) ((turn[4] - turn[3]) / 1000))));
 	}
 	proc_exit(0);
 }

@@ -190,6 +190,54 @@ add_bulk_seed(void)
 	pfree(buf.data);
 }
 
+/*
+ * A split's part (a command of writes inside a command) and the split
+ * that applies its parts, as fdw/writeset.c builds them
+ */
+static void
+add_split_seeds(void)
+{
+	static const char row_key[] = "\x00\x02\x00\x00\x01\x00" "k1";
+	static const char split_id[KALAM_SPLIT_ID_LEN] = "splitid";
+	char		key[KALAM_PART_KEY_LEN];
+	StringInfoData part;
+	StringInfoData buf;
+	KalamCommandReader reader;
+	KalamOp		op;
+	KalamSplitHeader split;
+	const char *error;
+
+	initStringInfo(&part);
+	kalam_command_begin(&part, 1234567);
+	kalam_command_add(&part, KALAM_OP_INSERT, 0, row_key, sizeof(row_key) - 1,
+					  "row", 3);
+	kalam_command_part_key(key, 2, split_id, 3);
+	initStringInfo(&buf);
+	kalam_command_begin(&buf, 1234567);
+	kalam_command_add(&buf, KALAM_OP_PART, 0, key, sizeof(key), part.data,
+					  part.len);
+	if (!kalam_command_validate(buf.data, buf.len, &error) ||
+		!kalam_command_needs_own_entry(buf.data, buf.len) ||
+		kalam_command_is_split(buf.data, buf.len))
+		fuzz_fail("a part seed does not decode as one");
+	fuzz_add_seed(buf.data, buf.len);
+
+	kalam_command_begin(&buf, 1234567);
+	kalam_command_add_split(&buf, 2, split_id, 4, KALAM_SPLIT_BULK);
+	if (!kalam_command_open(&reader, buf.data, buf.len, &error) ||
+		!kalam_command_next(&reader, &op, &error) ||
+		op.kind != KALAM_OP_SPLIT || op.keylen != KALAM_SPLIT_PREFIX_LEN ||
+		memcmp(op.key, key, KALAM_SPLIT_PREFIX_LEN) != 0 ||
+		!kalam_command_is_split(buf.data, buf.len))
+		fuzz_fail("a split seed does not decode as one");
+	memcpy(&split, op.value, sizeof(split));
+	if (split.nparts != 4 || split.flags != KALAM_SPLIT_BULK)
+		fuzz_fail("a split seed's header decodes to something else");
+	fuzz_add_seed(buf.data, buf.len);
+	pfree(buf.data);
+	pfree(part.data);
+}
+
 void
 fuzz_seeds(void)
 {
@@ -214,6 +262,7 @@ fuzz_seeds(void)
 	add_txn_seeds();
 	add_expire_seeds();
 	add_bulk_seed();
+	add_split_seeds();
 }
 
 /*
@@ -302,6 +351,42 @@ check_expire(const char *data, size_t len)
 	}
 }
 
+/*
+ * An accepted part or split is alone in its command, which goes alone in
+ * its entry; its key has its size, a part is not empty, a split's header
+ * is in range.
+ */
+static void
+check_split(const char *data, size_t len)
+{
+	KalamCommandReader reader;
+	KalamOp		op;
+	KalamSplitHeader split;
+	const char *error;
+
+	(void) kalam_command_open(&reader, data, len, &error);
+	while (kalam_command_next(&reader, &op, &error))
+	{
+		if (op.kind != KALAM_OP_PART && op.kind != KALAM_OP_SPLIT)
+			continue;
+		if (reader.header.nops != 1 || !kalam_command_needs_own_entry(data, len))
+			fuzz_fail("a part or split that shares its command or entry accepted");
+		if (kalam_command_is_split(data, len) != (op.kind == KALAM_OP_SPLIT))
+			fuzz_fail("a split not reported as one");
+		if (op.kind == KALAM_OP_PART &&
+			(op.keylen != KALAM_PART_KEY_LEN || op.vallen == 0))
+			fuzz_fail("a part with a bad key or no value accepted");
+		if (op.kind == KALAM_OP_PART)
+			continue;
+		if (op.keylen != KALAM_SPLIT_PREFIX_LEN || op.vallen != sizeof(split))
+			fuzz_fail("a split with a bad key or value accepted");
+		memcpy(&split, op.value, sizeof(split));
+		if (split.nparts == 0 || split.nparts > KALAM_SPLIT_MAX_PARTS ||
+			(split.flags & ~(KALAM_SPLIT_BULK | KALAM_SPLIT_ABORT)) != 0)
+			fuzz_fail("a split with a bad header accepted");
+	}
+}
+
 void
 fuzz_one(const char *data, size_t len)
 {
@@ -323,7 +408,7 @@ fuzz_one(const char *data, size_t len)
 	{
 		if (op.key < data || op.key + op.keylen > data + len ||
 			op.value < data || op.value + op.vallen > data + len ||
-			op.kind < KALAM_OP_INSERT || op.kind > KALAM_OP_TXN_FORGET)
+			op.kind < KALAM_OP_INSERT || op.kind > KALAM_OP_LAST)
 			fuzz_fail("an operation lies outside the command");
 		fuzz_touch(op.key, op.keylen);
 		fuzz_touch(op.value, op.vallen);
@@ -342,5 +427,8 @@ fuzz_one(const char *data, size_t len)
 		fuzz_fail("a bulk insert that is not one");
 	check_txn(data, len, valid);
 	if (valid)
+	{
 		check_expire(data, len);
+		check_split(data, len);
+	}
 }

@@ -17,6 +17,7 @@
  */
 #include "fuzz.h"
 
+#include "codec/command.h"
 #include "codec/key.h"
 #include "raft/group.h"
 
@@ -53,6 +54,9 @@ static const KeyCase cases[] = {
 	{0, K("\x00\x00\x00\x00\x00\x00" "dd"), false, false, false},
 	{0, K("\x00\x00\x00\x00\x01\x00" "pk"), false, false, false},
 	{0, K("\x00\x00\x00\x00\x01\x00"), false, false, false},
+	{2, K("\x00\x02\x00\x00\x00\x00" "part/splitid\x01\x00\x00\x00\x03"), false, false, true},
+	{2, K("\x00\x02\x00\x00\x00\x00" "part/splitid\x01"), false, false, false},
+	{0, K("\x00\x00\x00\x00\x00\x00" "part/splitid\x01\x00\x00\x00\x03"), false, false, false},
 };
 
 void
@@ -108,5 +112,9 @@ fuzz_one(const char *data, size_t len)
 			if (use == KALAM_KEY_USE_ROW && groups[i] != KALAM_GROUP_META &&
 				table_id == 0)
 				fuzz_fail("a data group's metadata key was accepted");
+			if (use == KALAM_KEY_USE_SPLIT &&
+				(groups[i] == KALAM_GROUP_META || table_id != 0 ||
+				 (len != KALAM_PART_KEY_LEN && len != KALAM_SPLIT_PREFIX_LEN)))
+				fuzz_fail("a split's key outside a data group's parts was accepted");
 		}
 }
