@@ -27,6 +27,10 @@
  * INSERT was one 16 MB entry whose apply held every node's loop for
  * 1.3-1.6 s, over the 1 s election timeout.
  *
+ * Applying on the loop stops for a turn once it took APPLY_BUDGET_US: the
+ * entries that follow park, and the next turn, at once, goes on with
+ * them after the loop's I/O and timers (heartbeats) ran.
+ *
  * These run inside libraft callbacks on the worker's loop: no ereport, no
  * palloc; failures become libraft error codes or the group's error text.
  *
@@ -69,6 +73,16 @@ typedef struct KalamApplyJob
 static uv_loop_t *fsm_loop = NULL;
 static int	jobs_running = 0;
 static bool fsm_stopping = false;
+
+/*
+ * Applying on the loop stops for the turn after this long (entries park
+ * until the next turn, which comes at once): libraft hands over every
+ * entry committed at once, and a follower that receives many large ones
+ * together would otherwise apply them all in one turn.
+ */
+#define APPLY_BUDGET_US		100000
+static uint64 turn_apply_us = 0;	/* applied on the loop in this turn */
+static uv_timer_t resume_timer; /* wakes the loop for the next turn */
 
 static KalamGroup *
 group_of_fsm(struct raft_fsm *fsm)
@@ -148,8 +162,29 @@ apply_entry(KalamGroup *g, uint64 index, const char *data, size_t len)
 	for (i = 0; i < g->nresults; i++)
 		rows += g->results[i].rows_written;
 	INSTR_TIME_SUBTRACT(end, start);
+	turn_apply_us += INSTR_TIME_GET_MICROSEC(end);
 	kalam_metrics_entry_applied(g->id, INSTR_TIME_GET_MICROSEC(end),
 								g->nresults, rows, len);
+	return true;
+}
+
+static void
+resume_tick(uv_timer_t *timer)
+{
+	/* nothing: kalam_node_finish_iteration releases what is parked */
+}
+
+/*
+ * Has this turn applied its share on the loop?  Then wake the loop for
+ * the next turn at once.
+ */
+static bool
+over_budget(void)
+{
+	if (turn_apply_us < APPLY_BUDGET_US)
+		return false;
+	if (fsm_loop != NULL && !fsm_stopping)
+		uv_timer_start(&resume_timer, resume_tick, 0, 0);
 	return true;
 }
 
@@ -368,7 +403,8 @@ fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 	kalam_metrics_entry_arrived(g->id);
 	kalam_snapshot_note_entry(g, buf->len);
 	if (index <= g->applier.durable_index ||
-		(g->parked == NULL && !off_loop && kalam_fsm_may_apply(g, required)))
+		(g->parked == NULL && !off_loop && kalam_fsm_may_apply(g, required) &&
+		 !over_budget()))
 	{
 		if (!apply_entry(g, index, buf->base, buf->len))
 			return RAFT_NOMEM;
@@ -416,7 +452,7 @@ kalam_fsm_release_parked(KalamGroup *g)
 			if (!e->job->done || !finish_job(g, e))
 				break;
 		}
-		else if (!apply_entry(g, e->index, e->data, e->len))
+		else if (over_budget() || !apply_entry(g, e->index, e->data, e->len))
 			break;
 		g->parked = e->next;
 		if (!e->is_snapshot)
@@ -550,6 +586,7 @@ void
 kalam_fsm_start(uv_loop_t *loop)
 {
 	fsm_loop = loop;
+	uv_timer_init(loop, &resume_timer);
 }
 
 /*
@@ -560,6 +597,7 @@ void
 kalam_fsm_stop(void)
 {
 	fsm_stopping = true;
+	uv_close((uv_handle_t *) &resume_timer, NULL);
 	while (jobs_running > 0)
 		uv_run(fsm_loop, UV_RUN_ONCE);
 }
@@ -576,7 +614,10 @@ kalam_fsm_init(KalamGroup *g)
 	g->fsm.restore = fsm_restore;
 }
 
-/* The commands applied, and the time it took, since the last call. */
+/*
+ * The commands applied, and the time it took, since the last call: at the
+ * end of each turn, which starts the next turn's budget.
+ */
 void
 kalam_fsm_take_apply_stats(uint64 *commands, uint64 *microseconds)
 {
@@ -584,4 +625,5 @@ kalam_fsm_take_apply_stats(uint64 *commands, uint64 *microseconds)
 	*microseconds = INSTR_TIME_GET_MICROSEC(apply_time);
 	applied_in_turn = 0;
 	INSTR_TIME_SET_ZERO(apply_time);
+	turn_apply_us = 0;
 }
