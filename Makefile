@@ -68,12 +68,15 @@ ISOLATION = kalam_conflict kalam_multigroup_conflict kalam_mixed
 ISOLATION_OPTS = --port=25432 --temp-instance=./tmp_check_isolation --temp-config=$(srcdir)/test/kalam.conf
 TAP_TESTS = 1
 
-EXTRA_CLEAN = tmp_check_regress tmp_check_isolation output_iso
+EXTRA_CLEAN = tmp_check_regress tmp_check_isolation output_iso $(OBJS:.o=.d)
 
 # no LLVM bitcode: a fresh machine has no clang
 override with_llvm = no
-# rebuild what includes a changed header
-override autodepend = yes
+# rebuild what includes a changed header: a .d file beside each object
+# (PGXS's autodepend names them by basename only, and src/codec/snapshot.c
+# and src/raft/snapshot.c, src/codec/row.c and src/storage/row.c would
+# share one: a header change left one of each pair stale)
+override CPPFLAGS += -MMD -MP
 # one database for regression and isolation tests: kalam.database in
 # test/kalam.conf names it
 override ISOLATION_TESTDB = contrib_regression
@@ -81,6 +84,7 @@ override ISOLATION_TESTDB = contrib_regression
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+-include $(OBJS:.o=.d)
 
 # the fuzz harnesses of src/codec (gcc + ASan), FUZZ_SECONDS each
 fuzz:

@@ -757,7 +757,7 @@ commit_writeset(void)
 	{
 		for (group = 0; !writes_group[group]; group++)
 			;
-		if (commands[group].len > (Size) kalam_max_entry_size * 1024)
+		if ((Size) commands[group].len > (Size) kalam_max_entry_size * 1024)
 			submit_split(group, &commands[group], &result);
 		else
 			kalam_channel_submit(group, commands[group].data,

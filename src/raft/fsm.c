@@ -395,10 +395,9 @@ fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 	KalamGroup *g = group_of_fsm(fsm);
 	uint64		index = raft_last_applied(&g->raft) + 1;
 	uint64		required = entry_required_meta_index(buf->base, buf->len);
-	KalamParkedEntry *e;
-
 	bool		off_loop = index > g->applier.durable_index &&
 		entry_is_split(buf->base, buf->len, NULL, NULL);
+	KalamParkedEntry *e;
 
 	kalam_metrics_entry_arrived(g->id);
 	kalam_snapshot_note_entry(g, buf->len);

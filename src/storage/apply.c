@@ -35,8 +35,13 @@
  * stored applied index would skip them), and the kalam worker stops with
  * FATAL; its restart replays the Raft log from the last written index.
  *
+ * A command too large for one log entry comes as parts, stored as they
+ * arrive, and a split that applies them as one command (apply_split), on
+ * libuv's thread pool with an applier of its own (kalam_apply_fork): a
+ * bulk split's rows go to RocksDB as SST files, ingested in one step.
+ *
  * Nothing here calls palloc or ereport: errors become status codes, so the
- * function can run inside a libraft callback.
+ * function can run inside a libraft callback, or on the thread pool.
  *
  * src/storage/apply.c
  *
@@ -334,7 +339,7 @@ files_putv(KalamSplitFiles *files, const char *key, size_t keylen,
 		files->failed = true;
 }
 
-/* Stage a put: into a bulk split's files, a bulk insert's own batch, or the applier's */
+/* Stage a put into a bulk split's files, a bulk batch or the staged batch */
 static void
 stage_putv(KalamApplier *applier, const char *key, size_t keylen,
 		   int nparts, const char *const *parts, const size_t *sizes)
