@@ -9,7 +9,9 @@
  * Backends never build such commands, so the tests need a way to propose
  * crafted bytes through the normal channel: kalam.debug_propose.  It is
  * refused unless kalam.debug_enable_hooks is on (set at server start, off
- * by default) and only superusers may call it.
+ * by default) and only superusers may call it.  The same setting gates the
+ * pauses that let a test stop a session between the steps of a commit
+ * (kalam_debug_pause).
  *
  * src/debug_hooks.c
  *
@@ -19,7 +21,10 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
+#include "storage/latch.h"
 #include "utils/builtins.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
 
 #include "kalam.h"
 #include "raft/group.h"
@@ -28,6 +33,29 @@
 bool		kalam_debug_enable_hooks = false;
 
 PG_FUNCTION_INFO_V1(kalam_debug_propose);
+
+/*
+ * Wait ms milliseconds, interruptibly, if kalam.debug_enable_hooks is on:
+ * a test's pause between two steps of a commit (the kalam.debug_pause_*
+ * settings).
+ */
+void
+kalam_debug_pause(int ms)
+{
+	TimestampTz until;
+
+	if (!kalam_debug_enable_hooks || ms <= 0)
+		return;
+	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(), ms);
+	while (GetCurrentTimestamp() < until)
+	{
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until),
+						 PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
 
 static const char *
 status_name(KalamApplyStatus status)

@@ -23,6 +23,7 @@ extern bool kalam_debug_ddl_records;
 
 /* developer settings (debug_hooks.c) */
 extern bool kalam_debug_enable_hooks;
+extern void kalam_debug_pause(int ms);
 
 /* SQLSTATE for "the outcome of this commit is unknown" */
 #define ERRCODE_KALAM_OUTCOME_UNKNOWN	MAKE_SQLSTATE('K','L','0','0','3')

@@ -21,7 +21,10 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $limit = 4 * 1024 * 1024;
-my @nodes = start_kalam_cluster(nodes => 3, shards => 2);
+my @nodes = start_kalam_cluster(
+	nodes => 3,
+	shards => 2,
+	conf => "kalam.debug_enable_hooks = on\n");
 replicated_ddl(q{
 	CREATE FOREIGN TABLE big (k int NOT NULL, v text)
 	  SERVER kalam OPTIONS (type 'shared', primary_key 'k');
@@ -103,5 +106,43 @@ for my $node (@nodes)
 		$node->name . ': and its parts removed');
 }
 ok(same_contents('big', @nodes), 'the restarted node holds the rows the others hold');
+
+# a session that dies between its parts and its split leaves its parts:
+# the group's leader removes them once they are kalam.split_timeout old
+for my $node (@nodes)
+{
+	$node->safe_psql('postgres', "ALTER SYSTEM SET kalam.split_timeout = '2s'");
+	$node->safe_psql('postgres', 'SELECT pg_reload_conf()');
+}
+$leader = group_leader($nodes[0], 'shared', @nodes);
+my ($orphan_out, $orphan_err) = ('', '');
+my $orphan = IPC::Run::start(
+	[
+		'psql', '-X', '-h', $leader->host, '-p', $leader->port, '-d', 'postgres',
+		'-c', "SET kalam.max_entry_size = '64kB'; SET kalam.debug_pause_before_split = '60s'; "
+		  . "INSERT INTO big SELECT g, 'orphan' FROM generate_series(3000001, 3020000) g"
+	],
+	'>', \$orphan_out, '2>', \$orphan_err);
+$leader->poll_query_until('postgres',
+	"SELECT parts > 0 FROM kalam.split_parts() WHERE group_name = 'shared'")
+  or die 'the session never stored a part';
+$leader->poll_query_until('postgres', q{
+	SELECT count(*) = 1 FROM pg_stat_activity
+	 WHERE wait_event_type = 'Extension' AND query LIKE '%orphan%'})
+  or die 'the session does not wait before its split';
+$leader->safe_psql('postgres', q{
+	SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+	 WHERE query LIKE '%orphan%' AND pid <> pg_backend_pid()});
+$orphan->finish;
+for my $node (@nodes)
+{
+	ok($node->poll_query_until('postgres', 'SELECT sum(parts) = 0 FROM kalam.split_parts()'),
+		$node->name . ': the parts left by the dead session are removed');
+	is($node->safe_psql('postgres', "SELECT count(*) FROM big WHERE v = 'orphan'"),
+		'0', $node->name . ': and none of its rows is there');
+}
+like(slurp_file($leader->logfile),
+	qr/removed the parts of a transaction in group "shared" that did not commit within kalam.split_timeout/,
+	'the leader logs the removal');
 
 done_testing();

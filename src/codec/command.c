@@ -58,6 +58,18 @@ kalam_command_require_meta_index(StringInfo buf, uint64 meta_index)
 	((KalamCommandHeader *) buf->data)->required_meta_index = meta_index;
 }
 
+/* The prefix of every part of the group (KALAM_PARTS_PREFIX_LEN bytes) */
+void
+kalam_command_parts_prefix(char *prefix, int group)
+{
+	uint16		group_be = pg_hton16((uint16) group);
+
+	memcpy(prefix, &group_be, KALAM_GROUP_PREFIX_LEN);
+	memset(prefix + KALAM_GROUP_PREFIX_LEN, 0, 4);
+	memcpy(prefix + KALAM_TABLE_PREFIX_LEN, KALAM_KEY_PART_TAG,
+		   strlen(KALAM_KEY_PART_TAG));
+}
+
 /*
  * The key of part seq of a split (KALAM_PART_KEY_LEN bytes); its first
  * KALAM_SPLIT_PREFIX_LEN bytes are the split's prefix.
@@ -65,16 +77,11 @@ kalam_command_require_meta_index(StringInfo buf, uint64 meta_index)
 void
 kalam_command_part_key(char *key, int group, const char *split_id, uint32 seq)
 {
-	uint16		group_be = pg_hton16((uint16) group);
 	uint32		seq_be = pg_hton32(seq);
-	char	   *pos = key + KALAM_TABLE_PREFIX_LEN;
 
-	memcpy(key, &group_be, KALAM_GROUP_PREFIX_LEN);
-	memset(key + KALAM_GROUP_PREFIX_LEN, 0, 4);
-	memcpy(pos, KALAM_KEY_PART_TAG, strlen(KALAM_KEY_PART_TAG));
-	pos += strlen(KALAM_KEY_PART_TAG);
-	memcpy(pos, split_id, KALAM_SPLIT_ID_LEN);
-	memcpy(pos + KALAM_SPLIT_ID_LEN, &seq_be, sizeof(seq_be));
+	kalam_command_parts_prefix(key, group);
+	memcpy(key + KALAM_PARTS_PREFIX_LEN, split_id, KALAM_SPLIT_ID_LEN);
+	memcpy(key + KALAM_SPLIT_PREFIX_LEN, &seq_be, sizeof(seq_be));
 }
 
 /*

@@ -105,7 +105,8 @@ typedef enum KalamOpKind
  */
 #define KALAM_KEY_PART_TAG		"part/"
 #define KALAM_SPLIT_ID_LEN		8
-#define KALAM_SPLIT_PREFIX_LEN	(KALAM_TABLE_PREFIX_LEN + 5 + KALAM_SPLIT_ID_LEN)
+#define KALAM_PARTS_PREFIX_LEN	(KALAM_TABLE_PREFIX_LEN + 5)	/* the group's */
+#define KALAM_SPLIT_PREFIX_LEN	(KALAM_PARTS_PREFIX_LEN + KALAM_SPLIT_ID_LEN)
 #define KALAM_PART_KEY_LEN		(KALAM_SPLIT_PREFIX_LEN + 4)
 #define KALAM_SPLIT_MAX_PARTS	(1 << 20)
 
@@ -194,6 +195,7 @@ extern void kalam_command_require_meta_index(StringInfo buf,
 extern void kalam_command_add_split(StringInfo buf, int group,
 									const char *split_id, uint32 nparts,
 									uint32 flags);
+extern void kalam_command_parts_prefix(char *prefix, int group);
 extern void kalam_command_part_key(char *key, int group, const char *split_id,
 								   uint32 seq);
 extern void kalam_command_add_expire(StringInfo buf,

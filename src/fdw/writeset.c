@@ -68,6 +68,9 @@ typedef struct KalamUndo
 /* kalam.max_entry_size, in kB */
 static int	kalam_max_entry_size = 4096;
 
+/* kalam.debug_pause_before_split, ms (tests: a session that dies there) */
+static int	kalam_debug_pause_before_split = 0;
+
 /* What a part's entry adds to the part: command, operation and key headers */
 #define PART_OVERHEAD	256
 
@@ -682,6 +685,7 @@ submit_split(int group, StringInfo whole, KalamApplyResult *result)
 	kalam_command_begin(&split, reader.header.timestamp);
 	if (ok)
 	{
+		kalam_debug_pause(kalam_debug_pause_before_split);
 		kalam_command_add_split(&split, group, split_id, nparts, flags);
 		kalam_command_require_meta_index(&split, reader.header.required_meta_index);
 		kalam_channel_submit(group, split.data, split.len, result);
@@ -832,6 +836,16 @@ kalam_writeset_define_gucs(void)
 							1024 * 1024,
 							PGC_USERSET,
 							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.debug_pause_before_split",
+							"Makes a COMMIT in parts wait this long between its last part and the split that applies them.",
+							"For tests of kalam.split_timeout: honoured only with kalam.debug_enable_hooks on.",
+							&kalam_debug_pause_before_split,
+							0,
+							0,
+							INT_MAX,
+							PGC_SUSET,
+							GUC_UNIT_MS | GUC_NOT_IN_SAMPLE,
 							NULL, NULL, NULL);
 }
 

@@ -199,7 +199,7 @@ start_group(KalamGroup *g, rocksdb_t *db, const sigset_t *mask)
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", split_dir)));
 	}
-	kalam_transfer_clean(psprintf("%s/meta", split_dir));
+	kalam_transfer_clean(psprintf("%s/changes", split_dir));
 	kalam_transfer_clean(psprintf("%s/rows", split_dir));
 	if (!kalam_apply_init(&g->applier, db, g->id, g->id != KALAM_GROUP_META,
 						  split_dir, errbuf, sizeof(errbuf)))

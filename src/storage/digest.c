@@ -128,7 +128,6 @@ count_part(const char *key, size_t keylen, const char *value, size_t vallen,
 Datum
 kalam_split_parts(PG_FUNCTION_ARGS)
 {
-	static const char no_id[KALAM_SPLIT_ID_LEN] = {0};
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	rocksdb_t  *db = kalam_rocks_reader();
 	int			group;
@@ -136,16 +135,16 @@ kalam_split_parts(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	for (group = KALAM_GROUP_SHARED; group < kalam_group_count(); group++)
 	{
-		char		prefix[KALAM_PART_KEY_LEN];
+		char		prefix[KALAM_PARTS_PREFIX_LEN];
 		char		name[KALAM_GROUP_NAME_LEN];
 		char		errbuf[256] = "could not read the parts";
 		PartCount	count = {0, 0};
 		Datum		values[3];
 		bool		nulls[3] = {false};
 
-		kalam_command_part_key(prefix, group, no_id, 0);
+		kalam_command_parts_prefix(prefix, group);
 		if (!kalam_scan_prefix(db, kalam_rocks_read_options(), prefix,
-							   KALAM_SPLIT_PREFIX_LEN - KALAM_SPLIT_ID_LEN,
+							   sizeof(prefix),
 							   count_part, &count, errbuf, sizeof(errbuf)))
 			ereport(ERROR,
 					(errcode(ERRCODE_IO_ERROR),

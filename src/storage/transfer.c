@@ -310,7 +310,11 @@ kalam_transfer_sink_finish(KalamTransferSink *sink, char *errbuf, size_t errlen)
 /*
  * Ingest the files of the sinks (finished), in one atomic step, moved into
  * the database.  The keys of one sink's files are ascending, and the sinks'
- * ranges must not overlap.
+ * ranges must not overlap.  RocksDB stops every write while it ingests,
+ * and files whose range meets keys in the memtable need it flushed first:
+ * the first attempt refuses to flush; if it must, the memtable is flushed
+ * here, writes going on meanwhile, and the second attempt flushes only
+ * what arrived in the range since.
  */
 bool
 kalam_transfer_ingest(KalamTransferSink *const *sinks, int nsinks,
@@ -346,8 +350,26 @@ kalam_transfer_ingest(KalamTransferSink *const *sinks, int nsinks,
 		}
 	options = rocksdb_ingestexternalfileoptions_create();
 	rocksdb_ingestexternalfileoptions_set_move_files(options, 1);
+	rocksdb_ingestexternalfileoptions_set_allow_blocking_flush(options, 0);
 	rocksdb_ingest_external_file(db, (const char *const *) paths, nfiles,
 								 options, &err);
+	if (err != NULL)
+	{
+		rocksdb_flushoptions_t *flush = rocksdb_flushoptions_create();
+
+		/* the memtable holds keys in the files' range: flush, then again */
+		rocksdb_free(err);
+		err = NULL;
+		rocksdb_flushoptions_set_wait(flush, 1);
+		rocksdb_flush(db, flush, &err);
+		rocksdb_flushoptions_destroy(flush);
+		if (err == NULL)
+		{
+			rocksdb_ingestexternalfileoptions_set_allow_blocking_flush(options, 1);
+			rocksdb_ingest_external_file(db, (const char *const *) paths,
+										 nfiles, options, &err);
+		}
+	}
 	rocksdb_ingestexternalfileoptions_destroy(options);
 	free(paths);
 	free(names);

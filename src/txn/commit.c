@@ -42,10 +42,8 @@
 
 #include "miscadmin.h"
 #include "portability/instr_time.h"
-#include "storage/latch.h"
 #include "utils/guc.h"
 #include "utils/timestamp.h"
-#include "utils/wait_event.h"
 
 #include "codec/command.h"
 #include "kalam.h"
@@ -54,6 +52,7 @@
 
 int			kalam_transaction_timeout = 5000;
 int			kalam_debug_pause_after_prepare = 0;
+int			kalam_split_timeout = 3600000;
 
 void
 kalam_txn_define_gucs(void)
@@ -65,6 +64,16 @@ kalam_txn_define_gucs(void)
 							5000,
 							100,
 							INT_MAX / 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.split_timeout",
+							"Age after which the parts of a large transaction that never committed are removed.",
+							"A session that dies between sending its parts and its commit leaves them; the leader of their group removes them after this long, counted from the commit's start.  A commit still running then fails, applying nothing.",
+							&kalam_split_timeout,
+							3600000,
+							1000,
+							INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
@@ -217,25 +226,6 @@ abort_prepared(const KalamTxn *txn, int n)
 	pg_atomic_fetch_add_u64(&kalam_channel_stats()->multi_group_aborted, 1);
 }
 
-static void
-debug_pause(void)
-{
-	TimestampTz until;
-
-	if (!kalam_debug_enable_hooks || kalam_debug_pause_after_prepare <= 0)
-		return;
-	until = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
-										kalam_debug_pause_after_prepare);
-	while (GetCurrentTimestamp() < until)
-	{
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 TimestampDifferenceMilliseconds(GetCurrentTimestamp(), until),
-						 PG_WAIT_EXTENSION);
-		ResetLatch(MyLatch);
-		CHECK_FOR_INTERRUPTS();
-	}
-}
-
 /*
  * Commit the transaction: commands[g] is group g's command, started with
  * kalam_txn_add_op, for every group it writes.  applied[g] gets the
@@ -268,7 +258,7 @@ kalam_txn_commit(const KalamTxn *txn, StringInfo commands, uint64 *applied,
 			return group;
 		}
 	}
-	debug_pause();
+	kalam_debug_pause(kalam_debug_pause_after_prepare);
 
 	kalam_channel_submit(coordinator, commands[coordinator].data,
 						 commands[coordinator].len, result);

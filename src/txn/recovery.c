@@ -26,12 +26,21 @@
  * that no intent outlives the record that decides it.  A record is small
  * (about 40 bytes), but every transaction across groups leaves one.
  *
+ * At the same collection it removes the parts of large transactions
+ * (codec/command.h) that never committed: a session that died between
+ * sending its parts and its split leaves them, and nothing else would.
+ * Parts older than kalam.split_timeout (by their commit's start) are
+ * dropped through the group's log, by a split with the abort flag.  A
+ * commit still running then fails at its split, a part being missing, and
+ * applies nothing.
+ *
  * src/txn/recovery.c
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "port/pg_bswap.h"
 #include "utils/timestamp.h"
 
 #include "codec/command.h"
@@ -133,6 +142,110 @@ collect_record(const char *key, size_t keylen, const char *value,
 	for (i = 0; i < record.nparticipants; i++)
 		old->participants[i] = kalam_txn_participant(&record, i);
 	return true;
+}
+
+/* The parts of a transaction that never committed */
+typedef struct StaleSplit
+{
+	char		id[KALAM_SPLIT_ID_LEN];
+	uint32		nparts;			/* its highest sequence number, plus one */
+	TimestampTz started;
+} StaleSplit;
+
+typedef struct SplitScan
+{
+	TimestampTz cutoff;
+	StaleSplit *found;
+	int			n;
+	int			allocated;
+} SplitScan;
+
+/*
+ * A part's key and value: note its split if its commit started before
+ * the cut-off (a value that does not decode is as stale).  Keys come in
+ * order, so the parts of one split come together.
+ */
+static bool
+collect_part(const char *key, size_t keylen, const char *value,
+			 size_t vallen, void *arg)
+{
+	SplitScan  *scan = (SplitScan *) arg;
+	KalamCommandReader reader;
+	const char *error;
+	const char *id = key + KALAM_PARTS_PREFIX_LEN;
+	TimestampTz started = 0;
+	uint32		seq_be;
+	uint32		seq;
+	StaleSplit *split;
+
+	if (keylen != KALAM_PART_KEY_LEN)
+		return true;
+	if (kalam_command_open(&reader, value, vallen, &error))
+		started = reader.header.timestamp;
+	if (started >= scan->cutoff)
+		return true;
+	memcpy(&seq_be, key + KALAM_SPLIT_PREFIX_LEN, sizeof(seq_be));
+	seq = Min(pg_ntoh32(seq_be), KALAM_SPLIT_MAX_PARTS - 1);
+	split = scan->n > 0 ? &scan->found[scan->n - 1] : NULL;
+	if (split == NULL || memcmp(split->id, id, KALAM_SPLIT_ID_LEN) != 0)
+	{
+		if (scan->n == scan->allocated)
+		{
+			scan->allocated *= 2;
+			scan->found = repalloc(scan->found, sizeof(StaleSplit) * scan->allocated);
+		}
+		split = &scan->found[scan->n++];
+		memcpy(split->id, id, KALAM_SPLIT_ID_LEN);
+		split->nparts = 0;
+		split->started = started;
+	}
+	split->nparts = Max(split->nparts, seq + 1);
+	return true;
+}
+
+/* Drop the stale parts of the group this node leads */
+static void
+drop_stale_parts(int group, TimestampTz now)
+{
+	char		prefix[KALAM_PARTS_PREFIX_LEN];
+	char		errbuf[256] = "";
+	char		name[KALAM_GROUP_NAME_LEN];
+	SplitScan	scan;
+	int			i;
+
+	scan.cutoff = TimestampTzPlusMilliseconds(now, -kalam_split_timeout);
+	scan.n = 0;
+	scan.allocated = 4;
+	scan.found = palloc(sizeof(StaleSplit) * scan.allocated);
+	kalam_command_parts_prefix(prefix, group);
+	if (!kalam_scan_prefix(kalam_rocks_reader(), kalam_rocks_read_options(),
+						   prefix, sizeof(prefix),
+						   collect_part, &scan, errbuf, sizeof(errbuf)) &&
+		errbuf[0] != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("kalam could not read the parts of a group: %s", errbuf)));
+	kalam_group_name(group, name);
+	for (i = 0; i < scan.n; i++)
+	{
+		StringInfoData command;
+		KalamApplyResult result;
+
+		initStringInfo(&command);
+		kalam_command_begin(&command, now);
+		kalam_command_add_split(&command, group, scan.found[i].id,
+								scan.found[i].nparts, KALAM_SPLIT_ABORT);
+		kalam_channel_submit(group, command.data, command.len, &result);
+		pfree(command.data);
+		if (result.status == KALAM_APPLY_OK)
+			ereport(LOG,
+					(errmsg("kalam: removed the parts of a transaction in group \"%s\" that did not commit within kalam.split_timeout",
+							name),
+					 errdetail("Its commit started at %s and sent %u parts.",
+							   timestamptz_to_str(scan.found[i].started),
+							   scan.found[i].nparts)));
+	}
+	pfree(scan.found);
 }
 
 static char *
@@ -267,6 +380,8 @@ kalam_txn_recover(void)
 		pfree(intents.found);
 		if (!collect)
 			continue;
+		if (group != KALAM_GROUP_META)
+			drop_stale_parts(group, now);
 
 		records.cutoff = TimestampTzPlusMilliseconds(now, -KALAM_TXN_RECORD_RETENTION_MS);
 		records.n = 0;

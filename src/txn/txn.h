@@ -28,6 +28,7 @@ typedef struct KalamTxn
 /* commit.c */
 extern int	kalam_transaction_timeout;
 extern int	kalam_debug_pause_after_prepare;
+extern int	kalam_split_timeout;
 
 extern void kalam_txn_define_gucs(void);
 extern void kalam_txn_start(KalamTxn *txn, const bool *writes_group);
