@@ -8,9 +8,8 @@
 # digits that do not compress), all of role postgres: one user, so one
 # shard, one Raft group.
 #   1. load: SCALE_PRELOAD rows, as INSERT ... SELECT transactions of
-#      SCALE_BATCH rows each (one transaction of 200k rows would hold every
-#      node's worker loop for about 1.5 s, past the election timeout), on the
-#      leader of that shard; prints the elapsed time, rows/s and the time of
+#      SCALE_BATCH rows each (20,000 rows are about 4.4 MB: two parts and a
+#      split, kalam.max_entry_size), on the leader of that shard; prints the elapsed time, rows/s and the time of
 #      the batches, then waits until every node has applied the load;
 #   2. run: SCALE_CLIENTS pgbench clients (pgbench -n -M prepared) insert
 #      single 200-byte rows (autocommit) into the same table for

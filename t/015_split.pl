@@ -8,7 +8,9 @@
 # setting; no part is left; no group elected a new leader; the writer's
 # transactions all succeeded.  Then a split through a follower (its parts
 # forwarded), and a follower killed with kill -9 while it applies a split:
-# it restarts, replays, and converges.
+# it restarts, replays, and converges.  Last, a session killed between its
+# parts and its split: the leader removes the parts it left once they are
+# kalam.split_timeout old, on every node, and none of its rows is there.
 use strict;
 use warnings;
 

@@ -300,6 +300,25 @@ typedef struct KalamSplitFiles
 	char		error[256];
 } KalamSplitFiles;
 
+/*
+ * A bulk split goes to RocksDB as one batch up to this size, as SST files
+ * beyond: a file for every split would leave thousands of small files (a
+ * 10M-row load of 20,000-row splits ran the kalam worker out of file
+ * descriptors), and a batch of every size would hold the other groups'
+ * writes behind its memtable write (a 1M-row one, 150 MB, held them for
+ * seconds).
+ */
+#define SPLIT_FILES_BYTES	(32 * 1024 * 1024)
+
+static size_t
+batch_size(rocksdb_writebatch_t *batch)
+{
+	size_t		size;
+
+	(void) rocksdb_writebatch_data(batch, &size);
+	return size;
+}
+
 /* Put a key into the split's files; on a failure, remember the first */
 static void
 files_putv(KalamSplitFiles *files, const char *key, size_t keylen,
@@ -936,7 +955,29 @@ apply_range_deletes(KalamApplier *applier, uint64 index,
 	return write_own_batch(applier, index, ok, result);
 }
 
-/* Begin a bulk split's files */
+/* A put of the bulk batch, moved into the files */
+static void
+move_put(void *arg, const char *key, size_t keylen, const char *value,
+		 size_t vallen)
+{
+	size_t		len = vallen;
+
+	files_putv((KalamSplitFiles *) arg, key, keylen, 1, &value, &len);
+}
+
+static void
+move_delete(void *arg, const char *key, size_t keylen)
+{
+	KalamSplitFiles *files = (KalamSplitFiles *) arg;
+
+	files->failed = true;
+	strlcpy(files->error, "a bulk split's batch holds a deletion", sizeof(files->error));
+}
+
+/*
+ * The bulk batch outgrew SPLIT_FILES_BYTES: begin the split's files, with
+ * what the batch holds so far (its rows and changes, each in order).
+ */
 static bool
 files_begin(KalamApplier *applier, char *errbuf, size_t errlen)
 {
@@ -953,7 +994,16 @@ files_begin(KalamApplier *applier, char *errbuf, size_t errlen)
 	if (!kalam_transfer_sink_begin(&files->changes, dir, errbuf, errlen))
 		return false;
 	snprintf(dir, sizeof(dir), "%s/rows", applier->split_dir);
-	return kalam_transfer_sink_begin(&files->rows, dir, errbuf, errlen);
+	if (!kalam_transfer_sink_begin(&files->rows, dir, errbuf, errlen))
+		return false;
+	rocksdb_writebatch_iterate(applier->bulk, files, move_put, move_delete);
+	rocksdb_writebatch_clear(applier->bulk);
+	if (files->failed)
+	{
+		strlcpy(errbuf, files->error, errlen);
+		return false;
+	}
+	return true;
 }
 
 /* Remove a bulk split's files that were not ingested, and forget them */
@@ -971,13 +1021,20 @@ files_end(KalamApplier *applier)
 	applier->files = NULL;
 }
 
-/* A bulk split's files are whole: finish them, and ingest them as one */
+/*
+ * A bulk split's files, if it has some, are whole: finish them, and ingest
+ * them as one.
+ */
 static bool
 files_ingest(KalamApplier *applier, char *errbuf, size_t errlen)
 {
 	KalamSplitFiles *files = applier->files;
-	KalamTransferSink *sinks[2] = {&files->changes, &files->rows};
+	KalamTransferSink *sinks[2];
 
+	if (files == NULL)
+		return true;
+	sinks[0] = &files->changes;
+	sinks[1] = &files->rows;
 	return kalam_transfer_sink_finish(&files->changes, errbuf, errlen) &&
 		kalam_transfer_sink_finish(&files->rows, errbuf, errlen) &&
 		kalam_transfer_ingest(sinks, 2, applier->db, errbuf, errlen);
@@ -991,19 +1048,20 @@ files_ingest(KalamApplier *applier, char *errbuf, size_t errlen)
  *
  * A split marked bulk whose parts hold nothing but inserts in strictly
  * increasing key order (any other operation there fails it, on every node
- * alike) is checked as a bulk insert is, and its rows and changes go into
- * SST files that RocksDB ingests in one step; then one small batch removes
- * the parts and writes the applied index.  No batch holds the rows in
+ * alike) is checked as a bulk insert is.  Its rows and changes go into a
+ * plain batch, written with the parts' removal and the applied index; once
+ * the batch holds SPLIT_FILES_BYTES, into SST files instead, which RocksDB
+ * ingests in one step, and then one small batch removes the parts and
+ * writes the applied index.  No batch holds a large split's rows in
  * memory, and no memtable write holds the other groups' writes behind it
  * (a 1M-row split written as one batch set off elections in
- * t/015_split.pl).  Neither file's keys meet what the memtable holds in
- * a load (changes at a new position, rows of a new key range), so
- * RocksDB ingests them without flushing it first: while it flushed,
- * every write waited, the worker's loop's too, for up to 1.8 s in a 10M
- * row load.  A crash between the two steps leaves the rows and changes
- * without the applied index: the split is applied again at restart, and
- * a stored row whose version is the split's own position is taken for
- * what it is, not a duplicate.  The others go through the staged batch,
+ * t/015_split.pl).  Neither file's keys meet what the memtable holds in a
+ * load (changes at a new position, rows of a new key range), so RocksDB
+ * ingests them without flushing it first (storage/transfer.c).  A crash
+ * between ingesting and the small batch leaves the rows and changes
+ * without the applied index: the split is applied again at restart, and a
+ * stored row whose version is the split's own position is taken for what
+ * it is, not a duplicate.  The others go through the staged batch,
  * written here.
  *
  * raft/fsm.c runs this on libuv's thread pool with an applier of its own
@@ -1036,8 +1094,7 @@ apply_split(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 	{
 		pass.it = rocksdb_create_iterator(applier->db, applier->read_options);
 		pass.seeked = false;
-		if (!files_begin(applier, errbuf, sizeof(errbuf)))
-			ok = false;
+		applier->bulk = rocksdb_writebatch_create();
 	}
 	else
 		rocksdb_writebatch_wi_set_save_point(applier->batch);
@@ -1093,7 +1150,7 @@ apply_split(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 									 result);
 				prev_key = op.key;
 				prev_keylen = op.keylen;
-				if (applier->files->failed)
+				if (applier->files != NULL && applier->files->failed)
 				{
 					strlcpy(errbuf, applier->files->error, sizeof(errbuf));
 					ok = false;
@@ -1106,6 +1163,10 @@ apply_split(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 		if (prev_part != NULL)
 			rocksdb_free(prev_part);
 		prev_part = part;
+		if (ok && bulk && applier->files == NULL &&
+			batch_size(applier->bulk) >= SPLIT_FILES_BYTES &&
+			!files_begin(applier, errbuf, sizeof(errbuf)))
+			ok = false;
 	}
 	if (bulk && !bulk_pass_end(&pass, result))
 	{
@@ -1123,6 +1184,11 @@ apply_split(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 	/* a failure of this node's storage, not a verdict: stop, and replay */
 	if (errbuf[0] != '\0')
 	{
+		if (bulk)
+		{
+			rocksdb_writebatch_destroy(applier->bulk);
+			applier->bulk = NULL;
+		}
 		fail_applier(applier, errbuf);
 		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, applier->failure);
 		return;
@@ -1144,8 +1210,8 @@ apply_split(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 	}
 
 	/* the parts go, whatever became of the command */
-	if (bulk)
-		applier->bulk = rocksdb_writebatch_create();
+	if (bulk && !ok)
+		rocksdb_writebatch_clear(applier->bulk);
 	for (seq = 0; seq < split.nparts; seq++)
 	{
 		kalam_command_part_key(key, applier->group, split_id, seq);

@@ -71,6 +71,14 @@
  */
 #define KALAM_WRITE_BUFFER_SIZE		(8 * 1024 * 1024)
 
+/*
+ * Table files the primary keeps open (RocksDB's default is all of them).
+ * A 10M-row load that ingested two files per transaction ran the kalam
+ * worker out of its 1024 descriptors ("Too many open files") and stopped
+ * it; the primary reopens a closed file when it needs it.
+ */
+#define KALAM_PRIMARY_MAX_OPEN_FILES	512
+
 /* No flush by age while level 0 holds this many files (see maybe_flush) */
 #define KALAM_FLUSH_MAX_L0			12
 
@@ -134,6 +142,7 @@ create_options(bool reader)
 	{
 		rocksdb_options_set_memtable_prefix_bloom_size_ratio(options, 0.05);
 		rocksdb_options_set_memtable_whole_key_filtering(options, 1);
+		rocksdb_options_set_max_open_files(options, KALAM_PRIMARY_MAX_OPEN_FILES);
 	}
 	return options;
 }
