@@ -699,6 +699,19 @@ submit_split(int group, StringInfo whole, KalamApplyResult *result)
 								KALAM_SPLIT_ABORT);
 		kalam_channel_submit(group, split.data, split.len, &dropped);
 		result->op_index = 0;
+
+		/* the outcome is known: without its split, nothing was applied */
+		if (result->status == KALAM_APPLY_OUTCOME_UNKNOWN ||
+			result->status == KALAM_APPLY_LOST)
+		{
+			char		message[sizeof(result->message)];
+
+			snprintf(message, sizeof(message),
+					 "a part of the transaction could not be stored: %s",
+					 result->message);
+			result->status = KALAM_APPLY_NOT_LEADER;
+			strlcpy(result->message, message, sizeof(result->message));
+		}
 	}
 	pfree(split.data);
 }
