@@ -191,7 +191,6 @@ expire_error(const KalamCommandReader *reader, const KalamOpHeader *header,
 	KalamExpireHeader expire;
 	const char *end;
 	size_t		endlen;
-	int			c;
 
 	if (reader->header.nops != 1)
 		return "expire operation shares its command";
@@ -211,8 +210,7 @@ expire_error(const KalamCommandReader *reader, const KalamOpHeader *header,
 	if (endlen < KALAM_TABLE_PREFIX_LEN ||
 		memcmp(end, key, KALAM_TABLE_PREFIX_LEN) != 0)
 		return "expire range ends outside its table";
-	c = memcmp(key, end, Min(header->keylen, endlen));
-	if (c > 0 || (c == 0 && header->keylen >= endlen))
+	if (kalam_key_compare(key, header->keylen, end, endlen) >= 0)
 		return "expire range ends before it starts";
 	return NULL;
 }
@@ -398,16 +396,11 @@ kalam_command_is_bulk_insert(const char *command, size_t length)
 		return false;
 	while (kalam_command_next(&reader, &op, &error))
 	{
-		int			c;
-
 		if (op.kind != KALAM_OP_INSERT && op.kind != KALAM_OP_INSERT_IF_ABSENT)
 			return false;
-		if (prev != NULL)
-		{
-			c = memcmp(prev, op.key, Min(prevlen, op.keylen));
-			if (c > 0 || (c == 0 && prevlen >= op.keylen))
-				return false;
-		}
+		if (prev != NULL &&
+			kalam_key_compare(prev, prevlen, op.key, op.keylen) >= 0)
+			return false;
 		prev = op.key;
 		prevlen = op.keylen;
 	}

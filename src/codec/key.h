@@ -40,6 +40,18 @@ typedef enum KalamKeyUse
 	KALAM_KEY_USE_SNAPSHOT		/* a row of a snapshot of the group */
 } KalamKeyUse;
 
+/*
+ * RocksDB's bytewise order of two keys (a key before every longer key it
+ * is a prefix of): <0, 0 or >0, as memcmp
+ */
+static inline int
+kalam_key_compare(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int			c = memcmp(a, b, Min(alen, blen));
+
+	return c != 0 ? c : (alen > blen) - (alen < blen);
+}
+
 extern int	kalam_key_group(const char *key, size_t keylen);
 extern void kalam_key_group_prefix(int group, char *out);
 extern uint32 kalam_key_table(const char *key, size_t keylen);

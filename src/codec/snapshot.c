@@ -234,15 +234,6 @@ kalam_chunk_next(KalamChunkReader *reader, const char **key, size_t *keylen,
 	return true;
 }
 
-/* Does key a sort strictly before key b, in RocksDB's bytewise order? */
-static bool
-key_before(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int			c = memcmp(a, b, Min(alen, blen));
-
-	return c < 0 || (c == 0 && alen < blen);
-}
-
 /*
  * Read a whole chunk of a transfer of the group: well formed, every key
  * one the group may hold (codec/key.h), after prev_key (none if
@@ -273,7 +264,8 @@ kalam_chunk_check(const char *data, size_t len, int group,
 		if (!kalam_key_check_scope(group, KALAM_KEY_USE_SNAPSHOT, key, keylen,
 								   error))
 			return false;
-		if (*last_keylen > 0 && !key_before(*last_key, *last_keylen, key, keylen))
+		if (*last_keylen > 0 &&
+			kalam_key_compare(*last_key, *last_keylen, key, keylen) >= 0)
 		{
 			*error = "the keys of a snapshot transfer are not in ascending order";
 			return false;

@@ -294,16 +294,6 @@ kalam_writeset_hides_store(const char *key, size_t keylen)
 		 kalam_writeset_prefix_deleted(key, keylen));
 }
 
-static int
-compare_keys(const char *a, size_t alen, const char *b, size_t blen)
-{
-	int			c = memcmp(a, b, Min(alen, blen));
-
-	if (c != 0)
-		return c;
-	return (alen > blen) - (alen < blen);
-}
-
 /* The entries holding a row with lower <= key < upper. */
 List *
 kalam_writeset_range(const char *lower, size_t lowerlen,
@@ -319,8 +309,8 @@ kalam_writeset_range(const char *lower, size_t lowerlen,
 	while ((entry = (KalamWriteEntry *) hash_seq_search(&status)) != NULL)
 	{
 		if (entry->value == NULL ||
-			compare_keys(entry->key, entry->keylen, lower, lowerlen) < 0 ||
-			compare_keys(entry->key, entry->keylen, upper, upperlen) >= 0)
+			kalam_key_compare(entry->key, entry->keylen, lower, lowerlen) < 0 ||
+			kalam_key_compare(entry->key, entry->keylen, upper, upperlen) >= 0)
 			continue;
 		result = lappend(result, entry);
 	}
@@ -577,7 +567,7 @@ entry_cmp(const void *a, const void *b)
 	const KalamWriteEntry *ea = *(KalamWriteEntry *const *) a;
 	const KalamWriteEntry *eb = *(KalamWriteEntry *const *) b;
 
-	return compare_keys(ea->key, ea->keylen, eb->key, eb->keylen);
+	return kalam_key_compare(ea->key, ea->keylen, eb->key, eb->keylen);
 }
 
 /* Mark the groups the transaction writes; returns how many */

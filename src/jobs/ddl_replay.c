@@ -90,14 +90,10 @@ compare_records(const void *a, const void *b)
 {
 	const StoredRecord *x = (const StoredRecord *) a;
 	const StoredRecord *y = (const StoredRecord *) b;
-	int			c;
 
 	if (x->position != y->position)
 		return x->position > y->position ? 1 : -1;
-	c = memcmp(x->key, y->key, Min(x->keylen, y->keylen));
-	if (c != 0)
-		return c;
-	return (x->keylen > y->keylen) - (x->keylen < y->keylen);
+	return kalam_key_compare(x->key, x->keylen, y->key, y->keylen);
 }
 
 /* The DDL records being collected */

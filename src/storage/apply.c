@@ -816,9 +816,7 @@ bulk_insert_one(KalamApplier *applier, BulkPass *pass, uint64 index,
 	if (rocksdb_iter_valid(pass->it))
 	{
 		key = rocksdb_iter_key(pass->it, &keylen);
-		c = memcmp(key, op->key, Min(keylen, op->keylen));
-		if (c == 0)
-			c = (keylen > op->keylen) - (keylen < op->keylen);
+		c = kalam_key_compare(key, keylen, op->key, op->keylen);
 	}
 	if (!pass->seeked || (key != NULL && c < 0))
 	{
@@ -1136,9 +1134,8 @@ apply_split(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 			else if ((op.kind != KALAM_OP_INSERT &&
 					  op.kind != KALAM_OP_INSERT_IF_ABSENT) ||
 					 (prev_key != NULL &&
-					  (memcmp(prev_key, op.key, Min(prev_keylen, op.keylen)) > 0 ||
-					   (memcmp(prev_key, op.key, Min(prev_keylen, op.keylen)) == 0 &&
-						prev_keylen >= op.keylen))))
+					  kalam_key_compare(prev_key, prev_keylen, op.key,
+										op.keylen) >= 0))
 			{
 				kalam_apply_set_error(result, KALAM_APPLY_BAD_COMMAND,
 									  "a bulk split holds an operation other than an insert, or keys out of order");
