@@ -111,6 +111,22 @@ entry_is_valid(const char *data, size_t len, uint32 *count, const char **error)
 	return *error == NULL;
 }
 
+/* Room for count outcomes in g->results; false if out of memory */
+static bool
+reserve_results(KalamGroup *g, uint32 count)
+{
+	KalamApplyResult *bigger;
+
+	if (count <= (uint32) g->results_cap)
+		return true;
+	bigger = realloc(g->results, sizeof(KalamApplyResult) * count);
+	if (bigger == NULL)
+		return false;
+	g->results = bigger;
+	g->results_cap = count;
+	return true;
+}
+
 /*
  * Stage the commands of an entry with the group's applier, their outcomes
  * into g->results; the meta group notes its DDL.  A malformed entry fails
@@ -130,15 +146,8 @@ apply_entry(KalamGroup *g, uint64 index, const char *data, size_t len)
 	uint64		rows = 0;
 	int			i;
 
-	if (count > (uint32) g->results_cap)
-	{
-		KalamApplyResult *bigger = realloc(g->results, sizeof(KalamApplyResult) * count);
-
-		if (bigger == NULL)
-			return false;
-		g->results = bigger;
-		g->results_cap = count;
-	}
+	if (!reserve_results(g, count))
+		return false;
 
 	INSTR_TIME_SET_CURRENT(start);
 	if (valid)
@@ -355,16 +364,8 @@ finish_job(KalamGroup *g, KalamParkedEntry *e)
 {
 	KalamApplyJob *job = e->job;
 
-	if (g->results_cap < 1)
-	{
-		KalamApplyResult *results = malloc(sizeof(KalamApplyResult));
-
-		if (results == NULL)
-			return false;
-		free(g->results);
-		g->results = results;
-		g->results_cap = 1;
-	}
+	if (!reserve_results(g, 1))
+		return false;
 	g->results[0] = job->result;
 	g->nresults = 1;
 	snprintf(g->notice, sizeof(g->notice),
