@@ -19,6 +19,16 @@
  *   2. one ingestion of every file (RocksDB ingests a list of files
  *      atomically, at a sequence number above the deletion's), the
  *      group's applied index row among the rows.
+ * Between the two, the old rows leave the disk: the table files wholly
+ * inside the group's range are dropped (DeleteFilesInRange), and a manual
+ * compaction of the range removes the rest and the deletion itself, so
+ * that nothing in the database overlaps the files any more and RocksDB
+ * ingests them into its last level.  Ingested over the deletion instead,
+ * they went into level 0 above the old rows, and RocksDB compacted them
+ * with the old rows after the install, on the CPUs and the disk the other
+ * nodes share: in bench/scale.sh's catch-up at 3M rows (25 files, 1.7 GB)
+ * the leader's p99 in the 10 s after the catch-up was 35.8 ms, 2.1x the
+ * run's; with the files in the last level, 13.9 ms.
  *
  * Nothing here calls palloc or ereport: the source runs in libuv
  * callbacks on the loop, the sink's add, finish and ingest on libuv's
@@ -394,6 +404,7 @@ kalam_transfer_sink_ingest(KalamTransferSink *sink, rocksdb_t *db, int group,
 	char		end[KALAM_GROUP_PREFIX_LEN];
 	rocksdb_writebatch_t *batch = rocksdb_writebatch_create();
 	rocksdb_writeoptions_t *sync_options = rocksdb_writeoptions_create();
+	rocksdb_compactoptions_t *compact;
 	char	   *err = NULL;
 
 	kalam_key_group_prefix(group, start);
@@ -403,11 +414,18 @@ kalam_transfer_sink_ingest(KalamTransferSink *sink, rocksdb_t *db, int group,
 	rocksdb_write(db, sync_options, batch, &err);
 	rocksdb_writeoptions_destroy(sync_options);
 	rocksdb_writebatch_destroy(batch);
+	if (err == NULL)
+		rocksdb_delete_file_in_range(db, start, sizeof(start), end, sizeof(end),
+									 &err);
 	if (err != NULL)
 	{
 		copy_error(err, errbuf, errlen);
 		return false;
 	}
+	compact = rocksdb_compactoptions_create();
+	rocksdb_compactoptions_set_exclusive_manual_compaction(compact, 0);
+	rocksdb_compact_range_opt(db, compact, start, sizeof(start), end, sizeof(end));
+	rocksdb_compactoptions_destroy(compact);
 	return kalam_transfer_ingest(&sink, 1, db, errbuf, errlen);
 }
 
