@@ -1,6 +1,7 @@
-# Replicated DDL is replayed safely: CREATE, ALTER, RENAME and DROP on a
-# kalam table reach every node, run as the table's role, on the table with
-# the recorded id (not on a same-named table the statement names).  A
+# Replicated DDL is replayed safely: CREATE, ALTER, RENAME, SET SCHEMA,
+# DROP, GRANT and REVOKE on a kalam table reach every node, run as the
+# table's owner or the role that ran them, on the table with the recorded
+# id (not on a same-named table the statement names).  A
 # replay that fails (a local table in the way, a missing role or privilege)
 # is retried with backoff and shown in kalam.replay_state while the node's
 # other work (writes, stream ttl purge) goes on and later DDL waits for it;
@@ -311,6 +312,83 @@ for my $node ($n2, $n3)
 			   AND (SELECT id FROM kalam.tables WHERE "table" = 'app.t1_by_id'::regclass) = $t1_id}),
 		't', 'a rename acts on the kalam table by its id, not on a same-named table, on ' . $node->name);
 }
+
+# (7) privileges, owners and schemas follow the table: GRANT and REVOKE
+# (by name, or on all the tables of a schema), ALTER ... OWNER TO and SET
+# SCHEMA reach every node, on the kalam table only
+for my $node (@nodes)
+{
+	$node->safe_psql('postgres', 'CREATE ROLE bob; CREATE ROLE dave; CREATE SCHEMA app2');
+}
+$n2->safe_psql('postgres', 'CREATE TABLE app.heap_local (a int)');
+$n1->safe_psql('postgres', q{
+	SET ROLE alice;
+	CREATE FOREIGN TABLE app.g1 (k int, v text)
+	  SERVER kalam OPTIONS (type 'shared', primary_key 'k');
+	GRANT SELECT, INSERT ON app.g1 TO bob;
+});
+my $g1_id = $n1->safe_psql('postgres',
+	"SELECT id FROM kalam.tables WHERE \"table\" = 'app.g1'::regclass");
+$n1->safe_psql('postgres', 'GRANT SELECT ON ALL TABLES IN SCHEMA app TO dave');
+
+# privileges of bob and dave on a table, as "SELECT,INSERT,UPDATE" flags
+sub privileges
+{
+	my ($node, $table) = @_;
+	return $node->safe_psql('postgres', qq{
+		SELECT string_agg(r || ':' || p || '=' || left(has_table_privilege(r, '$table', p)::text, 1), ' '
+		                  ORDER BY r, p)
+		  FROM unnest(ARRAY['bob', 'dave']) r, unnest(ARRAY['SELECT', 'INSERT', 'UPDATE']) p});
+}
+for my $node ($n2, $n3)
+{
+	$node->poll_query_until('postgres', "SELECT has_table_privilege('dave', 'app.g1', 'SELECT')")
+	  or die 'the GRANTs did not reach ' . $node->name;
+	is(privileges($node, 'app.g1'), privileges($n1, 'app.g1'),
+		'GRANT by name and on all tables in schema give the same privileges on ' . $node->name);
+	is($node->safe_psql('postgres', qq{
+			SELECT grantor::regrole FROM pg_class, aclexplode(relacl)
+			 WHERE oid = 'app.g1'::regclass AND grantee = 'bob'::regrole LIMIT 1}),
+		'alice', 'granted by the role that granted it on ' . $node->name);
+}
+like(privileges($n2, 'app.g1'),
+	qr/^bob:INSERT=t bob:SELECT=t bob:UPDATE=f dave:INSERT=f dave:SELECT=t dave:UPDATE=f$/,
+	'bob may select and insert, dave select');
+is(privileges($n2, 'app.heap_local'),
+	'bob:INSERT=f bob:SELECT=f bob:UPDATE=f dave:INSERT=f dave:SELECT=f dave:UPDATE=f',
+	'the GRANT on all tables in schema leaves a local table of the schema alone');
+
+$n1->safe_psql('postgres', 'SET ROLE alice; REVOKE INSERT ON app.g1 FROM bob');
+$n1->safe_psql('postgres', 'REVOKE ALL ON ALL TABLES IN SCHEMA app FROM dave');
+for my $node ($n2, $n3)
+{
+	$node->poll_query_until('postgres', "SELECT NOT has_table_privilege('dave', 'app.g1', 'SELECT')")
+	  or die 'the REVOKEs did not reach ' . $node->name;
+	is(privileges($node, 'app.g1'),
+		'bob:INSERT=f bob:SELECT=t bob:UPDATE=f dave:INSERT=f dave:SELECT=f dave:UPDATE=f',
+		'REVOKE takes the privileges away on ' . $node->name);
+}
+
+# a record of a GRANT that names other tables too acts on its table only
+put_record(record_bytes(5, $g1_id, '', 'GRANT UPDATE ON app.heap_local, app.g1 TO bob'));
+$n1->safe_psql('postgres', q{
+	ALTER FOREIGN TABLE app.g1 OWNER TO bob;
+	ALTER FOREIGN TABLE app.g1 SET SCHEMA app2;
+});
+for my $node ($n2, $n3)
+{
+	$node->poll_query_until('postgres', "SELECT to_regclass('app2.g1') IS NOT NULL")
+	  or die 'the SET SCHEMA did not reach ' . $node->name;
+	is($node->safe_psql('postgres', qq{
+			SELECT c.relowner::regrole || ' ' || t.id FROM kalam.tables t
+			  JOIN pg_class c ON c.oid = t."table" WHERE t."table" = 'app2.g1'::regclass}),
+		"bob $g1_id", 'ALTER ... OWNER TO and SET SCHEMA reach ' . $node->name);
+	is($node->safe_psql('postgres', 'SELECT count(*) FROM kalam.replay_state WHERE table_id = ' . $g1_id),
+		0, 'none of them failed on ' . $node->name);
+}
+is($n2->safe_psql('postgres', q{
+		SELECT has_table_privilege('bob', 'app.heap_local', 'UPDATE')}),
+	'f', 'a crafted GRANT record naming a local table does not touch it');
 
 # the developer function is refused where the setting is off
 my ($ret, $out, $err) = $n1->psql('postgres', q{

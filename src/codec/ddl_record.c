@@ -155,6 +155,10 @@ kalam_ddl_kind_name(KalamDdlKind kind)
 			return "rename";
 		case KALAM_DDL_DROP:
 			return "drop";
+		case KALAM_DDL_GRANT:
+			return "grant";
+		case KALAM_DDL_SET_SCHEMA:
+			return "set schema";
 	}
 	return "unknown";
 }

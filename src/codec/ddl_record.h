@@ -20,11 +20,13 @@ typedef enum KalamDdlKind
 	KALAM_DDL_CREATE = 1,		/* CREATE FOREIGN TABLE ... SERVER kalam */
 	KALAM_DDL_ALTER = 2,		/* ALTER [FOREIGN] TABLE on a kalam table */
 	KALAM_DDL_RENAME = 3,		/* RENAME of a kalam table, column, constraint */
-	KALAM_DDL_DROP = 4			/* DROP FOREIGN TABLE of one kalam table */
+	KALAM_DDL_DROP = 4,			/* DROP FOREIGN TABLE of one kalam table */
+	KALAM_DDL_GRANT = 5,		/* GRANT or REVOKE on one kalam table */
+	KALAM_DDL_SET_SCHEMA = 6	/* ALTER [FOREIGN] TABLE ... SET SCHEMA */
 } KalamDdlKind;
 
 #define KALAM_DDL_KIND_FIRST	KALAM_DDL_CREATE
-#define KALAM_DDL_KIND_LAST		KALAM_DDL_DROP
+#define KALAM_DDL_KIND_LAST		KALAM_DDL_SET_SCHEMA
 
 /*
  * A record, decoded: the strings point into the decoded buffer and are

@@ -12,13 +12,15 @@
  * and column types cannot change afterwards.  DROP deletes the table's rows
  * when the dropping transaction commits, as part of its command.
  *
- * Every DDL statement on a kalam table is also written into the meta
- * group's log as part of the transaction, as a record (codec/ddl_record.c)
- * naming its kind, the table's id, the role that ran it and the search_path
- * it ran under; a DROP of several kalam tables writes one record per
- * table.  The kalam jobs worker of every other node runs it again
- * (jobs/ddl_replay.c).  While it does, kalam_ddl_replaying is set: the table
- * id comes from the log and nothing is written back to it.
+ * Every DDL statement on a kalam table (CREATE, ALTER, RENAME, SET SCHEMA,
+ * DROP, GRANT and REVOKE) is also written into the meta group's log as
+ * part of the transaction, as a record (codec/ddl_record.c) naming its
+ * kind, the table's id, the role that ran it and the search_path it ran
+ * under; a DROP, GRANT or REVOKE of several kalam tables (or of all the
+ * tables of a schema) writes one record per kalam table.  The kalam jobs
+ * worker of every other node runs it again (jobs/ddl_replay.c).  While it
+ * does, kalam_ddl_replaying is set: the table id comes from the log and
+ * nothing is written back to it.
  *
  * src/fdw/ddl.c
  *
@@ -26,7 +28,10 @@
  */
 #include "postgres.h"
 
+#include "access/heapam.h"
+#include "access/skey.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
@@ -38,6 +43,7 @@
 #include "nodes/makefuncs.h"
 #include "port/pg_bswap.h"
 #include "tcop/utility.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
@@ -221,6 +227,59 @@ dropped_kalam_tables(DropStmt *stmt)
 	return ids;
 }
 
+/* Append the ids of the kalam tables in schema nspid to ids */
+static List *
+kalam_tables_in_schema(Oid nspid, List *ids)
+{
+	Relation	rel = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyData key[2];
+	TableScanDesc scan;
+	HeapTuple	tuple;
+	KalamTableType type;
+
+	ScanKeyInit(&key[0], Anum_pg_class_relnamespace, BTEqualStrategyNumber,
+				F_OIDEQ, ObjectIdGetDatum(nspid));
+	ScanKeyInit(&key[1], Anum_pg_class_relkind, BTEqualStrategyNumber,
+				F_CHAREQ, CharGetDatum(RELKIND_FOREIGN_TABLE));
+	scan = table_beginscan_catalog(rel, 2, key);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Oid			relid = ((Form_pg_class) GETSTRUCT(tuple))->oid;
+
+		if (kalam_is_kalam_table(relid))
+			ids = lappend_oid(ids, (Oid) stored_identity(relid, &type));
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return ids;
+}
+
+/*
+ * The ids of the kalam tables a GRANT or REVOKE on tables names, by name
+ * or as all the tables of schemas, as a list of OIDs (uint32).
+ */
+static List *
+granted_kalam_tables(GrantStmt *stmt)
+{
+	ListCell   *lc;
+	List	   *ids = NIL;
+	KalamTableType type;
+	Oid			relid;
+
+	if (stmt->objtype != OBJECT_TABLE)
+		return NIL;
+	foreach(lc, stmt->objects)
+	{
+		if (stmt->targtype == ACL_TARGET_OBJECT &&
+			OidIsValid(relid = kalam_relation((RangeVar *) lfirst(lc))))
+			ids = lappend_oid(ids, (Oid) stored_identity(relid, &type));
+		else if (stmt->targtype == ACL_TARGET_ALL_IN_SCHEMA)
+			ids = kalam_tables_in_schema(get_namespace_oid(strVal(lfirst(lc)), false),
+										 ids);
+	}
+	return ids;
+}
+
 /*
  * The renames that are replicated: of the table, a column, a constraint
  * (those of triggers, rules and policies stay local, like those objects).
@@ -317,7 +376,7 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 	bool		replicate = false;
 	KalamDdlKind kind = KALAM_DDL_CREATE;
 	uint32		table_id = 0;
-	List	   *dropped = NIL;
+	List	   *each_table = NIL;	/* a record per table: DROP, GRANT */
 	Oid			relid = InvalidOid;
 	KalamTableType type;
 
@@ -351,10 +410,23 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 		table_id = stored_identity(relid, &type);
 		replicate = replicated_rename((RenameStmt *) parsetree);
 	}
+	else if (IsA(parsetree, AlterObjectSchemaStmt) &&
+			 ((AlterObjectSchemaStmt *) parsetree)->relation &&
+			 OidIsValid(relid = kalam_relation(((AlterObjectSchemaStmt *) parsetree)->relation)))
+	{
+		kind = KALAM_DDL_SET_SCHEMA;
+		table_id = stored_identity(relid, &type);
+		replicate = true;
+	}
 	else if (IsA(parsetree, DropStmt))
 	{
-		dropped = dropped_kalam_tables((DropStmt *) parsetree);
+		each_table = dropped_kalam_tables((DropStmt *) parsetree);
 		kind = KALAM_DDL_DROP;
+	}
+	else if (IsA(parsetree, GrantStmt))
+	{
+		each_table = granted_kalam_tables((GrantStmt *) parsetree);
+		kind = KALAM_DDL_GRANT;
 	}
 	else if (IsA(parsetree, CreateExtensionStmt) &&
 			 strcmp(((CreateExtensionStmt *) parsetree)->extname, "kalam") == 0 &&
@@ -389,7 +461,7 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 	{
 		ListCell   *lc;
 
-		foreach(lc, dropped)
+		foreach(lc, each_table)
 			record_ddl(pstmt, queryString, kind, (uint32) lfirst_oid(lc), NULL);
 	}
 }

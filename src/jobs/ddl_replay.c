@@ -13,12 +13,16 @@
  * it never runs the recorded text.  It decodes the record with the
  * validating decoder, parses the text, requires exactly one statement of
  * the recorded kind (CREATE FOREIGN TABLE on a server of kalam with the
- * recorded table id; ALTER, RENAME or DROP of a table), points an ALTER,
- * RENAME or DROP at the kalam table that has the recorded id here,
- * whatever its name, and runs the parsed statement through ProcessUtility
- * as a role that may do it anyway: the recorded role for a CREATE (which
- * also creates the schema if missing, as that role), the table's owner
- * here for the others, in a security-restricted operation under the
+ * recorded table id; ALTER, RENAME, SET SCHEMA or DROP of a table; GRANT
+ * or REVOKE on tables), points the others than CREATE at the kalam table
+ * that has the recorded id here, whatever its name (a GRANT on several
+ * tables, or on all those of a schema, at that one table only), and runs
+ * the parsed statement through ProcessUtility as the least role that may
+ * do it: the table's owner here for an ALTER, RENAME or DROP; the recorded
+ * role for a CREATE (which also creates the schema if missing, as that
+ * role), a GRANT or REVOKE (its grantor), a SET SCHEMA and an ALTER that
+ * changes the owner (which need rights on the schema or the new owner
+ * beyond ownership); in a security-restricted operation under the
  * search_path of the origin.
  *
  * Each record runs in a subtransaction that also moves the position, so
@@ -320,6 +324,37 @@ table_by_id(uint32 table_id, Oid *owner)
 }
 
 /*
+ * The role that ran the record's statement at its origin, which its replay
+ * runs as; roles are not replicated, so it may be missing for a while.
+ */
+static Oid
+recorded_role(const KalamDdlRecord *rec, const char *statement)
+{
+	Oid			role = get_role_oid(rec->role, true);
+
+	if (!OidIsValid(role))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("role \"%s\" does not exist on this node", rec->role),
+				 errdetail("The replicated %s runs as the role that ran it, and roles are not replicated.",
+						   statement),
+				 errhint("Create the role on this node; the replay is retried.")));
+	return role;
+}
+
+/* Does an ALTER TABLE change the table's owner? */
+static bool
+changes_owner(AlterTableStmt *alter)
+{
+	ListCell   *lc;
+
+	foreach(lc, alter->cmds)
+		if (((AlterTableCmd *) lfirst(lc))->subtype == AT_ChangeOwner)
+			return true;
+	return false;
+}
+
+/*
  * Check a CREATE against its record and point it at the recorded schema
  * and table id.  Returns why it is refused, or NULL; raises an error for
  * what may pass later.
@@ -374,21 +409,20 @@ prepare_create(const KalamDdlRecord *rec, Node *stmt, Oid *role)
 				 errdetail("The replicated CREATE FOREIGN TABLE gives the new table that id."),
 				 errhint("Drop the table that should not have it; the replay is retried.")));
 
-	*role = get_role_oid(rec->role, true);
-	if (!OidIsValid(*role))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("role \"%s\" does not exist on this node", rec->role),
-				 errdetail("The replicated CREATE FOREIGN TABLE runs as the role that ran it, and roles are not replicated."),
-				 errhint("Create the role on this node; the replay is retried.")));
+	*role = recorded_role(rec, "CREATE FOREIGN TABLE");
 	return NULL;
 }
 
 /*
- * Check an ALTER, RENAME or DROP against its record and point it at the
- * kalam table with the recorded id, to run as that table's owner.
- * Returns why it is refused, or NULL; *role is InvalidOid when there is
- * nothing to do.  Raises an error for what may pass later.
+ * Check an ALTER, RENAME, SET SCHEMA, DROP, GRANT or REVOKE against its
+ * record and point it at the kalam table with the recorded id (a GRANT or
+ * REVOKE on several tables, or on all the tables of a schema, at that one
+ * table only), to run as that table's owner, or as the role that ran it
+ * for what ownership does not allow: a GRANT or REVOKE (whose grantor it
+ * is), a SET SCHEMA (which needs CREATE on the schema) and a change of
+ * owner (which needs membership in the new owner).  Returns why it is
+ * refused, or NULL; *role is InvalidOid when there is nothing to do.
+ * Raises an error for what may pass later.
  */
 static const char *
 prepare_change(const KalamDdlRecord *rec, Node *stmt, Oid *role)
@@ -396,8 +430,10 @@ prepare_change(const KalamDdlRecord *rec, Node *stmt, Oid *role)
 	RangeVar  **target = NULL;
 	RangeVar   *rv;
 	Oid			relid;
+	Oid			as_role = InvalidOid;
 	char	   *schema;
 	char	   *name;
+	const char *statement = NULL;
 
 	switch (rec->kind)
 	{
@@ -411,6 +447,9 @@ prepare_change(const KalamDdlRecord *rec, Node *stmt, Oid *role)
 					return "the statement of an alter record is not ALTER TABLE or ALTER FOREIGN TABLE";
 				alter->missing_ok = false;
 				target = &alter->relation;
+				statement = "ALTER";
+				if (changes_owner(alter))
+					as_role = recorded_role(rec, "ALTER ... OWNER TO");
 				break;
 			}
 		case KALAM_DDL_RENAME:
@@ -427,6 +466,21 @@ prepare_change(const KalamDdlRecord *rec, Node *stmt, Oid *role)
 					return "the statement of a rename record is not a rename of a table, column or constraint";
 				rename->missing_ok = false;
 				target = &rename->relation;
+				statement = "RENAME";
+				break;
+			}
+		case KALAM_DDL_SET_SCHEMA:
+			{
+				AlterObjectSchemaStmt *move = (AlterObjectSchemaStmt *) stmt;
+
+				if (!IsA(stmt, AlterObjectSchemaStmt) || move->relation == NULL ||
+					(move->objectType != OBJECT_TABLE &&
+					 move->objectType != OBJECT_FOREIGN_TABLE))
+					return "the statement of a set schema record is not ALTER TABLE ... SET SCHEMA";
+				move->missing_ok = false;
+				target = &move->relation;
+				statement = "SET SCHEMA";
+				as_role = recorded_role(rec, statement);
 				break;
 			}
 		case KALAM_DDL_DROP:
@@ -434,6 +488,18 @@ prepare_change(const KalamDdlRecord *rec, Node *stmt, Oid *role)
 				((DropStmt *) stmt)->removeType != OBJECT_FOREIGN_TABLE)
 				return "the statement of a drop record is not DROP FOREIGN TABLE";
 			break;
+		case KALAM_DDL_GRANT:
+			{
+				GrantStmt  *grant = (GrantStmt *) stmt;
+
+				if (!IsA(stmt, GrantStmt) || grant->objtype != OBJECT_TABLE ||
+					(grant->targtype != ACL_TARGET_OBJECT &&
+					 grant->targtype != ACL_TARGET_ALL_IN_SCHEMA))
+					return "the statement of a grant record is not GRANT or REVOKE on tables";
+				statement = grant->is_grant ? "GRANT" : "REVOKE";
+				as_role = recorded_role(rec, statement);
+				break;
+			}
 		case KALAM_DDL_CREATE:
 			return "a create record is not a change";
 	}
@@ -452,9 +518,11 @@ prepare_change(const KalamDdlRecord *rec, Node *stmt, Oid *role)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("no kalam table has table id %u on this node", rec->table_id),
 				 errdetail("The replicated %s acts on the table with that id.",
-						   rec->kind == KALAM_DDL_ALTER ? "ALTER" : "RENAME"),
+						   statement),
 				 errhint("Re-create the table with that table_id; the replay is retried.")));
 
+	if (OidIsValid(as_role))
+		*role = as_role;
 	schema = get_namespace_name(get_rel_namespace(relid));
 	name = get_rel_name(relid);
 	if (rec->kind == KALAM_DDL_DROP)
@@ -464,6 +532,13 @@ prepare_change(const KalamDdlRecord *rec, Node *stmt, Oid *role)
 		drop->objects = list_make1(list_make2(makeString(schema), makeString(name)));
 		drop->missing_ok = false;
 		drop->concurrent = false;
+	}
+	else if (rec->kind == KALAM_DDL_GRANT)
+	{
+		GrantStmt  *grant = (GrantStmt *) stmt;
+
+		grant->targtype = ACL_TARGET_OBJECT;
+		grant->objects = list_make1(makeRangeVar(schema, name, -1));
 	}
 	else
 	{

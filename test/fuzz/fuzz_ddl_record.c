@@ -54,6 +54,8 @@ fuzz_seeds(void)
 	add_record(KALAM_DDL_ALTER, "", "ALTER FOREIGN TABLE app.t ADD COLUMN note text");
 	add_record(KALAM_DDL_RENAME, "", "ALTER FOREIGN TABLE app.t RENAME COLUMN v TO body");
 	add_record(KALAM_DDL_DROP, "", "DROP FOREIGN TABLE app.t");
+	add_record(KALAM_DDL_GRANT, "", "GRANT SELECT ON ALL TABLES IN SCHEMA app TO bob");
+	add_record(KALAM_DDL_SET_SCHEMA, "", "ALTER FOREIGN TABLE app.t SET SCHEMA archive");
 }
 
 /* A decoded string must lie inside the input and end there. */
