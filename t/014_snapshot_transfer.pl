@@ -7,9 +7,10 @@
 # a shared table; node 3
 # comes back with kalam.debug_pause_install holding its installs after a
 # chunk, shows the install in kalam.groups, and is killed -9 in the
-# middle.  Restarted without the pause, it installs both groups again,
-# says so in its log (many chunks), and ends with the same rows as the
-# others; writes after that reach it as usual.
+# middle.  Restarted without the pause, it installs both groups again, at
+# kalam.snapshot_transfer_rate (1 MB/s) at most, says so in its log (many
+# chunks), and ends with the same rows as the others; writes after that
+# reach it as usual.
 use strict;
 use warnings;
 
@@ -71,7 +72,8 @@ cmp_ok($away->safe_psql('postgres', 'SELECT count(*) FROM msgs'), '<', 30000,
 	'the rows are not there yet');
 
 kill9($away);
-$away->append_conf('postgresql.conf', 'kalam.debug_pause_install = off');
+$away->append_conf('postgresql.conf',
+	"kalam.debug_pause_install = off\nkalam.snapshot_transfer_rate = 1024");
 $away->start;
 for my $check (['msgs', 30000], ['s', 300])
 {
@@ -82,13 +84,17 @@ for my $check (['msgs', 30000], ['s', 300])
 }
 
 my $log = slurp_file($away->logfile);
-my @installed = $log =~ /group "(\w+)": installed a snapshot from node \d+ at index \d+: (\d+) rows, \d+ kB in (\d+) chunks/g;
-my %chunks;
-while (my ($group, $rows, $n) = splice(@installed, 0, 3))
+my @installed = $log =~ /group "(\w+)": installed a snapshot from node \d+ at index \d+: (\d+) rows, (\d+) kB in (\d+) chunks and \d+ files, in (\d+) ms/g;
+my (%chunks, %kb, %ms);
+while (my ($group, $rows, $kb, $n, $ms) = splice(@installed, 0, 5))
 {
-	$chunks{$group} = $n;
+	($chunks{$group}, $kb{$group}, $ms{$group}) = ($n, $kb, $ms);
 }
 cmp_ok($chunks{$shard} // 0, '>', 100, "the shard came in many chunks ($chunks{$shard})");
+# kalam.snapshot_transfer_rate = 1024 (kB/s): every chunk but the last waits
+# for its turn
+cmp_ok($ms{$shard} // 0, '>=', ($kb{$shard} - 8) * 1000 / 1024,
+	"the transfer kept to kalam.snapshot_transfer_rate ($kb{$shard} kB in $ms{$shard} ms)");
 ok(defined $chunks{shared}, 'the shared group was installed too');
 is($away->safe_psql('postgres',
 	"SELECT count(*) FROM kalam.groups WHERE snapshot_install IS NOT NULL"),

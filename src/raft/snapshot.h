@@ -13,6 +13,7 @@
 extern int	kalam_snapshot_threshold;
 extern int	kalam_snapshot_log_size;
 extern int	kalam_snapshot_chunk_size;
+extern int	kalam_snapshot_transfer_rate;
 extern bool kalam_debug_pause_install;
 
 extern void kalam_snapshot_define_gucs(void);
