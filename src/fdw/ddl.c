@@ -206,24 +206,33 @@ kalam_relation(RangeVar *rv)
 
 static uint32 stored_identity(Oid relid, KalamTableType *type);
 
-/* The ids of the kalam tables a DROP names, as a list of OIDs (uint32). */
+/*
+ * ids (a list of table ids, as OIDs) with the id of kalam table relid
+ * appended; relid InvalidOid (what kalam_relation gives for any other
+ * table) appends nothing
+ */
+static List *
+append_table_id(List *ids, Oid relid)
+{
+	KalamTableType type;
+
+	if (OidIsValid(relid))
+		ids = lappend_oid(ids, (Oid) stored_identity(relid, &type));
+	return ids;
+}
+
+/* The ids of the kalam tables a DROP names */
 static List *
 dropped_kalam_tables(DropStmt *stmt)
 {
 	ListCell   *lc;
 	List	   *ids = NIL;
-	KalamTableType type;
-	Oid			relid;
 
 	if (stmt->removeType != OBJECT_FOREIGN_TABLE)
 		return NIL;
 	foreach(lc, stmt->objects)
-	{
-		RangeVar   *rv = makeRangeVarFromNameList((List *) lfirst(lc));
-
-		if (OidIsValid(relid = kalam_relation(rv)))
-			ids = lappend_oid(ids, (Oid) stored_identity(relid, &type));
-	}
+		ids = append_table_id(ids,
+							  kalam_relation(makeRangeVarFromNameList((List *) lfirst(lc))));
 	return ids;
 }
 
@@ -235,7 +244,6 @@ kalam_tables_in_schema(Oid nspid, List *ids)
 	ScanKeyData key[2];
 	TableScanDesc scan;
 	HeapTuple	tuple;
-	KalamTableType type;
 
 	ScanKeyInit(&key[0], Anum_pg_class_relnamespace, BTEqualStrategyNumber,
 				F_OIDEQ, ObjectIdGetDatum(nspid));
@@ -247,7 +255,7 @@ kalam_tables_in_schema(Oid nspid, List *ids)
 		Oid			relid = ((Form_pg_class) GETSTRUCT(tuple))->oid;
 
 		if (kalam_is_kalam_table(relid))
-			ids = lappend_oid(ids, (Oid) stored_identity(relid, &type));
+			ids = append_table_id(ids, relid);
 	}
 	table_endscan(scan);
 	table_close(rel, AccessShareLock);
@@ -256,23 +264,20 @@ kalam_tables_in_schema(Oid nspid, List *ids)
 
 /*
  * The ids of the kalam tables a GRANT or REVOKE on tables names, by name
- * or as all the tables of schemas, as a list of OIDs (uint32).
+ * or as all the tables of schemas
  */
 static List *
 granted_kalam_tables(GrantStmt *stmt)
 {
 	ListCell   *lc;
 	List	   *ids = NIL;
-	KalamTableType type;
-	Oid			relid;
 
 	if (stmt->objtype != OBJECT_TABLE)
 		return NIL;
 	foreach(lc, stmt->objects)
 	{
-		if (stmt->targtype == ACL_TARGET_OBJECT &&
-			OidIsValid(relid = kalam_relation((RangeVar *) lfirst(lc))))
-			ids = lappend_oid(ids, (Oid) stored_identity(relid, &type));
+		if (stmt->targtype == ACL_TARGET_OBJECT)
+			ids = append_table_id(ids, kalam_relation((RangeVar *) lfirst(lc)));
 		else if (stmt->targtype == ACL_TARGET_ALL_IN_SCHEMA)
 			ids = kalam_tables_in_schema(get_namespace_oid(strVal(lfirst(lc)), false),
 										 ids);

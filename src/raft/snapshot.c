@@ -150,6 +150,7 @@ typedef struct KalamInstall
 	uint64		rows;
 	uint64		bytes;
 	uint64		started_at;		/* loop time (ms) of the attempt's start */
+	uint64		ingest_at;		/* loop time (ms) its ingestion began */
 	/* the thread pool's work: one at a time */
 	uv_work_t	work;
 	bool		busy;
@@ -736,10 +737,12 @@ installed(KalamInstall *inst)
 	snprintf(g->notice, sizeof(g->notice),
 			 "installed a snapshot from node %d at index " UINT64_FORMAT
 			 ": " UINT64_FORMAT " rows, " UINT64_FORMAT " kB in " UINT64_FORMAT
-			 " chunks and %d files, in " UINT64_FORMAT " ms",
+			 " chunks and %d files, in " UINT64_FORMAT " ms (" UINT64_FORMAT
+			 " ms of them replacing the rows)",
 			 inst->source, g->applier.durable_index, inst->rows,
 			 inst->bytes / 1024, inst->chunks, inst->sink.nfiles,
-			 uv_now(snapshot_loop) - inst->started_at);
+			 uv_now(snapshot_loop) - inst->started_at,
+			 uv_now(snapshot_loop) - inst->ingest_at);
 	end_install(inst);
 }
 
@@ -755,6 +758,7 @@ try_ingest(KalamInstall *inst)
 		!kalam_fsm_may_apply(inst->g, inst->required_meta_index))
 		return;
 	inst->phase = PHASE_INGESTING;
+	inst->ingest_at = uv_now(snapshot_loop);
 	inst->ingest = true;
 	dispatch(inst);
 }
