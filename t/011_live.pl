@@ -250,4 +250,26 @@ my ($retries, $sent) = $slow->selectrow_array(
 	'SELECT retries, notifications_sent FROM kalam.notifications');
 cmp_ok($sent, '>=', 20000, "kalam.notifications counts them ($sent sent, $retries retries)");
 
+# --- a LISTEN after a while with nobody listening -----------------------------
+# (the node's notifier is not woken then): it gets what is applied after it,
+# and nothing from before
+$slow->disconnect;
+$_->disconnect for grep { $_->ping } ($alice, $bob, $on_leader, $on_follower, $resumed);
+$other_survivor->poll_query_until('postgres', 'SELECT listeners = 0 FROM kalam.notifications')
+  or die 'listeners are left on ' . $other_survivor->name;
+$leader_now = group_leader($other_survivor, 'shared', @nodes);
+$leader_now->safe_psql('postgres',
+	"INSERT INTO s SELECT g, 'unheard' FROM generate_series(200000, 200099) g");
+my $late = connect_to($other_survivor);
+$late->do('SET kalam.read_consistency = local');
+my $unheard_deadline = time() + 30;
+usleep(100_000)
+  while time() < $unheard_deadline
+  && $late->selectrow_array(q{SELECT count(*) FROM s WHERE v = 'unheard'}) < 100;
+listen_to($late, 's');
+$leader_now->safe_psql('postgres', "INSERT INTO s VALUES (200100, 'heard')");
+my @late = receive($late, 101, 5);
+is(join(',', map { $_->[2]{key}{k} } @late), '200100',
+	'a LISTEN after a time nobody listened gets the change after it, none from before');
+
 done_testing();

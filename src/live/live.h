@@ -47,6 +47,8 @@ typedef struct KalamListening
 	bool		shared;			/* a shared table: every row */
 	char		user[NAMEDATALEN];	/* otherwise this user's rows */
 	char		channel[NAMEDATALEN];
+	uint64		from_index;		/* its group's applied index when it began:
+								 * the changes up to there are not its */
 	int			filter_len;		/* 0: no filter */
 	char		filter[KALAM_FILTER_MAX];
 } KalamListening;

@@ -5,16 +5,17 @@
  *	  applied, right after it applied it.
  *
  * A background worker connected to kalam.database.  The kalam worker sets
- * its latch whenever an apply moved the applied counter; it then reads the
- * data groups' change logs (codec/change.h) from where it stopped, through
- * its own RocksDB secondary, and NOTIFYs each change to the channels of
- * the sessions that listen to it (registry.c): one transaction per round
- * of at most NOTIFIER_BATCH changes (shared fairly among the groups), because every NOTIFYing commit takes
- * PostgreSQL's cluster-wide notify lock (PreCommit_Notify).  The apply
- * never waits for it: the log is in RocksDB, and a notifier that falls
- * behind only reads more on its next round.  It is a worker of its own,
- * not a job of the jobs worker, so that DDL replay or a ttl purge never
- * delays a notification.
+ * its latch whenever an apply moved the applied counter while anybody
+ * listens on this node (registry.c); it then reads the data groups' change
+ * logs (codec/change.h) from where it stopped, through its own RocksDB
+ * secondary, and NOTIFYs each change to the channels of the sessions that
+ * listen to it: one transaction per round of at most NOTIFIER_BATCH
+ * changes (shared fairly among the groups), because every NOTIFYing
+ * commit takes PostgreSQL's cluster-wide notify lock (PreCommit_Notify).
+ * The apply never waits for it: the log is in RocksDB, and a notifier that
+ * falls behind only reads more on its next round.  It is a worker of its
+ * own, not a job of the jobs worker, so that DDL replay or a ttl purge
+ * never delays a notification.
  *
  * Each NOTIFYing commit wakes every session of the database that LISTENs,
  * and each runs a transaction to read the queue (about 0.1 ms of CPU here):
@@ -76,6 +77,7 @@
 static KalamListening *listenings = NULL;
 static int	nlistenings = 0;
 static bool listened_groups[KALAM_MAX_GROUPS];	/* a listening's rows are there */
+static uint64 listened_from[KALAM_MAX_GROUPS];	/* the oldest from_index there */
 static bool *same_as_earlier = NULL;	/* an unfiltered listening whose
 										 * channel an earlier one has */
 static int	listening_sessions = 0; /* distinct sessions among them */
@@ -123,6 +125,7 @@ refresh_listenings(void)
 	nlistenings = n;
 	listenings_generation = generation;
 	memset(listened_groups, 0, sizeof(listened_groups));
+	memset(listened_from, 0, sizeof(listened_from));
 	same_as_earlier = MemoryContextAllocZero(listenings_context,
 											 sizeof(bool) * Max(nlistenings, 1));
 	for (n = 0; n < nlistenings; n++)
@@ -130,8 +133,14 @@ refresh_listenings(void)
 		int			j;
 
 		if (!listenings[n].broken)
-			listened_groups[listenings[n].shared ? KALAM_GROUP_SHARED :
-							kalam_user_group(listenings[n].user)] = true;
+		{
+			int			g = listenings[n].shared ? KALAM_GROUP_SHARED :
+				kalam_user_group(listenings[n].user);
+
+			if (!listened_groups[g] || listenings[n].from_index < listened_from[g])
+				listened_from[g] = listenings[n].from_index;
+			listened_groups[g] = true;
+		}
 		/* one NOTIFY per channel: every session that LISTENs to it gets it */
 		for (j = 0; j < n && listenings[n].filter_len == 0; j++)
 			if (strcmp(listenings[j].channel, listenings[n].channel) == 0)
@@ -380,6 +389,18 @@ notify_round(void)
 			state->sent[g].index = applied[g];
 			state->sent[g].n = PG_UINT32_MAX;
 			state->cursor_set[g] = true;
+			next[g] = state->sent[g];
+		}
+
+		/*
+		 * Every listening of the group began after the last change handled
+		 * (the notifier is not woken while nobody listens): what was
+		 * applied before the oldest one began is nobody's.
+		 */
+		if (listened_groups[g] && state->sent[g].index < listened_from[g])
+		{
+			state->sent[g].index = listened_from[g];
+			state->sent[g].n = PG_UINT32_MAX;
 			next[g] = state->sent[g];
 		}
 		/* nothing new (a position's changes may take several rounds) */

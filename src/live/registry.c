@@ -15,7 +15,14 @@
  *
  * Locking: one LWLock ("kalam live") protects the listenings and the
  * generation counter, which moves on every change to them so that the
- * notifier copies the listenings only when they changed.  The notifier's
+ * notifier copies the listenings only when they changed.  Under it, each
+ * change also tells the kalam worker whether anybody listens
+ * (kalam_channel_set_notifier_wanted): with nobody, an apply does not wake
+ * the notifier, which saved every node 20-30 us of CPU and a context
+ * switch per replicated single-row INSERT (bench/commit_breakdown.sh).  A
+ * listening records its group's applied index when it began (read before
+ * it is published): the notifier, not woken meanwhile, owes it nothing up
+ * to there.  The notifier's
  * own state is written by the notifier alone: its counters are atomics,
  * the rest is read by kalam.notifications without a lock (a torn read
  * shows a position a moment old).
@@ -38,6 +45,8 @@
 
 #include "kalam.h"
 #include "live/live.h"
+#include "raft/group.h"
+#include "worker/channel.h"
 
 typedef struct KalamLiveShared
 {
@@ -53,6 +62,8 @@ int			kalam_notify_wakeups = 2000;
 
 static KalamLiveShared *live = NULL;
 static bool exit_callback_registered = false;
+
+static int	count_in_use(const KalamLiveShared *l);
 
 void
 kalam_live_define_gucs(void)
@@ -161,6 +172,10 @@ kalam_live_add(const KalamListening *listening)
 	int			free_slot = -1;
 	int			i;
 
+	KalamGroupStatus status;
+	int			group = listening->shared ? KALAM_GROUP_SHARED :
+		kalam_user_group(listening->user);
+
 	if (!exit_callback_registered)
 	{
 		before_shmem_exit(remove_own, (Datum) 0);
@@ -187,9 +202,14 @@ kalam_live_add(const KalamListening *listening)
 	{
 		l->listenings[free_slot] = *listening;
 		l->listenings[free_slot].in_use = true;
+		l->listenings[free_slot].from_index =
+			kalam_channel_group_status(group, &status) ? status.applied_index : 0;
 		l->generation++;
+		kalam_channel_set_notifier_wanted(true);
 	}
 	LWLockRelease(l->lock);
+	if (free_slot >= 0)
+		kalam_channel_wake_notifier();
 	return free_slot >= 0;
 }
 
@@ -219,6 +239,8 @@ change_listenings(int pid, const char *channel, bool remove)
 	}
 	if (changed)
 		l->generation++;
+	if (remove && changed)
+		kalam_channel_set_notifier_wanted(count_in_use(l) > 0);
 	LWLockRelease(l->lock);
 	return changed;
 }

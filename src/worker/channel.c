@@ -65,6 +65,7 @@ typedef struct KalamChannel
 	bool		storage_ready;
 	pg_atomic_uint64 applied_index; /* sum over the groups: moves on any apply */
 	pg_atomic_uint64 log_purges;	/* change log purges that removed changes */
+	pg_atomic_uint32 notifier_wanted;	/* does anybody listen on this node? */
 	bool		group_known[KALAM_MAX_GROUPS];
 	KalamGroupStatus groups[KALAM_MAX_GROUPS];
 	int			reachable_ids[KALAM_MAX_NODES];	/* 0: unused entry */
@@ -109,6 +110,7 @@ kalam_channel_shmem_init(void)
 		channel->queue = (int *) &channel->slots[MaxBackends];
 		pg_atomic_init_u64(&channel->applied_index, 0);
 		pg_atomic_init_u64(&channel->log_purges, 0);
+		pg_atomic_init_u32(&channel->notifier_wanted, 0);
 		pg_atomic_init_u64(&channel->stats.commands_applied, 0);
 		pg_atomic_init_u64(&channel->stats.commands_failed, 0);
 		pg_atomic_init_u64(&channel->stats.batches_written, 0);
@@ -509,7 +511,8 @@ kalam_channel_publish_applied(uint64 applied_index)
 
 	pg_write_barrier();
 	pg_atomic_write_u64(&channel->applied_index, applied_index);
-	if (moved)
+	pg_memory_barrier();
+	if (moved && pg_atomic_read_u32(&channel->notifier_wanted) != 0)
 		wake(&channel->notifier_latch);
 }
 
@@ -634,9 +637,28 @@ kalam_channel_wake_jobs(void)
 	wake(&channel->jobs_latch);
 }
 
-/* The notifier is woken whenever the applied counter moves. */
+/*
+ * The notifier is woken whenever the applied counter moves while somebody
+ * listens on this node (the registry sets whether anybody does, under its
+ * lock), and by the registry when a session begins to listen.
+ */
 void
 kalam_channel_attach_notifier(Latch *latch)
 {
 	attach(&get_channel()->notifier_latch, latch);
+}
+
+void
+kalam_channel_set_notifier_wanted(bool wanted)
+{
+	get_channel();
+	pg_atomic_write_u32(&channel->notifier_wanted, wanted ? 1 : 0);
+	pg_memory_barrier();
+}
+
+void
+kalam_channel_wake_notifier(void)
+{
+	get_channel();
+	wake(&channel->notifier_latch);
 }

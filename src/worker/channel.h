@@ -98,6 +98,8 @@ extern void kalam_channel_publish_reachable(int node_id, bool reachable);
 extern void kalam_channel_attach_jobs(Latch *latch);
 extern void kalam_channel_wake_jobs(void);
 extern void kalam_channel_attach_notifier(Latch *latch);
+extern void kalam_channel_set_notifier_wanted(bool wanted);
+extern void kalam_channel_wake_notifier(void);
 extern bool kalam_channel_node_reachable(int node_id);
 
 #endif							/* KALAM_CHANNEL_H */
