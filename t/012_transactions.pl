@@ -588,17 +588,19 @@ my $rest = $bg_started + 1 - time();
 usleep($rest * 1_000_000) if $rest > 0;
 $paused &&= poll($origin, $in_commit, 0);
 ok($paused, 'the COMMIT on the origin pauses after prepare (still in COMMIT after 1 s)');
-kill9($origin);
-my $abandoned_at = time();
-$bg->finish;
-note("the killed session said: $bg_err");
-
+# connected first: the UPDATE must come within kalam.transaction_timeout
+# of the prepare, before recovery resolves the abandoned transaction
 my $c1 = connect_to($survivors[0], 'c1');
 $c1->do('SET kalam.read_consistency = linearizable');
+kill9($origin);
+my $abandoned_at = time();
 my $update = 'UPDATE bank.acct SET balance = balance + 1 WHERE id = 1';
 my $t0 = time();
 my $first = eval { $c1->do($update); 1 } ? 'ok' : $c1->state;
 my $took = time() - $t0;
+# (waiting for the killed psql took 2 s once, and the prepare's 3 s ran out)
+$bg->finish;
+note("the killed session said: $bg_err");
 is($first, '40001', $survivors[0]->name . ': an UPDATE of a key of the prepared transaction fails with 40001');
 cmp_ok($took, '<', 1, sprintf('at once (%.2f s)', $took));
 
