@@ -104,9 +104,7 @@ kalam_tables=0
 } | sql "${NODE_PORTS[1]}"
 $do_insert && kalam_tables=$((kalam_tables + 1))
 $do_txn2 && kalam_tables=$((kalam_tables + 2))
-for i in 1 2 3; do
-	poll "${NODE_PORTS[i]}" "SELECT count(*) = $kalam_tables FROM kalam.tables"
-done
+wait_kalam_tables "$kalam_tables"
 user_group=$(sql "${NODE_PORTS[1]}" -At -c "SELECT kalam.group_for_user('postgres')")
 kalam_group_leader "$user_group"
 leader=$LEADER

@@ -56,9 +56,7 @@ CREATE SCHEMA bench;
 CREATE FOREIGN TABLE bench.kalam_ins (id bigint NOT NULL, $columns)
 	SERVER kalam OPTIONS (type 'user', primary_key 'id');
 SQL
-for i in 1 2 3; do
-	poll "${NODE_PORTS[i]}" "SELECT count(*) = 1 FROM kalam.tables"
-done
+wait_kalam_tables 1
 group=$(sql "${NODE_PORTS[1]}" -At -c "SELECT kalam.group_for_user('postgres')")
 kalam_group_leader "$group"
 leader=$LEADER
@@ -136,9 +134,9 @@ profile() {
 }
 
 declare -A sum_cpu sum_sw sum_tx
-setups=()
 
-# run NAME PORT SCRIPT: one run, its breakdown printed
+# run_one NAME PORT SCRIPT: one run, its breakdown printed and added to
+# NAME's sums
 run_one() {
 	local name=$1 port=$2 script=$3 t0 t1 tx log
 	log=$TEMP_BASE/pgbench-$run_no
@@ -194,7 +192,7 @@ run_one() {
 		END { for (key in cpu) if (cpu[key] >= 0.5 || sw[key] >= 0.01) {
 				split(key, k, " "); printf "  %-8s %-22s %12.1f %12.2f\n", k[1], k[2], cpu[key], sw[key] } }' |
 		sort -k1,1 -k3,3nr | tee "$log.table"
-	awk -v tx="$tx" '{ c += $3; s += $4 } END { printf "  %-31s %12.1f %12.2f\n", "all", c, s }' "$log.table"
+	awk '{ c += $3; s += $4 } END { printf "  %-31s %12.1f %12.2f\n", "all", c, s }' "$log.table"
 	while read -r server process cpu switches; do
 		sum_cpu[$name,$server $process]=$(awk -v a="${sum_cpu[$name,$server $process]:-0}" -v b="$cpu" -v t="$tx" 'BEGIN { print a + b * t }')
 		sum_sw[$name,$server $process]=$(awk -v a="${sum_sw[$name,$server $process]:-0}" -v b="$switches" -v t="$tx" 'BEGIN { print a + b * t }')

@@ -564,9 +564,7 @@ CREATE SCHEMA bench;
 CREATE FOREIGN TABLE bench.kalam_scale (id bigint NOT NULL, body text)
 	SERVER kalam OPTIONS (type 'user', primary_key 'id');
 SQL
-for ((i = 1; i <= 3; i++)); do
-	poll "${NODE_PORTS[i]}" "SELECT count(*) = 1 FROM kalam.tables"
-done
+wait_kalam_tables 1
 group=$(sql "${NODE_PORTS[1]}" -At -c "SELECT kalam.group_for_user('postgres')")
 kalam_group_leader "$group"
 echo "The rows of role postgres are in group $group, led by node $LEADER"

@@ -24,7 +24,8 @@ my @nodes = start_kalam_cluster(
 	nodes => 3,
 	shards => 2,
 	conf => "kalam.ttl_purge_interval = 1\n");
-# roles and grants are not replicated: every node has its own
+# roles are not replicated: every node has its own (a GRANT on kalam tables
+# is, and running it on every node too is harmless)
 $_->safe_psql('postgres', 'CREATE ROLE alice LOGIN; CREATE ROLE bob LOGIN') for @nodes;
 replicated_ddl(q{
 	CREATE FOREIGN TABLE s (k int NOT NULL, v text)

@@ -59,7 +59,8 @@ my @nodes = start_kalam_cluster(
 	  . "log_line_prefix = '%m [%p] %b '");
 my @roles = map { "c$_" } 1 .. $CLIENTS;
 
-# roles and grants are not replicated: every node has its own
+# roles are not replicated: every node has its own (a GRANT on kalam tables
+# is, and running it on every node too is harmless)
 $_->safe_psql('postgres', join('', map { "CREATE ROLE $_ LOGIN;\n" } @roles)) for @nodes;
 replicated_ddl(q{
 	CREATE SCHEMA bank;

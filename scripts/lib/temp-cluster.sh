@@ -31,6 +31,8 @@
 #                            (i = 1 .. N) to node i's PostgreSQL port and the
 #                            first of its Raft ports
 #   stop_kalam_cluster       stop the servers of start_kalam_cluster
+#   wait_kalam_tables COUNT  wait (poll) until every node of the cluster has
+#                            COUNT kalam tables: the replicated CREATEs
 #   kalam_group_leader GROUP set LEADER to the node (1 .. N) that node 1 sees
 #                            leading the Raft group GROUP (kalam.groups'
 #                            group_name), once that node says it leads it
@@ -204,6 +206,13 @@ stop_kalam_cluster() {
 	local i
 	for ((i = 1; i <= ${#NODE_PORTS[@]}; i++)); do
 		stop_node "kalam$i"
+	done
+}
+
+wait_kalam_tables() {
+	local i
+	for ((i = 1; i <= ${#NODE_PORTS[@]}; i++)); do
+		poll "${NODE_PORTS[i]}" "SELECT count(*) = $1 FROM kalam.tables" || return
 	done
 }
 

@@ -26,7 +26,8 @@
  *
  * A group that nobody on this node listens to is passed over without
  * reading its log, and a change nobody listens to costs a comparison;
- * with nobody listening at all, a wake-up runs no transaction either.
+ * with nobody listening at all, the notifier is not woken by applies, and
+ * its wake-up once a second runs no transaction.
  * Nothing is skipped: the position of the last change handled advances
  * only when the round's transaction committed.  If the commit fails (the
  * notification queue is full because a listener does not read), the round
