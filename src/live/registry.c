@@ -18,14 +18,14 @@
  * notifier copies the listenings only when they changed.  Under it, each
  * change also tells the kalam worker whether anybody listens
  * (kalam_channel_set_notifier_wanted): with nobody, an apply does not wake
- * the notifier, which saved every node 20-30 us of CPU and a context
- * switch per replicated single-row INSERT (bench/commit_breakdown.sh).  A
- * listening records its group's applied index when it began (read before
- * it is published): the notifier, not woken meanwhile, owes it nothing up
- * to there.  The notifier's
- * own state is written by the notifier alone: its counters are atomics,
- * the rest is read by kalam.notifications without a lock (a torn read
- * shows a position a moment old).
+ * the notifier, which saved every node's notifier 20-40 us of CPU and a
+ * context switch per replicated single-row INSERT
+ * (bench/commit_breakdown.sh).  A listening records its group's applied
+ * index when it began (read before it is published): the notifier, not
+ * woken meanwhile, owes it nothing up to there.  The notifier's own state
+ * is written by the notifier alone: its counters are atomics, the rest is
+ * read by kalam.notifications without a lock (a torn read shows a position
+ * a moment old).
  *
  * The channel key that makes table channel names unguessable is the
  * cluster secret when there is one (the same name on every node); a
@@ -171,7 +171,6 @@ kalam_live_add(const KalamListening *listening)
 	KalamLiveShared *l = get_live();
 	int			free_slot = -1;
 	int			i;
-
 	KalamGroupStatus status;
 	int			group = listening->shared ? KALAM_GROUP_SHARED :
 		kalam_user_group(listening->user);

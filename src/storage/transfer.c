@@ -28,7 +28,8 @@
  * with the old rows after the install, on the CPUs and the disk the other
  * nodes share: in bench/scale.sh's catch-up at 3M rows (25 files, 1.7 GB)
  * the leader's p99 in the 10 s after the catch-up was 35.8 ms, 2.1x the
- * run's; with the files in the last level, 13.9 ms.
+ * run's; with the files in the last level (and the source's reads off its
+ * loop, raft/snapshot.c), 13.9 ms.
  *
  * Nothing here calls palloc or ereport: the source runs in libuv
  * callbacks on the loop, the sink's add, finish and ingest on libuv's
