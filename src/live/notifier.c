@@ -326,6 +326,25 @@ notify_change(const KalamLoggedChange *lc, ExprState **filters, EState *estate)
 }
 
 /*
+ * What each data group applied, then who listens, in that order: whoever
+ * LISTENs after this look committed its LISTEN after those changes.
+ */
+static void
+look(uint64 *applied)
+{
+	int			g;
+
+	for (g = KALAM_GROUP_SHARED; g < kalam_group_count(); g++)
+	{
+		KalamGroupStatus status;
+
+		applied[g] = kalam_channel_group_status(g, &status) ?
+			status.applied_index : 0;
+	}
+	refresh_listenings();
+}
+
+/*
  * One round: read what the data groups logged since the last round and
  * notify it, in one transaction.  Returns true if there is more to read.
  */
@@ -360,19 +379,8 @@ notify_round(void)
 		kalam_live_forget_tables();
 	}
 
-	/*
-	 * What each group applied, before looking at who listens: a group
-	 * nobody listens to is passed over up to there, and whoever LISTENs
-	 * after this look committed its LISTEN after those changes.
-	 */
-	for (g = KALAM_GROUP_SHARED; g < kalam_group_count(); g++)
-	{
-		KalamGroupStatus status;
-
-		applied[g] = kalam_channel_group_status(g, &status) ?
-			status.applied_index : 0;
-	}
-	refresh_listenings();
+	/* a group nobody listens to is passed over up to what it applied */
+	look(applied);
 
 	filters = palloc0(sizeof(ExprState *) * Max(nlistenings, 1));
 	estate = CreateExecutorState();
@@ -471,14 +479,7 @@ pass_over_unheard(void)
 	uint64		applied[KALAM_MAX_GROUPS];
 	int			g;
 
-	for (g = KALAM_GROUP_SHARED; g < kalam_group_count(); g++)
-	{
-		KalamGroupStatus status;
-
-		applied[g] = kalam_channel_group_status(g, &status) ?
-			status.applied_index : 0;
-	}
-	refresh_listenings();
+	look(applied);
 	if (nlistenings > 0)
 		return false;
 	for (g = KALAM_GROUP_SHARED; g < kalam_group_count(); g++)
