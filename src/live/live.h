@@ -84,6 +84,7 @@ extern uint64 kalam_live_generation(void);
 extern int	kalam_live_copy(KalamListening **listenings, uint64 *generation);
 extern void kalam_live_mark_broken(const char *channel, int pid);
 extern int	kalam_live_count(void);
+extern int	kalam_live_listening_group(const KalamListening *listening);
 
 /* channels.c */
 extern char *kalam_live_table_channel(uint32 table_id, const char *who);

@@ -135,8 +135,7 @@ refresh_listenings(void)
 
 		if (!listenings[n].broken)
 		{
-			int			g = listenings[n].shared ? KALAM_GROUP_SHARED :
-				kalam_user_group(listenings[n].user);
+			int			g = kalam_live_listening_group(&listenings[n]);
 
 			if (!listened_groups[g] || listenings[n].from_index < listened_from[g])
 				listened_from[g] = listenings[n].from_index;
@@ -325,6 +324,15 @@ notify_change(const KalamLoggedChange *lc, ExprState **filters, EState *estate)
 	return sent;
 }
 
+/* Position pos at group g's index, every change of it handled */
+static void
+handled_through(KalamChangePos *pos, int g, uint64 index)
+{
+	pos->group = g;
+	pos->index = index;
+	pos->n = PG_UINT32_MAX;
+}
+
 /*
  * What each data group applied, then who listens, in that order: whoever
  * LISTENs after this look committed its LISTEN after those changes.
@@ -394,9 +402,7 @@ notify_round(void)
 			continue;
 		if (!state->cursor_set[g])
 		{
-			state->sent[g].group = g;
-			state->sent[g].index = applied[g];
-			state->sent[g].n = PG_UINT32_MAX;
+			handled_through(&state->sent[g], g, applied[g]);
 			state->cursor_set[g] = true;
 			next[g] = state->sent[g];
 		}
@@ -408,8 +414,7 @@ notify_round(void)
 		 */
 		if (listened_groups[g] && state->sent[g].index < listened_from[g])
 		{
-			state->sent[g].index = listened_from[g];
-			state->sent[g].n = PG_UINT32_MAX;
+			handled_through(&state->sent[g], g, listened_from[g]);
 			next[g] = state->sent[g];
 		}
 		/* nothing new (a position's changes may take several rounds) */
@@ -419,8 +424,7 @@ notify_round(void)
 			continue;
 		if (!listened_groups[g])
 		{
-			next[g].index = applied[g];
-			next[g].n = PG_UINT32_MAX;
+			handled_through(&next[g], g, applied[g]);
 			continue;
 		}
 		n = kalam_live_read_log(&state->sent[g], NULL, 0, per_group, &changes);
@@ -487,9 +491,7 @@ pass_over_unheard(void)
 		if (applied[g] == 0 ||
 			(state->cursor_set[g] && applied[g] < state->sent[g].index))
 			continue;
-		state->sent[g].group = g;
-		state->sent[g].index = applied[g];
-		state->sent[g].n = PG_UINT32_MAX;
+		handled_through(&state->sent[g], g, applied[g]);
 		state->cursor_set[g] = true;
 	}
 	state->oldest_unsent = 0;

@@ -172,8 +172,7 @@ kalam_live_add(const KalamListening *listening)
 	int			free_slot = -1;
 	int			i;
 	KalamGroupStatus status;
-	int			group = listening->shared ? KALAM_GROUP_SHARED :
-		kalam_user_group(listening->user);
+	int			group = kalam_live_listening_group(listening);
 
 	if (!exit_callback_registered)
 	{
@@ -210,6 +209,14 @@ kalam_live_add(const KalamListening *listening)
 	if (free_slot >= 0)
 		kalam_channel_wake_notifier();
 	return free_slot >= 0;
+}
+
+/* The Raft group whose changes a listening hears */
+int
+kalam_live_listening_group(const KalamListening *listening)
+{
+	return listening->shared ? KALAM_GROUP_SHARED :
+		kalam_user_group(listening->user);
 }
 
 /*
