@@ -1022,6 +1022,37 @@ push_tick(uv_timer_t *timer)
 	}
 }
 
+/*
+ * Log a group's change of leader as this node learns it: a new term whose
+ * leader it knows, or this node standing for election.  An election while
+ * nothing failed means some loop went unheard for the election timeout;
+ * the log says when, beside the worker's slow-turn lines.
+ */
+static void
+log_leadership(KalamGroup *g, const KalamGroupStatus *status)
+{
+	const KalamGroupStatus *was = &g->published;
+
+	if (was->term == 0 || status->term == was->term)
+	{
+		if (status->leader_id == 0 || status->leader_id == was->leader_id ||
+			was->term == 0)
+			return;
+	}
+	if (raft_state(&g->raft) == RAFT_CANDIDATE && status->term != was->term)
+		ereport(LOG,
+				(errmsg("kalam Raft group \"%s\": this node stands for election at term %llu",
+						g->name, (unsigned long long) status->term),
+				 errdetail("It heard from no leader of term %llu (node %d) within kalam.election_timeout.",
+						   (unsigned long long) was->term, was->leader_id)));
+	else if (status->leader_id != 0)
+		ereport(LOG,
+				(errmsg("kalam Raft group \"%s\": node %d leads at term %llu%s",
+						g->name, status->leader_id,
+						(unsigned long long) status->term,
+						status->is_leader ? " (this node)" : "")));
+}
+
 static void
 publish_status(KalamGroup *g)
 {
@@ -1040,6 +1071,7 @@ publish_status(KalamGroup *g)
 		strlcpy(status.leader_address, address, sizeof(status.leader_address));
 	status.is_leader = (raft_state(&g->raft) == RAFT_LEADER);
 	kalam_snapshot_progress(g, &status);
+	log_leadership(g, &status);
 	if (memcmp(&status, &g->published, sizeof(status)) != 0)
 	{
 		kalam_channel_publish_group(g->id, &status);

@@ -85,6 +85,7 @@ typedef struct KalamGroup
 	KalamParkedEntry *parked;	/* oldest parked entry */
 	KalamParkedEntry *parked_last;
 	uint64		nparked;		/* committed entries parked */
+	uint64		apply_paused_until; /* loop time (ms): a follower's pause */
 	struct KalamInstall *install;	/* of a snapshot, while it runs */
 	bool		job_running;	/* a split is applied on the thread pool */
 	char		install_dir[MAXPGPATH]; /* its SST files */
@@ -151,6 +152,7 @@ extern bool kalam_fsm_may_apply(KalamGroup *g, uint64 required_meta_index);
 extern void kalam_fsm_release_parked(KalamGroup *g);
 extern void kalam_fsm_drop_parked(KalamGroup *g);
 extern void kalam_fsm_take_apply_stats(uint64 *commands, uint64 *microseconds);
+extern void kalam_fsm_lower_pool_priority(void);
 
 /* peers.c */
 extern int	kalam_peer_count(void);

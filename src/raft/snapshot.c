@@ -388,6 +388,7 @@ source_read(uv_work_t *req)
 {
 	Source	   *s = (Source *) req->data;
 
+	kalam_fsm_lower_pool_priority();
 	s->errbuf[0] = '\0';
 	s->read_ok = kalam_transfer_source_read(&s->view, &s->writer, s->max_bytes,
 											&s->done, s->errbuf,
@@ -701,6 +702,7 @@ work_run(uv_work_t *req)
 {
 	KalamInstall *inst = (KalamInstall *) req->data;
 
+	kalam_fsm_lower_pool_priority();
 	inst->work_error[0] = '\0';
 	if (inst->ingest)
 		inst->work_ok = kalam_transfer_sink_ingest(&inst->sink, inst->g->applier.db,

@@ -122,15 +122,25 @@ kalam_worker_main(Datum main_arg)
 	while (!ShutdownRequestPending)
 	{
 		WaitEvent	occurred[3];
-		TimestampTz turn[5];
+		TimestampTz turn[6];
+		TimestampTz due;
+		long		timeout;
 		int			n;
 		int			i;
 
 		uv_update_time(&loop);
-		(void) WaitEventSetWait(events, uv_backend_timeout(&loop), occurred,
+		timeout = uv_backend_timeout(&loop);
+		due = timeout < 0 ? 0 :
+			TimestampTzPlusMilliseconds(GetCurrentTimestamp(), timeout);
+		(void) WaitEventSetWait(events, timeout, occurred,
 								lengthof(occurred), PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		turn[0] = GetCurrentTimestamp();
+		if (due > 0 && turn[0] - due >= SLOW_TURN_MS * 1000)
+			ereport(LOG,
+					(errmsg("kalam worker: its loop woke %ld ms after its next timer was due",
+							(long) ((turn[0] - due) / 1000)),
+					 errdetail("The process was not scheduled: no heartbeat went out meanwhile.")));
 		if (ConfigReloadPending)
 		{
 			ConfigReloadPending = false;
@@ -152,17 +162,19 @@ kalam_worker_main(Datum main_arg)
 			kalam_node_purge_changes(turn[3] - kalam_change_retention * USECS_PER_SEC);
 			next_purge = TimestampTzPlusMilliseconds(turn[3], 1000);
 		}
-		kalam_rocks_maybe_flush(primary_db, kalam_flush_interval);
 		turn[4] = GetCurrentTimestamp();
-		if (turn[4] - turn[0] >= SLOW_TURN_MS * 1000)
+		kalam_rocks_maybe_flush(primary_db, kalam_flush_interval);
+		turn[5] = GetCurrentTimestamp();
+		if (turn[5] - turn[0] >= SLOW_TURN_MS * 1000)
 			ereport(LOG,
 					(errmsg("kalam worker: a turn of its loop took %ld ms, over which no heartbeat went out",
-							(long) ((turn[4] - turn[0]) / 1000)),
-					 errdetail("Proposing %ld ms, libuv callbacks (Raft, apply) %ld ms, writing and publishing %ld ms, purging and flushing %ld ms.",
+							(long) ((turn[5] - turn[0]) / 1000)),
+					 errdetail("Proposing %ld ms, libuv callbacks (Raft, apply) %ld ms, writing and publishing %ld ms, purging the change log %ld ms, flushing %ld ms.",
 							   (long) ((turn[1] - turn[0]) / 1000),
 							   (long) ((turn[2] - turn[1]) / 1000),
 							   (long) ((turn[3] - turn[2]) / 1000),
-							   (long) ((turn[4] - turn[3]) / 1000))));
+							   (long) ((turn[4] - turn[3]) / 1000),
+							   (long) ((turn[5] - turn[4]) / 1000))));
 	}
 	proc_exit(0);
 }
