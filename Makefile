@@ -25,6 +25,7 @@ OBJS = \
 	src/raft/meta_watermark.o \
 	src/raft/node.o \
 	src/raft/peers.o \
+	src/raft/proposal.o \
 	src/raft/snapshot.o \
 	src/raft/status.o \
 	src/raft/transport.o \

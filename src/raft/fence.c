@@ -23,7 +23,7 @@
  * is in flight, newcomers gather for the one after it, so a burst of reads
  * pays for one round and none is served by a round begun before it came.
  * A round that does not gather a majority within the election timeout
- * fails, and its fences look for a leader again (node.c).  The outcome
+ * fails, and its fences look for a leader again (proposal.c).  The outcome
  * carries the read index: the reader waits until it applied that far (a
  * follower as for a forwarded write).
  *
@@ -52,7 +52,7 @@ fence_end(KalamGroup *g, int status, uint64 read_index)
 	{
 		KalamProposal *next = p->next;
 
-		kalam_node_finish_fence(p, status, read_index);
+		kalam_proposal_finish_fence(p, status, read_index);
 		p = next;
 	}
 	fence_start(g);

@@ -15,7 +15,7 @@
  * requests carry a group and a command, replies an outcome; fetches and
  * chunks carry snapshot transfers (snapshot.c).  Requests, questions and
  * fetches are taken only on connections a peer opened, their answers only
- * on those this node opened, and a reply only for a request sent to that node (node.c matches
+ * on those this node opened, and a reply only for a request sent to that node (proposal.c matches
  * the pair; request ids start at random each start, so a reply meant for
  * an earlier incarnation matches nothing).  An answer goes back on the
  * connection its request came on, found by an id never reused, so a peer

@@ -514,7 +514,7 @@ kalam_fsm_release_parked(KalamGroup *g)
 		if (e->parked_us != 0)
 			kalam_metrics_parked_released(g->id, kalam_metrics_now_us() - e->parked_us);
 		if (e->waiter != NULL)
-			kalam_node_finish_batch(e->waiter, g);
+			kalam_proposal_finish_batch(e->waiter, g);
 		free_parked(e);
 	}
 }
@@ -541,8 +541,8 @@ kalam_fsm_drop_parked(KalamGroup *g)
 		else
 			free(e->job);
 		if (e->waiter != NULL)
-			kalam_node_fail_batch(e->waiter, KALAM_APPLY_OUTCOME_UNKNOWN,
-								  "a snapshot replaced the entry on this node before it was applied here");
+			kalam_proposal_fail_batch(e->waiter, KALAM_APPLY_OUTCOME_UNKNOWN,
+									  "a snapshot replaced the entry on this node before it was applied here");
 		free_parked(e);
 	}
 	g->nparked = 0;

@@ -5,7 +5,7 @@
  *
  * Every data command carries required_meta_index: the position in the meta
  * group's log of the last DDL of the tables it writes.  A node applies the
- * command only once its own meta group has applied that far (raft/node.c
+ * command only once its own meta group has applied that far (raft/fsm.c
  * parks it until then), so a node that rejoins never stores rows of a
  * table before the CREATE or ALTER that shaped them.
  *

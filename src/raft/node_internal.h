@@ -187,14 +187,28 @@ extern void kalam_snapshot_peer_lost(int node_id);
 extern void kalam_snapshot_tick(void);
 extern void kalam_snapshot_stop(void);
 
-/* node.c: the groups, request ids, the outcomes of a fence and a batch's entry */
+/* node.c: the groups, request ids, fence confirmation rounds */
 extern KalamGroup *kalam_node_group(int group);
 extern uint64 kalam_node_new_request_id(void);
-extern void kalam_node_finish_fence(struct KalamProposal *p, int status,
-									uint64 applied_index);
+extern uint64 kalam_node_applied_position(KalamGroup *g);
 extern int	kalam_node_ask_confirm(KalamGroup *g, uint64 *round, uint64 term);
-extern void kalam_node_finish_batch(KalamBatch *batch, KalamGroup *g);
-extern void kalam_node_fail_batch(KalamBatch *batch, KalamApplyStatus status,
-								  const char *message);
+
+/* proposal.c: commands into the log, outcomes back */
+extern void kalam_proposal_start(uv_loop_t *loop);
+extern void kalam_proposal_stop(void);
+extern void kalam_proposal_propose_turn(void);
+extern void kalam_proposal_report_turn(uint64 *rows, uint64 *failed);
+extern void kalam_proposal_finish_fence(struct KalamProposal *p, int status,
+										uint64 applied_index);
+extern void kalam_proposal_finish_batch(KalamBatch *batch, KalamGroup *g);
+extern void kalam_proposal_fail_batch(KalamBatch *batch, KalamApplyStatus status,
+									  const char *message);
+extern void kalam_proposal_forwarded_request(uint64 conn_id, uint64 request_id,
+											 int group, const char *command,
+											 size_t length);
+extern void kalam_proposal_forwarded_reply(int node_id, uint64 request_id,
+										   const KalamApplyResult *result);
+extern void kalam_proposal_forward_lost(int node_id, bool was_connected);
+extern void kalam_proposal_expire_forwarded(uint64 now);
 
 #endif							/* KALAM_NODE_INTERNAL_H */
