@@ -37,6 +37,7 @@ OBJS = \
 	src/storage/prefix_scan.o \
 	src/storage/digest.o \
 	src/storage/transfer.o \
+	src/storage/parked.o \
 	src/txn/commit.o \
 	src/txn/recovery.o \
 	src/fdw/kalam_fdw.o \

@@ -154,6 +154,7 @@ CREATE FUNCTION groups(
     OUT applied_index bigint,
     OUT is_leader boolean,
     OUT parked_entries bigint,
+    OUT parked_on_disk bigint,
     OUT snapshot_install text,
     OUT snapshot_source integer,
     OUT snapshot_rows bigint,

@@ -301,6 +301,7 @@ define_gucs(void)
 							 NULL, NULL, NULL);
 	kalam_handshake_define_gucs();
 	kalam_snapshot_define_gucs();
+	kalam_fsm_define_gucs();
 	kalam_read_define_gucs();
 	kalam_live_define_gucs();
 	kalam_txn_define_gucs();

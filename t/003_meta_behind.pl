@@ -5,7 +5,9 @@
 # into it and into an older table.  The held node applies the write to the
 # older table at once, parks the write to the new one (committed, not
 # applied) and, once meta is released, replays the CREATE and then applies
-# the parked write.  The other nodes never wait for it.
+# the parked write.  The other nodes never wait for it.  The held node has
+# kalam.parked_memory = 0: every entry it parks waits in RocksDB, and is
+# read back from there when it is applied.
 use strict;
 use warnings;
 
@@ -42,7 +44,8 @@ my ($held, $writer) =
   grep { $_->name ne "node$meta_leader" } @nodes;
 my $held_id = $held->name =~ s/node//r;
 my $log_offset = -s $held->logfile;
-$held->append_conf('postgresql.conf', 'kalam.debug_hold_meta_apply = on');
+$held->append_conf('postgresql.conf',
+	"kalam.debug_hold_meta_apply = on\nkalam.parked_memory = 0");
 $held->reload;
 $held->wait_for_log(qr/holding back the meta group's entries/, $log_offset);
 
@@ -87,6 +90,9 @@ pass('a node behind on meta parks a committed write that needs the DDL it lacks'
 is($held->safe_psql('postgres', "SELECT to_regclass('newer') IS NULL"), 't',
 	'and has not created the table');
 is($held->safe_psql('postgres',
+	"SELECT bool_and(parked_on_disk = parked_entries) FROM kalam.groups WHERE parked_entries > 0"),
+	't', 'with kalam.parked_memory = 0, what it parks waits in RocksDB');
+is($held->safe_psql('postgres',
 	"SELECT commit_index > applied_index AND parked_entries > 0 FROM kalam.groups WHERE group_name = 'meta'"),
 	't', 'its meta group has committed entries it has not applied');
 
@@ -107,7 +113,7 @@ sub release
 }
 
 release('newer', 3);
-is($held->safe_psql('postgres', 'SELECT sum(parked_entries) FROM kalam.groups'), 0,
+is($held->safe_psql('postgres', 'SELECT sum(parked_entries) + sum(parked_on_disk) FROM kalam.groups'), 0,
 	'once meta caught up nothing is parked');
 ok(same_contents('newer', @nodes), 'and the node holds the same rows as the others');
 is( $held->safe_psql('postgres',

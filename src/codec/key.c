@@ -44,6 +44,17 @@ kalam_key_group_prefix(int group, char *out)
 	memcpy(out, &be, KALAM_GROUP_PREFIX_LEN);
 }
 
+/* The key of a group's parked entry at a log index (KALAM_PARKED_KEY_LEN) */
+void
+kalam_key_parked(int group, uint64 index, char *out)
+{
+	uint64		be = pg_hton64(index);
+
+	kalam_key_group_prefix(KALAM_KEY_LOCAL_GROUP, out);
+	kalam_key_group_prefix(group, out + KALAM_GROUP_PREFIX_LEN);
+	memcpy(out + 2 * KALAM_GROUP_PREFIX_LEN, &be, sizeof(be));
+}
+
 /* The table id of a row's key; 0 (a group's own metadata) if too short. */
 uint32
 kalam_key_table(const char *key, size_t keylen)

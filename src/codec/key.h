@@ -30,6 +30,16 @@
 #define KALAM_KEY_DDL_TAG		"ddl/"
 #define KALAM_KEY_NODE_TAG		"node/"
 
+/*
+ * Keys of no group (group 0xFFFF, above every group's): this node's own
+ * scratch, which no command may name (its group is none of theirs) and no
+ * snapshot carries.  The entries parked out of memory (storage/parked.c)
+ * are there, under their group (2 bytes) and log index (8 bytes), both big
+ * endian.
+ */
+#define KALAM_KEY_LOCAL_GROUP	0xFFFF
+#define KALAM_PARKED_KEY_LEN	(KALAM_GROUP_PREFIX_LEN + 2 + 8)
+
 /* What a key is used for, as far as the rule goes */
 typedef enum KalamKeyUse
 {
@@ -54,6 +64,7 @@ kalam_key_compare(const char *a, size_t alen, const char *b, size_t blen)
 
 extern int	kalam_key_group(const char *key, size_t keylen);
 extern void kalam_key_group_prefix(int group, char *out);
+extern void kalam_key_parked(int group, uint64 index, char *out);
 extern uint32 kalam_key_table(const char *key, size_t keylen);
 extern bool kalam_key_has_prefix(const char *key, size_t keylen,
 								 const char *prefix, size_t prefixlen);

@@ -53,6 +53,7 @@
 #include <unistd.h>
 
 #include "portability/instr_time.h"
+#include "utils/guc.h"
 
 #include "codec/command.h"
 #include "codec/entry.h"
@@ -61,7 +62,10 @@
 #include "raft/meta_watermark.h"
 #include "raft/node.h"
 #include "raft/node_internal.h"
+#include "storage/parked.h"
 #include "storage/txn_apply.h"
+
+int			kalam_parked_memory = 16384;	/* kB */
 
 static uint64 applied_in_turn = 0;	/* commands applied since last asked */
 static instr_time apply_time;	/* and the time they took */
@@ -271,12 +275,84 @@ park(KalamGroup *g, KalamParkedEntry *e, uint64 index, uint64 required)
 		g->nparked++;
 }
 
-/* Forget a parked entry and its copy of the data. */
-static void
-free_parked(KalamParkedEntry *e)
+/*
+ * Keep the data of an entry to park: in memory up to kalam.parked_memory
+ * per group, past it in RocksDB (storage/parked.c), or in memory still if
+ * that write fails.  False if out of memory.
+ */
+static bool
+keep_parked_data(KalamGroup *g, KalamParkedEntry *e, uint64 index,
+				 const struct raft_buffer *buf)
 {
+	char		errbuf[256];
+
+	e->len = buf->len;
+	if (g->parked_bytes + buf->len > (uint64) kalam_parked_memory * 1024)
+	{
+		if (kalam_parked_put(g->applier.db, g->id, index, buf->base, buf->len,
+							 errbuf, sizeof(errbuf)))
+		{
+			e->on_disk = true;
+			g->parked_on_disk++;
+			return true;
+		}
+		snprintf(g->error, sizeof(g->error),
+				 "could not keep a parked entry in storage, kept in memory: %s",
+				 errbuf);
+	}
+	if ((e->data = malloc(buf->len)) == NULL)
+		return false;
+	memcpy(e->data, buf->base, buf->len);
+	g->parked_bytes += buf->len;
+	return true;
+}
+
+/* Forget a parked entry and its data: applied, or dropped. */
+static void
+free_parked(KalamGroup *g, KalamParkedEntry *e)
+{
+	char		errbuf[256];
+
+	if (e->on_disk)
+	{
+		g->parked_on_disk--;
+		if (!kalam_parked_remove(g->applier.db, g->id, e->index, errbuf,
+								 sizeof(errbuf)))
+			snprintf(g->error, sizeof(g->error),
+					 "could not remove a parked entry from storage: %s", errbuf);
+	}
+	else if (e->data != NULL)
+		g->parked_bytes -= e->len;
 	free(e->data);
 	free(e);
+}
+
+/*
+ * Apply a parked entry on the loop.  One kept in RocksDB is read back
+ * first; if that fails, the applier fails, and the worker stops and
+ * applies the entry again from the Raft log after its restart (which
+ * removes every parked entry from storage).
+ */
+static bool
+apply_parked(KalamGroup *g, KalamParkedEntry *e)
+{
+	char		errbuf[256];
+	char	   *data;
+	size_t		len;
+	bool		ok;
+
+	if (!e->on_disk)
+		return apply_entry(g, e->index, e->data, e->len);
+	data = kalam_parked_get(g->applier.db, g->id, e->index, &len, errbuf,
+							sizeof(errbuf));
+	if (data == NULL)
+	{
+		kalam_apply_fail(&g->applier, errbuf);
+		return false;
+	}
+	ok = apply_entry(g, e->index, data, len);
+	rocksdb_free(data);
+	return ok;
 }
 
 /*
@@ -467,13 +543,25 @@ fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 	}
 
 	e = calloc(1, sizeof(KalamParkedEntry));
-	if (e == NULL || (e->data = malloc(buf->len)) == NULL)
+	if (e == NULL)
+		return RAFT_NOMEM;
+	/* a split's entry is read by its job: in memory, and small */
+	if (off_loop)
+	{
+		if ((e->data = malloc(buf->len)) == NULL)
+		{
+			free(e);
+			return RAFT_NOMEM;
+		}
+		memcpy(e->data, buf->base, buf->len);
+		e->len = buf->len;
+		g->parked_bytes += buf->len;
+	}
+	else if (!keep_parked_data(g, e, index, buf))
 	{
 		free(e);
 		return RAFT_NOMEM;
 	}
-	memcpy(e->data, buf->base, buf->len);
-	e->len = buf->len;
 	e->off_loop = off_loop;
 	park(g, e, index, required);
 	if (!off_loop || e != g->parked)
@@ -506,7 +594,7 @@ kalam_fsm_release_parked(KalamGroup *g)
 			if (!e->job->done || !finish_job(g, e))
 				break;
 		}
-		else if (over_budget(g) || !apply_entry(g, e->index, e->data, e->len))
+		else if (over_budget(g) || !apply_parked(g, e))
 			break;
 		g->parked = e->next;
 		if (!e->is_snapshot)
@@ -515,7 +603,7 @@ kalam_fsm_release_parked(KalamGroup *g)
 			kalam_metrics_parked_released(g->id, kalam_metrics_now_us() - e->parked_us);
 		if (e->waiter != NULL)
 			kalam_proposal_finish_batch(e->waiter, g);
-		free_parked(e);
+		free_parked(g, e);
 	}
 }
 
@@ -527,10 +615,18 @@ void
 kalam_fsm_drop_parked(KalamGroup *g)
 {
 	KalamParkedEntry *e;
+	char		errbuf[256];
+	bool		cleared = g->parked_on_disk == 0 ||
+		kalam_parked_clear(g->applier.db, g->id, errbuf, sizeof(errbuf));
 
+	if (!cleared)
+		snprintf(g->error, sizeof(g->error),
+				 "could not remove the parked entries from storage: %s", errbuf);
 	while ((e = g->parked) != NULL)
 	{
 		g->parked = e->next;
+		/* removed at once above; the worker's start removes what is left */
+		e->on_disk = false;
 		if (e->job != NULL && !e->job->done)
 		{
 			/* job_done frees the job, and the data it reads */
@@ -543,9 +639,11 @@ kalam_fsm_drop_parked(KalamGroup *g)
 		if (e->waiter != NULL)
 			kalam_proposal_fail_batch(e->waiter, KALAM_APPLY_OUTCOME_UNKNOWN,
 									  "a snapshot replaced the entry on this node before it was applied here");
-		free_parked(e);
+		free_parked(g, e);
 	}
 	g->nparked = 0;
+	g->parked_bytes = 0;
+	g->parked_on_disk = 0;
 }
 
 /*
@@ -633,6 +731,21 @@ fsm_restore(struct raft_fsm *fsm, struct raft_buffer *buf)
 	}
 	raft_free(buf->base);
 	return 0;
+}
+
+void
+kalam_fsm_define_gucs(void)
+{
+	DefineCustomIntVariable("kalam.parked_memory",
+							"Memory for the data of each group's parked entries; past it they wait in RocksDB.",
+							"Entries park while a snapshot installs or the DDL they need is not applied here; they are read back as they are applied.",
+							&kalam_parked_memory,
+							16384,
+							0,
+							INT_MAX / 1024,
+							PGC_SIGHUP,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
 }
 
 /* The loop whose thread pool applies splits */

@@ -47,6 +47,7 @@
 #include "raft/node_internal.h"
 #include "raft/snapshot.h"
 #include "raft/transport.h"
+#include "storage/parked.h"
 #include "storage/transfer.h"
 
 int			kalam_node_id = 1;
@@ -278,6 +279,13 @@ kalam_node_start(uv_loop_t *loop, rocksdb_t *db)
 				 errmsg("kalam could not read the replicated DDL positions"),
 				 errdetail("RocksDB: %s", errbuf)));
 
+	/* entries parked in storage by the last run are in the Raft log too */
+	if (!kalam_parked_clear(db, -1, errbuf, sizeof(errbuf)))
+		ereport(FATAL,
+				(errcode(ERRCODE_IO_ERROR),
+				 errmsg("kalam could not remove the parked entries of its last run"),
+				 errdetail("RocksDB: %s", errbuf)));
+
 	kalam_handshake_set_members(kalam_peer_is_member);
 	/* request ids of this incarnation never match those of an earlier one */
 	if (!pg_strong_random(&next_request_id, sizeof(next_request_id)))
@@ -463,6 +471,7 @@ publish_status(KalamGroup *g)
 	status.commit_index = g->raft.commit_index;
 	status.applied_index = kalam_node_applied_position(g);
 	status.parked_entries = g->nparked;
+	status.parked_on_disk = g->parked_on_disk;
 	status.leader_id = (int) leader;
 	if (address != NULL)
 		strlcpy(status.leader_address, address, sizeof(status.leader_address));

@@ -24,6 +24,7 @@ extern int	kalam_election_timeout;
 extern char *kalam_client_address;
 extern int	kalam_leader_wait_timeout;
 extern bool kalam_debug_hold_meta_apply;
+extern int	kalam_parked_memory;
 
 /* a node of kalam.peers (or this node alone) */
 typedef struct KalamNodeInfo
@@ -37,6 +38,7 @@ extern void kalam_node_info(int i, KalamNodeInfo *info);
 extern const char *kalam_node_client_address(int node_id);
 
 extern void kalam_node_check_settings(void);
+extern void kalam_fsm_define_gucs(void);
 extern void kalam_node_start(uv_loop_t *loop, rocksdb_t *db);
 extern void kalam_node_propose(const KalamPendingCommand *command);
 extern void kalam_node_finish_iteration(void);

@@ -47,8 +47,9 @@ typedef struct KalamParkedEntry
 	bool		is_snapshot;	/* the install's mark: leaves when it ends */
 	bool		off_loop;		/* a split: applied on the thread pool */
 	struct KalamApplyJob *job;	/* which applies it, once started */
-	char	   *data;
+	char	   *data;			/* NULL when kept in RocksDB (on_disk) */
 	size_t		len;
+	bool		on_disk;		/* storage/parked.c keeps the data */
 	struct KalamBatch *waiter;	/* whose outcomes it decides, if any */
 	uint64		parked_us;		/* when it was parked (apply_metrics.h) */
 	struct KalamParkedEntry *next;
@@ -85,6 +86,8 @@ typedef struct KalamGroup
 	KalamParkedEntry *parked;	/* oldest parked entry */
 	KalamParkedEntry *parked_last;
 	uint64		nparked;		/* committed entries parked */
+	uint64		parked_bytes;	/* their data held in memory */
+	uint64		parked_on_disk; /* of them, kept in RocksDB */
 	uint64		apply_paused_until; /* loop time (ms): a follower's pause */
 	struct KalamInstall *install;	/* of a snapshot, while it runs */
 	bool		job_running;	/* a split is applied on the thread pool */

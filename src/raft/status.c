@@ -40,14 +40,14 @@ kalam_groups(PG_FUNCTION_ARGS)
 	{
 		KalamGroupStatus status;
 		char		name[KALAM_GROUP_NAME_LEN];
-		Datum		values[12];
-		bool		nulls[12] = {false};
+		Datum		values[13];
+		bool		nulls[13] = {false};
 
 		kalam_group_name(group, name);
 		values[0] = CStringGetTextDatum(name);
 		if (!kalam_channel_group_status(group, &status))
 		{
-			memset(nulls + 1, true, sizeof(bool) * 11);
+			memset(nulls + 1, true, sizeof(bool) * 12);
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 			continue;
 		}
@@ -60,16 +60,17 @@ kalam_groups(PG_FUNCTION_ARGS)
 		values[5] = Int64GetDatum((int64) status.applied_index);
 		values[6] = BoolGetDatum(status.is_leader);
 		values[7] = Int64GetDatum((int64) status.parked_entries);
-		nulls[8] = (status.install_phase <= 0 ||
+		values[8] = Int64GetDatum((int64) status.parked_on_disk);
+		nulls[9] = (status.install_phase <= 0 ||
 					status.install_phase >= (int) lengthof(install_phases));
-		if (!nulls[8])
-			values[8] = CStringGetTextDatum(install_phases[status.install_phase]);
-		values[9] = Int32GetDatum(status.install_source);
-		nulls[9] = (nulls[8] || status.install_source == 0);
-		values[10] = Int64GetDatum((int64) status.install_rows);
-		nulls[10] = nulls[8];
-		values[11] = Int64GetDatum((int64) status.install_bytes);
-		nulls[11] = nulls[8];
+		if (!nulls[9])
+			values[9] = CStringGetTextDatum(install_phases[status.install_phase]);
+		values[10] = Int32GetDatum(status.install_source);
+		nulls[10] = (nulls[9] || status.install_source == 0);
+		values[11] = Int64GetDatum((int64) status.install_rows);
+		nulls[11] = nulls[9];
+		values[12] = Int64GetDatum((int64) status.install_bytes);
+		nulls[12] = nulls[9];
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;

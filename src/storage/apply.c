@@ -63,7 +63,6 @@
 
 bool		kalam_debug_fail_apply_write = false;
 
-static void fail_applier(KalamApplier *applier, const char *why);
 
 void
 kalam_apply_set_error(KalamApplyResult *result, KalamApplyStatus status,
@@ -491,7 +490,7 @@ force_range_delete(KalamApplier *applier, const KalamOp *op,
 	free(upper);
 	if (err != NULL)
 	{
-		fail_applier(applier, err);
+		kalam_apply_fail(applier, err);
 		rocksdb_free(err);
 		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, applier->failure);
 		return false;
@@ -765,7 +764,7 @@ write_own_batch(KalamApplier *applier, uint64 index, bool ok,
 	applier->bulk = NULL;
 	if (err != NULL)
 	{
-		fail_applier(applier, err);
+		kalam_apply_fail(applier, err);
 		free(err);
 		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, applier->failure);
 		return false;
@@ -1186,7 +1185,7 @@ apply_split(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 			rocksdb_writebatch_destroy(applier->bulk);
 			applier->bulk = NULL;
 		}
-		fail_applier(applier, errbuf);
+		kalam_apply_fail(applier, errbuf);
 		kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, applier->failure);
 		return;
 	}
@@ -1199,7 +1198,7 @@ apply_split(KalamApplier *applier, uint64 index, TimestampTz timestamp,
 		rocksdb_writebatch_wi_rollback_to_save_point(applier->batch, &err);
 		if (err != NULL)
 		{
-			fail_applier(applier, err);
+			kalam_apply_fail(applier, err);
 			rocksdb_free(err);
 			kalam_apply_set_error(result, KALAM_APPLY_STORAGE_ERROR, applier->failure);
 			return;
@@ -1362,8 +1361,8 @@ kalam_apply_command(KalamApplier *applier, uint64 index, const char *command,
 }
 
 /* Mark the applier failed: it stages and writes nothing more. */
-static void
-fail_applier(KalamApplier *applier, const char *why)
+void
+kalam_apply_fail(KalamApplier *applier, const char *why)
 {
 	strlcpy(applier->failure, why, sizeof(applier->failure));
 	applier->failed = true;
@@ -1388,7 +1387,7 @@ kalam_apply_flush(KalamApplier *applier, char *errbuf, size_t errlen)
 		return true;
 	if (kalam_debug_fail_apply_write)
 	{
-		fail_applier(applier, "write failure injected by kalam.debug_fail_apply_write");
+		kalam_apply_fail(applier, "write failure injected by kalam.debug_fail_apply_write");
 		strlcpy(errbuf, applier->failure, errlen);
 		return false;
 	}
@@ -1400,7 +1399,7 @@ kalam_apply_flush(KalamApplier *applier, char *errbuf, size_t errlen)
 								applier->batch, &err);
 	if (err != NULL)
 	{
-		fail_applier(applier, err);
+		kalam_apply_fail(applier, err);
 		rocksdb_free(err);
 		strlcpy(errbuf, applier->failure, errlen);
 		return false;

@@ -64,6 +64,7 @@ extern void kalam_apply_command(KalamApplier *applier, uint64 index,
 extern bool kalam_apply_flush(KalamApplier *applier, char *errbuf,
 							  size_t errlen);
 extern void kalam_apply_discard(KalamApplier *applier);
+extern void kalam_apply_fail(KalamApplier *applier, const char *why);
 extern int	kalam_apply_purge_changes(KalamApplier *applier,
 									  TimestampTz cutoff, int limit,
 									  char *errbuf, size_t errlen);

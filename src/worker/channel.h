@@ -27,6 +27,7 @@ typedef struct KalamGroupStatus
 	char		leader_address[64];
 	bool		is_leader;
 	uint64		parked_entries; /* committed, waiting for the meta group */
+	uint64		parked_on_disk; /* of those, kept in RocksDB (fsm.c) */
 	int			install_phase;	/* of a snapshot: 0 none, 1 fetching, 2
 								 * waiting for the meta group, 3 ingesting */
 	int			install_source; /* the node it comes from; 0 between tries */
