@@ -437,20 +437,18 @@ static void
 log_leadership(KalamGroup *g, const KalamGroupStatus *status)
 {
 	const KalamGroupStatus *was = &g->published;
+	bool		new_term = was->term != 0 && status->term != was->term;
+	bool		new_leader = was->term != 0 && status->leader_id != 0 &&
+		status->leader_id != was->leader_id;
 
-	if (was->term == 0 || status->term == was->term)
-	{
-		if (status->leader_id == 0 || status->leader_id == was->leader_id ||
-			was->term == 0)
-			return;
-	}
-	if (raft_state(&g->raft) == RAFT_CANDIDATE && status->term != was->term)
+	if (new_term && raft_state(&g->raft) == RAFT_CANDIDATE)
 		ereport(LOG,
 				(errmsg("kalam Raft group \"%s\": this node stands for election at term %llu",
 						g->name, (unsigned long long) status->term),
-				 errdetail("It heard from no leader of term %llu (node %d) within kalam.election_timeout.",
-						   (unsigned long long) was->term, was->leader_id)));
-	else if (status->leader_id != 0)
+				 was->leader_id != 0 ?
+				 errdetail("It heard from no leader within kalam.election_timeout; the last it knew was node %d, at term %llu.",
+						   was->leader_id, (unsigned long long) was->term) : 0));
+	else if ((new_term || new_leader) && status->leader_id != 0)
 		ereport(LOG,
 				(errmsg("kalam Raft group \"%s\": node %d leads at term %llu%s",
 						g->name, status->leader_id,

@@ -18,8 +18,8 @@ extern bool kalam_parked_put(rocksdb_t *db, int group, uint64 index,
 							 char *errbuf, size_t errlen);
 extern char *kalam_parked_get(rocksdb_t *db, int group, uint64 index,
 							  size_t *len, char *errbuf, size_t errlen);
-extern bool kalam_parked_remove(rocksdb_t *db, int group, uint64 index,
-								char *errbuf, size_t errlen);
+extern bool kalam_parked_remove(rocksdb_t *db, int group, uint64 from,
+								uint64 to, char *errbuf, size_t errlen);
 extern bool kalam_parked_clear(rocksdb_t *db, int group, char *errbuf,
 							   size_t errlen);
 

@@ -96,7 +96,10 @@
  * The primary writes its table files out as it builds them, this much at
  * a time, instead of in one burst when each is closed: a flush or a
  * compaction then does not queue megabytes of writeback ahead of the Raft
- * log's small synced writes on the same disk.
+ * log's small synced writes on the same disk.  In the 10 s after a
+ * follower caught up at 10M rows (bench/scale.sh), while RocksDB flushed
+ * and compacted what it had applied, the leader's p99 was 44 ms in the two
+ * runs before, 19 ms and 24 ms in the two after (the run's: 13-14 ms).
  */
 #define KALAM_BYTES_PER_SYNC		(1024 * 1024)
 
