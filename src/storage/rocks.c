@@ -31,13 +31,18 @@
  *
  * The open also replays the primary's MANIFEST, one record per flush and
  * per compaction since the file began, and RocksDB begins a new one only
- * past 1 GB by default: with a flush each second, a day of trickling
- * writes is about 13 MB of it.  Measured with a probe (a RocksDB primary
- * flushing ten 200-byte rows at a time, a secondary opened after): 3.4 ms
- * with an empty MANIFEST, 29 ms after 4,000 flushes (590 kB), 123-142 ms
- * after 16,000-20,000 (2.4-3.0 MB); with KALAM_MAX_MANIFEST_SIZE (64 kB)
- * 4-11 ms all along, and a secondary caught up through 5,000 flushes over
- * thousands of MANIFEST switches without a miss.
+ * past max_manifest_file_size (1 GB): with a flush each second, a day of
+ * trickling writes is about 13 MB of it.  Measured with a probe (a
+ * RocksDB primary flushing ten 200-byte rows at a time, a secondary
+ * opened after): 3.4 ms with an empty MANIFEST, 29 ms after 4,000 flushes
+ * (590 kB), 123-142 ms after 16,000-20,000 (2.4-3.0 MB); with a 64 kB
+ * limit, 4-11 ms all along.  But the limit is not set: Debian's RocksDB
+ * 7.8 keeps its assertions, and a secondary that catches up across the
+ * primary's switch to a new MANIFEST can fail one in ManifestTailer
+ * ("version_ != cfd->current()", version_builder.cc) and abort its
+ * backend, which restarts the whole server: it happened once in three
+ * 10M-row runs of bench/scale.sh with the limit.  A switch also happens
+ * at each start of the kalam worker.
  *
  * A reader keeps every table file of its view open (max_open_files -1), as
  * RocksDB requires of a secondary: the primary deletes the files that
@@ -88,9 +93,6 @@
  * it; the primary reopens a closed file when it needs it.
  */
 #define KALAM_PRIMARY_MAX_OPEN_FILES	512
-
-/* The primary begins a new MANIFEST past this size (see the head comment) */
-#define KALAM_MAX_MANIFEST_SIZE		(64 * 1024)
 
 /*
  * The primary writes its table files out as it builds them, this much at
@@ -167,7 +169,6 @@ create_options(bool reader)
 		rocksdb_options_set_memtable_prefix_bloom_size_ratio(options, 0.05);
 		rocksdb_options_set_memtable_whole_key_filtering(options, 1);
 		rocksdb_options_set_max_open_files(options, KALAM_PRIMARY_MAX_OPEN_FILES);
-		rocksdb_options_set_max_manifest_file_size(options, KALAM_MAX_MANIFEST_SIZE);
 		rocksdb_options_set_bytes_per_sync(options, KALAM_BYTES_PER_SYNC);
 	}
 	return options;
