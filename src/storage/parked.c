@@ -9,9 +9,9 @@
  * lasts, which grows with the group's size.  At 10M rows and
  * kalam.snapshot_transfer_rate's 32MB/s, with 8 clients writing through
  * the 163 s install (bench/scale.sh), the installing worker peaked at
- * 290-330 MB with them in memory, 253 MB with them here; the growth left
- * is libraft's own copy of the same entries in its log, kept until the
- * group's first snapshot after the install.  Past kalam.parked_memory, a
+ * 290-330 MB with them in memory, 253-266 MB with them here; the growth
+ * left is libraft's own copy of the same entries in its log, kept until
+ * the group's first snapshot after the install.  Past kalam.parked_memory, a
  * group's parked entries are written here, under keys of no group
  * (codec/key.h), and read back one at a time as they are applied.
  *
@@ -108,10 +108,10 @@ kalam_parked_get(rocksdb_t *db, int group, uint64 index, size_t *len,
 /*
  * Remove the group's parked entries from index from to index to, both
  * included, once they are applied: one range deletion.  Deleted one by one,
- * the entries parked during a 10M-row install left 290,000 tombstones after
+ * the entries parked during a 10M-row install left a tombstone each after
  * the last group's keys, and every scan that ran to the end of that group
  * stepped over them all: the change log's purge held the loop for 0.4-1.1 s
- * at each turn for 20 s (bench/scale.sh).
+ * at each turn for 20 s (bench/scale.sh; none with range deletions).
  */
 bool
 kalam_parked_remove(rocksdb_t *db, int group, uint64 from, uint64 to,
