@@ -280,16 +280,18 @@ park(KalamGroup *g, KalamParkedEntry *e, uint64 index, uint64 required)
 /*
  * Keep the data of an entry to park: in memory up to kalam.parked_memory
  * per group, past it in RocksDB (storage/parked.c), or in memory still if
- * that write fails.  False if out of memory.
+ * that write fails.  A split's entry stays in memory: its job reads it,
+ * and it is small.  False if out of memory.
  */
 static bool
 keep_parked_data(KalamGroup *g, KalamParkedEntry *e, uint64 index,
-				 const struct raft_buffer *buf)
+				 const struct raft_buffer *buf, bool off_loop)
 {
 	char		errbuf[256];
 
 	e->len = buf->len;
-	if (g->parked_bytes + buf->len > (uint64) kalam_parked_memory * 1024)
+	if (!off_loop &&
+		g->parked_bytes + buf->len > (uint64) kalam_parked_memory * 1024)
 	{
 		if (kalam_parked_put(g->applier.db, g->id, index, buf->base, buf->len,
 							 errbuf, sizeof(errbuf)))
@@ -542,19 +544,7 @@ fsm_apply(struct raft_fsm *fsm, const struct raft_buffer *buf, void **result)
 	e = calloc(1, sizeof(KalamParkedEntry));
 	if (e == NULL)
 		return RAFT_NOMEM;
-	/* a split's entry is read by its job: in memory, and small */
-	if (off_loop)
-	{
-		if ((e->data = malloc(buf->len)) == NULL)
-		{
-			free(e);
-			return RAFT_NOMEM;
-		}
-		memcpy(e->data, buf->base, buf->len);
-		e->len = buf->len;
-		g->parked_bytes += buf->len;
-	}
-	else if (!keep_parked_data(g, e, index, buf))
+	if (!keep_parked_data(g, e, index, buf, off_loop))
 	{
 		free(e);
 		return RAFT_NOMEM;
