@@ -32,6 +32,7 @@
 #include "raft/node.h"
 #include "raft/snapshot.h"
 #include "storage/apply.h"
+#include "storage/rocks.h"
 #include "txn/txn.h"
 #include "worker/channel.h"
 
@@ -44,6 +45,7 @@ int			kalam_ttl_purge_interval = 10;
 int			kalam_ttl_purge_batch = 10000;
 int			kalam_change_retention = 3600;
 int			kalam_flush_interval = 1000;
+int			kalam_manifest_size_limit = 64;
 int			kalam_worker_wait_timeout = 10000;
 bool		kalam_debug_ddl_records = false;
 
@@ -107,11 +109,13 @@ kalam_shmem_request(void)
 {
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(add_size(add_size(add_size(kalam_channel_shmem_size(),
-													  kalam_watermark_shmem_size()),
-											 kalam_live_shmem_size()),
-									kalam_metrics_shmem_size()));
+	RequestAddinShmemSpace(add_size(add_size(add_size(add_size(kalam_channel_shmem_size(),
+															   kalam_watermark_shmem_size()),
+													  kalam_live_shmem_size()),
+											 kalam_metrics_shmem_size()),
+									kalam_rocks_shmem_size()));
 	RequestNamedLWLockTranche("kalam channel", 1);
+	RequestNamedLWLockTranche("kalam storage", 1);
 	RequestNamedLWLockTranche("kalam live", 1);
 }
 
@@ -124,6 +128,7 @@ kalam_shmem_startup(void)
 	kalam_watermark_shmem_init();
 	kalam_live_shmem_init();
 	kalam_metrics_shmem_init();
+	kalam_rocks_shmem_init();
 }
 
 static void
@@ -182,6 +187,16 @@ define_gucs(void)
 							INT_MAX,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.manifest_size_limit",
+							"Size past which the kalam worker begins a new RocksDB MANIFEST.",
+							"A new connection's first read replays the MANIFEST, which grows with every flush and compaction; the worker begins a new one by opening its storage again (about 15 ms, between turns of its loop, when no install or split is under way).  0 never does.",
+							&kalam_manifest_size_limit,
+							64,
+							0,
+							INT_MAX / 1024,
+							PGC_SIGHUP,
+							GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("kalam.change_retention",
 							"How long each node keeps the changes it applied, for kalam.changes.",

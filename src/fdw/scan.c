@@ -70,7 +70,7 @@ close_iterator(KalamScanState *state)
 {
 	if (state->iter != NULL)
 	{
-		rocksdb_iter_destroy(state->iter);
+		kalam_rocks_reader_iterator_destroy(state->iter);
 		state->iter = NULL;
 	}
 	if (state->read_options != NULL)
@@ -357,8 +357,7 @@ open_range(KalamScanState *state, KalamKeyRange *range)
 	rocksdb_readoptions_set_iterate_upper_bound(state->read_options,
 												range->upper.data,
 												range->upper.len);
-	state->iter = rocksdb_create_iterator(kalam_rocks_reader(),
-										  state->read_options);
+	state->iter = kalam_rocks_reader_iterator(state->read_options);
 	rocksdb_iter_seek(state->iter, range->lower.data, range->lower.len);
 	state->own_rows = kalam_writeset_range(range->lower.data, range->lower.len,
 										   range->upper.data, range->upper.len);

@@ -757,6 +757,13 @@ kalam_fsm_start(uv_loop_t *loop)
 	uv_timer_init(loop, &resume_timer);
 }
 
+/* Is a split being applied on the thread pool? */
+bool
+kalam_fsm_job_running(void)
+{
+	return jobs_running > 0;
+}
+
 /*
  * The worker stops: start no more splits, and wait for those on the pool
  * (their writes are whole; their outcomes are lost with the worker).

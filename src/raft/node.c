@@ -613,6 +613,25 @@ kalam_node_finish_iteration(void)
 }
 
 /*
+ * Does anything but the loop's own calls hold the database: a split
+ * applied on the pool, a transfer served or installed?  The worker opens
+ * its storage again only when nothing does.
+ */
+bool
+kalam_node_storage_busy(void)
+{
+	return kalam_fsm_job_running() || kalam_snapshot_transfer_open();
+}
+
+/* The worker opened its storage again: the groups apply to db now. */
+void
+kalam_node_set_storage(rocksdb_t *db)
+{
+	for (int i = 0; i < ngroups; i++)
+		groups[i].applier.db = db;
+}
+
+/*
  * Did a group's applier fail to write what it applied?  Then the name of
  * the first such group and the RocksDB error.
  */

@@ -45,6 +45,8 @@ extern void kalam_node_finish_iteration(void);
 extern void kalam_node_purge_changes(TimestampTz cutoff);
 extern bool kalam_node_storage_failed(char *group_name, char *errbuf,
 									  size_t errlen);
+extern bool kalam_node_storage_busy(void);
+extern void kalam_node_set_storage(rocksdb_t *db);
 extern void kalam_node_stop(void);
 
 #endif							/* KALAM_NODE_H */

@@ -156,6 +156,7 @@ extern void kalam_fsm_release_parked(KalamGroup *g);
 extern void kalam_fsm_drop_parked(KalamGroup *g);
 extern void kalam_fsm_take_apply_stats(uint64 *commands, uint64 *microseconds);
 extern void kalam_fsm_lower_pool_priority(void);
+extern bool kalam_fsm_job_running(void);
 
 /* peers.c */
 extern int	kalam_peer_count(void);
@@ -189,6 +190,7 @@ extern void kalam_snapshot_chunk(int node_id, uint64 request_id,
 extern void kalam_snapshot_peer_lost(int node_id);
 extern void kalam_snapshot_tick(void);
 extern void kalam_snapshot_stop(void);
+extern bool kalam_snapshot_transfer_open(void);
 
 /* node.c: the groups, request ids, fence confirmation rounds */
 extern KalamGroup *kalam_node_group(int group);

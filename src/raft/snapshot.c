@@ -964,6 +964,24 @@ kalam_snapshot_tick(void)
 			close_source(&sources[i]);
 }
 
+/*
+ * Does a transfer hold the database: one served (a snapshot of it, read on
+ * the pool) or installed?
+ */
+bool
+kalam_snapshot_transfer_open(void)
+{
+	int			i;
+
+	for (i = 0; i < MAX_SOURCES; i++)
+		if (sources[i].id != 0 || sources[i].busy)
+			return true;
+	for (i = 0; i < kalam_group_count(); i++)
+		if (kalam_node_group(i)->install != NULL)
+			return true;
+	return false;
+}
+
 /* The worker stops: end every transfer, waiting for the pool's work */
 void
 kalam_snapshot_stop(void)

@@ -36,13 +36,26 @@
  * RocksDB primary flushing ten 200-byte rows at a time, a secondary
  * opened after): 3.4 ms with an empty MANIFEST, 29 ms after 4,000 flushes
  * (590 kB), 123-142 ms after 16,000-20,000 (2.4-3.0 MB); with a 64 kB
- * limit, 4-11 ms all along.  But the limit is not set: Debian's RocksDB
- * 7.8 keeps its assertions, and a secondary that catches up across the
- * primary's switch to a new MANIFEST can fail one in ManifestTailer
- * ("version_ != cfd->current()", version_builder.cc) and abort its
- * backend, which restarts the whole server: it happened once in three
- * 10M-row runs of bench/scale.sh with the limit.  A switch also happens
- * at each start of the kalam worker.
+ * limit, 4-11 ms all along.  RocksDB's own limit cannot be used: Debian's
+ * RocksDB 7.8 keeps its assertions, and a secondary that catches up
+ * across the primary's switch to a new MANIFEST can fail one in
+ * ManifestTailer ("version_ != cfd->current()", version_builder.cc) and
+ * abort its backend, which restarts the whole server: it happened once in
+ * three 10M-row runs of bench/scale.sh with a 64 kB limit.
+ *
+ * So kalam switches MANIFESTs itself, and no reader ever catches up across
+ * a switch.  The primary begins a new MANIFEST each time it opens; the
+ * kalam worker opens it again (kalam_rocks_reopen_primary, about 15 ms)
+ * when the MANIFEST has grown past kalam.manifest_size_limit and nothing
+ * else holds the database.  Locking protocol, in shared memory
+ * (KalamStorageShared): the primary opens with the "kalam storage" LWLock
+ * held exclusively and moves the incarnation counter before it lets go; a
+ * reader opens, and catches up, with the lock held shared, and only if it
+ * was opened under the current incarnation.  A reader of an older one is
+ * closed and opened again (3-11 ms, once per switch) when no iterator of
+ * its is open; while one is (a statement still scanning), it keeps the
+ * view it has rather than catch up across the switch.  The same protocol
+ * covers the kalam worker's restarts.
  *
  * A reader keeps every table file of its view open (max_open_files -1), as
  * RocksDB requires of a secondary: the primary deletes the files that
@@ -68,8 +81,11 @@
 
 #include "common/file_utils.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -112,11 +128,23 @@
 #define KALAM_READER_BLOCK_CACHE	(1024 * 1024)
 #define KALAM_READER_FDS	8	/* log, manifest, info log, directories */
 
+/* What the primary and the readers of a server share (see the file header) */
+typedef struct KalamStorageShared
+{
+	LWLock	   *lock;			/* exclusive: the primary opens; shared: a
+								 * reader opens or catches up */
+	pg_atomic_uint64 incarnation;	/* moves each time the primary opens */
+} KalamStorageShared;
+
+static KalamStorageShared *storage_shared = NULL;
+
 static rocksdb_t *reader_db = NULL;
 static rocksdb_options_t *reader_options = NULL;
 static rocksdb_readoptions_t *reader_read_options = NULL;
 static char *reader_path = NULL;
 static uint64 reader_seen_version = 0;
+static uint64 reader_incarnation = 0;
+static int	reader_iterators = 0;	/* iterators of reader_db still open */
 
 static void
 report_rocks_error(const char *what, const char *path, char *err)
@@ -174,35 +202,162 @@ create_options(bool reader)
 	return options;
 }
 
-rocksdb_t *
-kalam_rocks_open_primary(void)
+Size
+kalam_rocks_shmem_size(void)
 {
-	char	   *path = kalam_data_path("db");
+	return sizeof(KalamStorageShared);
+}
+
+void
+kalam_rocks_shmem_init(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	storage_shared = ShmemInitStruct("kalam storage", sizeof(KalamStorageShared),
+									 &found);
+	if (!found)
+	{
+		storage_shared->lock = &(GetNamedLWLockTranche("kalam storage"))->lock;
+		pg_atomic_init_u64(&storage_shared->incarnation, 0);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+static KalamStorageShared *
+get_storage_shared(void)
+{
+	if (storage_shared == NULL)
+		kalam_rocks_shmem_init();
+	return storage_shared;
+}
+
+/*
+ * Open the primary: a new MANIFEST, which no reader may be catching up
+ * across (see the file header).
+ */
+static rocksdb_t *
+open_primary(const char *path)
+{
+	KalamStorageShared *shared = get_storage_shared();
 	rocksdb_options_t *options;
 	rocksdb_t  *db;
 	char	   *err = NULL;
-
-	if (MakePGDirectory(kalam_data_path(NULL)) < 0 && errno != EEXIST)
-		ereport(ERROR,
-				(errcode_for_file_access(),
-				 errmsg("could not create directory \"%s\": %m",
-						kalam_data_path(NULL))));
 
 	options = create_options(false);
 	rocksdb_options_set_create_if_missing(options, 1);
 	rocksdb_options_increase_parallelism(options, 2);
 	rocksdb_options_set_write_buffer_size(options, KALAM_WRITE_BUFFER_SIZE);
+	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
 	db = rocksdb_open(options, path, &err);
+	pg_atomic_fetch_add_u64(&shared->incarnation, 1);
+	LWLockRelease(shared->lock);
 	rocksdb_options_destroy(options);
 	if (err != NULL)
 		report_rocks_error("open", path, err);
 	return db;
 }
 
+rocksdb_t *
+kalam_rocks_open_primary(void)
+{
+	if (MakePGDirectory(kalam_data_path(NULL)) < 0 && errno != EEXIST)
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not create directory \"%s\": %m",
+						kalam_data_path(NULL))));
+	return open_primary(kalam_data_path("db"));
+}
+
 void
 kalam_rocks_close_primary(rocksdb_t *db)
 {
 	rocksdb_close(db);
+}
+
+/*
+ * Size of the MANIFEST the primary writes, in bytes, or 0 when it cannot
+ * be told (the worker then does not reopen for it).
+ */
+static off_t
+manifest_size(const char *path)
+{
+	char		name[MAXPGPATH];
+	char	   *file;
+	FILE	   *current;
+	struct stat st;
+	size_t		len;
+
+	current = AllocateFile(psprintf("%s/CURRENT", path), "r");
+	if (current == NULL)
+		return 0;
+	len = fread(name, 1, sizeof(name) - 1, current);
+	FreeFile(current);
+	name[len] = '\0';
+	if (len == 0 || name[len - 1] != '\n' ||
+		strncmp(name, "MANIFEST-", 9) != 0 || strchr(name, '/') != NULL)
+		return 0;
+	name[len - 1] = '\0';
+	file = psprintf("%s/%s", path, name);
+	if (stat(file, &st) != 0)
+		return 0;
+	return st.st_size;
+}
+
+/*
+ * Has the primary's MANIFEST grown past limit_kb kilobytes?  Looks at most
+ * once a second; limit_kb 0 never says yes.
+ */
+bool
+kalam_rocks_manifest_due(int limit_kb)
+{
+	static TimestampTz last = 0;
+	TimestampTz now;
+
+	if (limit_kb <= 0)
+		return false;
+	now = GetCurrentTimestamp();
+	if (!TimestampDifferenceExceeds(last, now, 1000))
+		return false;
+	last = now;
+	return manifest_size(kalam_data_path("db")) > (off_t) limit_kb * 1024;
+}
+
+/*
+ * Close the primary and open it again, which begins a new MANIFEST holding
+ * only the live files.  The caller makes sure that nothing else uses db:
+ * no snapshot, iterator or work on another thread.  The memtable is
+ * flushed first, since what was written without the WAL (parked entries)
+ * lives only there, and so that the open has no log to replay.
+ */
+rocksdb_t *
+kalam_rocks_reopen_primary(rocksdb_t *db)
+{
+	char	   *path = kalam_data_path("db");
+	rocksdb_flushoptions_t *flush_options = rocksdb_flushoptions_create();
+	TimestampTz start = GetCurrentTimestamp();
+	off_t		before = manifest_size(path);
+	char	   *err = NULL;
+
+	rocksdb_flushoptions_set_wait(flush_options, 1);
+	rocksdb_flush(db, flush_options, &err);
+	rocksdb_flushoptions_destroy(flush_options);
+	if (err != NULL)
+	{
+		ereport(WARNING,
+				(errmsg("kalam did not begin a new storage manifest: its memtable could not be flushed"),
+				 errdetail("RocksDB: %s", err)));
+		rocksdb_free(err);
+		return db;
+	}
+	rocksdb_close(db);
+	db = open_primary(path);
+	ereport(LOG,
+			(errmsg("kalam began a new storage manifest in %ld ms",
+					(long) ((GetCurrentTimestamp() - start) / 1000)),
+			 errdetail("The last one had grown to %ld bytes; the new one holds %ld.",
+					   (long) before, (long) manifest_size(path))));
+	return db;
 }
 
 /*
@@ -237,13 +392,54 @@ kalam_rocks_remove_stale_secondaries(void)
 }
 
 static void
+close_reader_db(void)
+{
+	rocksdb_close(reader_db);
+	reader_db = NULL;
+	for (int i = 0; i < KALAM_READER_FDS; i++)
+		ReleaseExternalFD();
+}
+
+/*
+ * At exit.  An iterator still open (the transaction is aborted after this
+ * runs) would make RocksDB fail an assertion in the close: leave it to the
+ * exit then.
+ */
+static void
 close_reader(int code, Datum arg)
 {
-	if (reader_db != NULL)
+	if (reader_db != NULL && reader_iterators == 0)
 	{
-		rocksdb_close(reader_db);
-		reader_db = NULL;
+		close_reader_db();
 		rmtree(reader_path, true);
+	}
+}
+
+/* Open the reader; on failure, *err says why (caller holds the lock) */
+static void
+open_reader(char **err)
+{
+	if (reader_path == NULL)
+	{
+		reader_path = MemoryContextStrdup(TopMemoryContext,
+										  psprintf("%s/%d", kalam_data_path("secondary"), MyProcPid));
+		before_shmem_exit(close_reader, (Datum) 0);
+	}
+	if (reader_options == NULL)
+	{
+		reader_options = create_options(true);
+		reader_read_options = rocksdb_readoptions_create();
+	}
+	/* what RocksDB opens comes out of the backend's descriptor budget */
+	for (int i = 0; i < KALAM_READER_FDS; i++)
+		ReserveExternalFD();
+	reader_seen_version = kalam_channel_storage_version();
+	reader_incarnation = pg_atomic_read_u64(&storage_shared->incarnation);
+	reader_db = rocksdb_open_as_secondary(reader_options, kalam_data_path("db"),
+										  reader_path, err);
+	if (*err != NULL)
+	{
+		reader_db = NULL;
 		for (int i = 0; i < KALAM_READER_FDS; i++)
 			ReleaseExternalFD();
 	}
@@ -251,48 +447,70 @@ close_reader(int code, Datum arg)
 
 /*
  * The backend's secondary instance, opened on first use and caught up with
- * the primary when storage changed.
+ * the primary when storage changed, or opened again when the primary was
+ * (see the file header for the locking protocol).
  */
 rocksdb_t *
 kalam_rocks_reader(void)
 {
-	uint64		version;
+	KalamStorageShared *shared = get_storage_shared();
 	char	   *err = NULL;
 
 	if (reader_db == NULL)
-	{
-		char	   *primary = kalam_data_path("db");
-
 		kalam_channel_wait_storage_ready();
-		if (reader_path == NULL)
-			reader_path = MemoryContextStrdup(TopMemoryContext,
-											  psprintf("%s/%d", kalam_data_path("secondary"), MyProcPid));
-		if (reader_options == NULL)
+	else if (kalam_channel_storage_version() == reader_seen_version &&
+			 pg_atomic_read_u64(&shared->incarnation) == reader_incarnation)
+		return reader_db;
+
+	LWLockAcquire(shared->lock, LW_SHARED);
+	if (reader_db != NULL &&
+		pg_atomic_read_u64(&shared->incarnation) != reader_incarnation)
+	{
+		if (reader_iterators > 0)
 		{
-			reader_options = create_options(true);
-			reader_read_options = rocksdb_readoptions_create();
+			LWLockRelease(shared->lock);
+			return reader_db;
 		}
-		/* what RocksDB opens comes out of the backend's descriptor budget */
-		for (int i = 0; i < KALAM_READER_FDS; i++)
-			ReserveExternalFD();
-		reader_seen_version = kalam_channel_storage_version();
-		reader_db = rocksdb_open_as_secondary(reader_options, primary,
-											  reader_path, &err);
+		close_reader_db();
+		ereport(DEBUG1,
+				(errmsg("kalam reader opened again: the kalam worker opened storage since")));
+	}
+	if (reader_db == NULL)
+	{
+		open_reader(&err);
+		LWLockRelease(shared->lock);
 		if (err != NULL)
-			report_rocks_error("open a reader of", primary, err);
-		before_shmem_exit(close_reader, (Datum) 0);
+			report_rocks_error("open a reader of", kalam_data_path("db"), err);
 		return reader_db;
 	}
-
-	version = kalam_channel_storage_version();
-	if (version != reader_seen_version)
-	{
-		rocksdb_try_catch_up_with_primary(reader_db, &err);
-		if (err != NULL)
-			report_rocks_error("catch up with", reader_path, err);
-		reader_seen_version = version;
-	}
+	reader_seen_version = kalam_channel_storage_version();
+	rocksdb_try_catch_up_with_primary(reader_db, &err);
+	LWLockRelease(shared->lock);
+	if (err != NULL)
+		report_rocks_error("catch up with", reader_path, err);
 	return reader_db;
+}
+
+/*
+ * An iterator of the backend's reader.  The reader is not opened again
+ * while one is open: release it with kalam_rocks_reader_iterator_destroy.
+ */
+rocksdb_iterator_t *
+kalam_rocks_reader_iterator(rocksdb_readoptions_t *options)
+{
+	rocksdb_iterator_t *it = rocksdb_create_iterator(kalam_rocks_reader(),
+													 options);
+
+	reader_iterators++;
+	return it;
+}
+
+void
+kalam_rocks_reader_iterator_destroy(rocksdb_iterator_t *it)
+{
+	rocksdb_iter_destroy(it);
+	Assert(reader_iterators > 0);
+	reader_iterators--;
 }
 
 rocksdb_readoptions_t *
@@ -342,7 +560,8 @@ kalam_rocks_maybe_flush(rocksdb_t *db, int interval_ms)
 	TimestampTz now;
 	uint64		entries = 0;
 	uint64		immutable = 0;
-	uint64		level0 = 0;
+	unsigned long level0;
+	char	   *value;
 	char	   *err = NULL;
 
 	if (interval_ms <= 0)
@@ -354,9 +573,15 @@ kalam_rocks_maybe_flush(rocksdb_t *db, int interval_ms)
 	if (rocksdb_property_int(db, "rocksdb.num-entries-active-mem-table", &entries) != 0 ||
 		entries == 0 ||
 		rocksdb_property_int(db, "rocksdb.num-immutable-mem-table", &immutable) != 0 ||
-		immutable > 0 ||
-		rocksdb_property_int(db, "rocksdb.num-files-at-level0", &level0) != 0 ||
-		level0 >= KALAM_FLUSH_MAX_L0)
+		immutable > 0)
+		return;
+	/* a string property: rocksdb_property_int fails on it */
+	value = rocksdb_property_value(db, "rocksdb.num-files-at-level0");
+	if (value == NULL)
+		return;
+	level0 = strtoul(value, NULL, 10);
+	rocksdb_free(value);
+	if (level0 >= KALAM_FLUSH_MAX_L0)
 		return;
 	if (flush_options == NULL)
 	{

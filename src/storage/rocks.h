@@ -13,15 +13,22 @@
 
 #include <rocksdb/c.h>
 
+extern Size kalam_rocks_shmem_size(void);
+extern void kalam_rocks_shmem_init(void);
+
 /* kalam worker */
 extern rocksdb_t *kalam_rocks_open_primary(void);
 extern void kalam_rocks_close_primary(rocksdb_t *db);
+extern bool kalam_rocks_manifest_due(int limit_kb);
+extern rocksdb_t *kalam_rocks_reopen_primary(rocksdb_t *db);
 extern void kalam_rocks_remove_stale_secondaries(void);
 extern void kalam_rocks_maybe_flush(rocksdb_t *db, int interval_ms);
 
 /* backends */
 extern rocksdb_t *kalam_rocks_reader(void);
 extern rocksdb_readoptions_t *kalam_rocks_read_options(void);
+extern rocksdb_iterator_t *kalam_rocks_reader_iterator(rocksdb_readoptions_t *options);
+extern void kalam_rocks_reader_iterator_destroy(rocksdb_iterator_t *it);
 extern char *kalam_rocks_get(const char *key, size_t keylen, size_t *vallen);
 
 #endif							/* KALAM_ROCKS_H */

@@ -164,12 +164,18 @@ kalam_worker_main(Datum main_arg)
 		}
 		turn[4] = GetCurrentTimestamp();
 		kalam_rocks_maybe_flush(primary_db, kalam_flush_interval);
+		if (kalam_rocks_manifest_due(kalam_manifest_size_limit) &&
+			!kalam_node_storage_busy())
+		{
+			primary_db = kalam_rocks_reopen_primary(primary_db);
+			kalam_node_set_storage(primary_db);
+		}
 		turn[5] = GetCurrentTimestamp();
 		if (turn[5] - turn[0] >= SLOW_TURN_MS * 1000)
 			ereport(LOG,
 					(errmsg("kalam worker: a turn of its loop took %ld ms, over which no heartbeat went out",
 							(long) ((turn[5] - turn[0]) / 1000)),
-					 errdetail("Proposing %ld ms, libuv callbacks (Raft, apply) %ld ms, writing and publishing %ld ms, purging the change log %ld ms, flushing %ld ms.",
+					 errdetail("Proposing %ld ms, libuv callbacks (Raft, apply) %ld ms, writing and publishing %ld ms, purging the change log %ld ms, flushing (and a new manifest) %ld ms.",
 							   (long) ((turn[1] - turn[0]) / 1000),
 							   (long) ((turn[2] - turn[1]) / 1000),
 							   (long) ((turn[3] - turn[2]) / 1000),

@@ -1,0 +1,127 @@
+# A reader never catches up across a new MANIFEST of the primary: the kalam
+# worker begins one (by opening its storage again) when the MANIFEST has
+# grown past kalam.manifest_size_limit, and when it restarts.  A session
+# that stays connected through both reads every committed row, a scan that
+# was open across a new MANIFEST finishes with the rows of its view, and
+# the MANIFEST stays small (a new connection's first read replays it).
+use strict;
+use warnings;
+
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $node = PostgreSQL::Test::Cluster->new('reopen');
+$node->init;
+$node->append_conf('postgresql.conf', qq{
+shared_preload_libraries = 'kalam'
+kalam.flush_interval = '20ms'
+kalam.manifest_size_limit = '8kB'
+});
+$node->start;
+
+$node->safe_psql('postgres', q{
+	CREATE EXTENSION kalam;
+	CREATE FOREIGN TABLE t (k int, v text)
+	  SERVER kalam OPTIONS (type 'shared', primary_key 'k');
+});
+
+my $reader = $node->background_psql('postgres', on_error_stop => 0);
+$reader->query_safe('SET client_min_messages = debug1');
+
+# from here on, its DEBUG1 lines go to stderr: query(), not query_safe()
+
+sub reader_count
+{
+	my ($out) = $reader->query('SELECT count(*) FROM t');
+	return $out;
+}
+
+# rows committed one at a time, each read back by the long-lived session
+my $offset = -s $node->logfile;
+my $rows = 0;
+my $wrong = 0;
+for my $round (1 .. 40)
+{
+	for my $i (1 .. 5)
+	{
+		$rows++;
+		$node->safe_psql('postgres', "INSERT INTO t VALUES ($rows, 'row $rows')");
+	}
+	my $seen = reader_count();
+	$wrong++ if $seen ne $rows;
+	last
+	  if $round >= 10
+	  && (() = slurp_file($node->logfile, $offset) =~
+		/kalam began a new storage manifest/g) >= 2;
+}
+is($wrong, 0, 'the long-lived session read every committed row each time');
+my @began = slurp_file($node->logfile, $offset) =~
+  /kalam began a new storage manifest in \d+ ms/g;
+cmp_ok(scalar(@began), '>=', 2,
+	'the worker began new MANIFESTs as the old ones grew past the limit');
+like($reader->{stderr}, qr/kalam reader opened again/,
+	'the session opened its reader again instead of catching up');
+
+# a scan open across a new MANIFEST keeps its view and finishes
+$reader->query('BEGIN');
+$reader->query('DECLARE c CURSOR FOR SELECT k FROM t ORDER BY k');
+my ($first) = $reader->query('FETCH 1 FROM c');
+is($first, '1', 'the cursor read its first row');
+my $open_rows = $rows;
+$offset = -s $node->logfile;
+for my $i (1 .. 200)
+{
+	$rows++;
+	$node->safe_psql('postgres', "INSERT INTO t VALUES ($rows, 'row $rows')");
+	last if $i >= 5 && slurp_file($node->logfile, $offset) =~
+	  /kalam began a new storage manifest/;
+}
+like(slurp_file($node->logfile, $offset), qr/kalam began a new storage manifest/,
+	'a new MANIFEST began while the cursor was open');
+my ($during) = $reader->query('SELECT count(*) FROM t');
+cmp_ok($during, '>=', $open_rows,
+	'a read beside the open cursor sees at least the rows of its view');
+my ($rest) = $reader->query('FETCH ALL FROM c');
+my @fetched = split /\n/, $rest;
+cmp_ok(scalar(@fetched), '>=', $open_rows - 1,
+	'the cursor fetched the rest of its rows');
+is(join(',', @fetched[0 .. $open_rows - 2]), join(',', 2 .. $open_rows),
+	'in key order, none lost');
+$reader->query('COMMIT');
+is(reader_count(), $rows, 'after the cursor, the session reads every row');
+
+# the worker restarts (a failed write stops it with FATAL)
+$offset = -s $node->logfile;
+$node->safe_psql('postgres',
+	'ALTER SYSTEM SET kalam.debug_fail_apply_write = on');
+$node->reload;
+$node->psql('postgres', "INSERT INTO t VALUES (-1, 'during the failure')");
+ok($node->wait_for_log(qr/FATAL:  kalam could not write the applied entries/,
+		$offset),
+	'the worker stopped on the injected write failure');
+$node->safe_psql('postgres', 'ALTER SYSTEM RESET kalam.debug_fail_apply_write');
+$node->reload;
+ok($node->wait_for_log(qr/kalam worker started as node/, $offset),
+	'the postmaster restarted the worker');
+$rows++;
+$node->safe_psql('postgres', "INSERT INTO t VALUES ($rows, 'after')");
+my $fresh = $node->safe_psql('postgres', 'SELECT count(*) FROM t');
+cmp_ok($fresh, '>=', $rows, 'a new session reads every row after the restart');
+is(reader_count(), $fresh,
+	'the session connected through the restart reads the same');
+unlike($reader->{stderr}, qr/ERROR/, 'none of the session\'s reads failed');
+$reader->quit;
+
+unlike(slurp_file($node->logfile),
+	qr/terminated by signal|was terminated|Assertion/,
+	'no process of the server crashed');
+
+my $db = $node->data_dir . '/kalam/db';
+opendir(my $dh, $db) or die "cannot list $db: $!";
+my @manifests = grep { /^MANIFEST-/ } readdir($dh);
+closedir($dh);
+my ($largest) = sort { $b <=> $a } map { -s "$db/$_" } @manifests;
+cmp_ok($largest, '<', 64 * 1024, "the MANIFEST stays small ($largest bytes)");
+
+done_testing();
