@@ -25,6 +25,15 @@
 # (default 30) connections held open at once each scan t fully, and the
 # RssAnon of their backends is printed (max, average, and the sum).
 #
+# A last phase, "history", measures the first read against the write
+# history: kalam.flush_interval = 10ms and kalam.manifest_size_limit = 0
+# (never a new MANIFEST) while one pgbench client inserts single rows into
+# a table h for HISTORY_SECONDS (default 60): thousands of flushes, each a
+# record of the MANIFEST that a new connection's reader replays.  Probed
+# then ("no-roll"), and after kalam.manifest_size_limit is set back to its
+# default 64kB and the worker began a new MANIFEST ("rolled"), with the
+# MANIFEST's size beside each.
+#
 # Prints per phase a table of the probes, the primary's live log files and
 # table files, and in the last phase the RssAnon lines.
 # extra = first - warm, at p50 (first_p50 - warm_p50) and p99
@@ -34,6 +43,7 @@ set -euo pipefail
 
 ROWS=${ROWS:-200000}
 MORE=${MORE:-300000}
+HISTORY_SECONDS=${HISTORY_SECONDS:-60}
 CONNS=${CONNS:-20}
 WARM=${WARM:-20}
 RSS_CONNS=${RSS_CONNS:-30}
@@ -45,7 +55,8 @@ bash "$repo/scripts/setup.sh"
 . "$repo/scripts/lib/temp-server.sh"
 
 temp_server_init kalam-first-read
-temp_server_start "shared_buffers = '256MB'" "kalam.flush_interval = 0"
+temp_server_start "shared_buffers = '256MB'" "kalam.flush_interval = 0" \
+	"kalam.manifest_size_limit = 0"
 db=$TEMP_BASE/data/kalam/db
 
 sql() {
@@ -149,3 +160,33 @@ phase rows
 echo
 load 1 "$MORE" w
 phase more
+
+# the size of the MANIFEST the primary writes, in kB
+manifest_kb() {
+	local current
+	current=$(cat "$db/CURRENT")
+	echo "$(($(stat -c %s "$db/$current") / 1024))"
+}
+
+echo
+echo "== history"
+sql -c "CREATE FOREIGN TABLE h (k bigint NOT NULL, v text) SERVER kalam OPTIONS (type 'shared', primary_key 'k')" \
+	-c "INSERT INTO h VALUES (42, 'x')"
+flush_interval 10
+script=$(mktemp)
+echo "INSERT INTO h VALUES (:client_id::bigint * 100000000 + random(1, 99999999)::bigint, md5(random()::text)) ON CONFLICT DO NOTHING;" >"$script"
+chmod 644 "$script"
+as_pg "$PG_BIN/pgbench" -n -h "$TEMP_BASE" -p "$PGPORT" -c 1 -T "$HISTORY_SECONDS" -f "$script" postgres |
+	awk '/^number of transactions actually processed/ { print "  " $0 " (single-row INSERTs, kalam.flush_interval 10ms)" }'
+rm -f "$script"
+flush_interval 1000
+printf "%-6s %-8s %9s %9s %8s %8s %8s %9s %6s %9s %6s\n" phase config \
+	first_p50 first_p99 warm_p50 warm_p99 conn_p50 extra_p50 xheap extra_p99 xheap
+heap_extra=""
+probe history heap heap_t
+before=$(manifest_kb)
+probe history no-roll h
+sql -c "ALTER SYSTEM SET kalam.manifest_size_limit = '64kB'" -c 'SELECT pg_reload_conf()' >/dev/null
+sleep 3
+probe history rolled h
+echo "  MANIFEST: no-roll ${before} kB, rolled $(manifest_kb) kB"
