@@ -174,7 +174,8 @@ sql -c "CREATE FOREIGN TABLE h (k bigint NOT NULL, v text) SERVER kalam OPTIONS 
 	-c "INSERT INTO h VALUES (42, 'x')"
 flush_interval 10
 script=$(mktemp)
-echo "INSERT INTO h VALUES (:client_id::bigint * 100000000 + random(1, 99999999)::bigint, md5(random()::text)) ON CONFLICT DO NOTHING;" >"$script"
+printf '%s\n' '\set k random(100, 999999999)' \
+	"INSERT INTO h VALUES (:k, md5(random()::text)) ON CONFLICT DO NOTHING;" >"$script"
 chmod 644 "$script"
 as_pg "$PG_BIN/pgbench" -n -h "$TEMP_BASE" -p "$PGPORT" -c 1 -T "$HISTORY_SECONDS" -f "$script" postgres |
 	awk '/^number of transactions actually processed/ { print "  " $0 " (single-row INSERTs, kalam.flush_interval 10ms)" }'
