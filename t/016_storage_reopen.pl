@@ -5,7 +5,8 @@
 # was open across a new MANIFEST finishes with the rows of its view, and
 # the MANIFEST stays small (a new connection's first read replays it).  A
 # reader opened while a session connected is taken over by its first read,
-# but not across a new MANIFEST.
+# but not across a new MANIFEST.  A session that ends with a scan open does
+# not bring the server down.
 use strict;
 use warnings;
 
@@ -140,6 +141,22 @@ is(reader_count(), $fresh,
 	'the session connected through the restart reads the same');
 unlike($reader->{stderr}, qr/ERROR/, 'none of the session\'s reads failed');
 $reader->quit;
+
+# a session that ends with a scan open (here, a cursor) closes its reader
+# after its transaction is aborted: closing it first failed an assertion of
+# RocksDB's in the exiting backend, and the server restarted
+my $cursor = $node->background_psql('postgres', on_error_stop => 0);
+$cursor->query_safe('BEGIN');
+$cursor->query_safe('DECLARE c CURSOR FOR SELECT k FROM t ORDER BY k');
+like($cursor->query_safe('FETCH 1 FROM c'), qr/^-?\d+$/, 'a cursor is open');
+my $pid = $cursor->query_safe('SELECT pg_backend_pid()');
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
+$node->poll_query_until('postgres',
+	"SELECT count(*) = 0 FROM pg_stat_activity WHERE pid = $pid")
+  or die 'the terminated session did not go';
+$cursor->{run}->finish;
+is($node->safe_psql('postgres', 'SELECT count(*) FROM t'), $fresh,
+	'the server goes on after a session ended with a cursor open');
 
 unlike(slurp_file($node->logfile),
 	qr/terminated by signal|was terminated|Assertion/,

@@ -427,12 +427,14 @@ close_reader_db(void)
 		ReleaseExternalFD();
 }
 
-/*
- * At exit.  An iterator still open (the transaction is aborted after this
- * runs) would make RocksDB fail an assertion in the close: leave it to the
- * exit then.
- */
 static void take_reader_ahead(bool keep);
+
+/*
+ * At exit, once the transaction was aborted (an on_shmem_exit callback
+ * runs after those of before_shmem_exit, which abort it): a scan's
+ * iterator is gone by then, and RocksDB would fail an assertion closing a
+ * database with one open.
+ */
 
 static void
 close_reader(int code, Datum arg)
@@ -457,7 +459,7 @@ prepare_reader(void)
 	{
 		reader_path = MemoryContextStrdup(TopMemoryContext,
 										  psprintf("%s/%d", kalam_data_path("secondary"), MyProcPid));
-		before_shmem_exit(close_reader, (Datum) 0);
+		on_shmem_exit(close_reader, (Datum) 0);
 	}
 	if (reader_options == NULL)
 	{
