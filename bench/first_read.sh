@@ -19,10 +19,7 @@
 # kalam.flush_interval existed (the reader's options are today's).  In each
 # phase: the heap table, kalam "by-size", then kalam.flush_interval is set
 # to its default 1000 ms and, 2 s later (the worker has flushed), kalam
-# "1000ms", and the same with kalam.reader_at_connect off ("1000-late":
-# the reader opens at the first read, not while the backend connects);
-# then back to 0 for the next load.  (With kalam.flush_interval = 0, no
-# reader opens at connection.)  (A server always at 1000 ms
+# "1000ms"; then back to 0 for the next load.  (A server always at 1000 ms
 # would also have flushed every second during the loads: more, smaller
 # table files.)  In the last phase, after each configuration, RSS_CONNS
 # (default 30) connections held open at once each scan t fully, and the
@@ -35,8 +32,7 @@
 # record of the MANIFEST that a new connection's reader replays.  Probed
 # then ("no-roll"), and after kalam.manifest_size_limit is set back to its
 # default 64kB and the worker began a new MANIFEST ("rolled"), with the
-# MANIFEST's size beside each; each also with kalam.reader_at_connect off
-# ("nr-late", "r-late").
+# MANIFEST's size beside each.
 #
 # Prints per phase a table of the probes, the primary's live log files and
 # table files, and in the last phase the RssAnon lines.
@@ -86,11 +82,6 @@ flush_interval() {
 	sleep 2
 }
 
-at_connect() {
-	sql -c "ALTER SYSTEM SET kalam.reader_at_connect = $1" -c 'SELECT pg_reload_conf()' >/dev/null
-	sleep 1
-}
-
 # probe PHASE CONFIG TABLE: one table row; the heap's row first in a phase
 heap_extra=""
 probe() {
@@ -132,9 +123,6 @@ phase() {
 	after=$(storage)
 	probe "$1" 1000ms t
 	[ "$1" = more ] && rss 1000ms t
-	at_connect off
-	probe "$1" 1000-late t
-	at_connect on
 	flush_interval 0
 	echo "  primary's storage: by-size $before; 1000ms $after"
 	if [ -n "$rss_lines" ]; then
@@ -199,13 +187,7 @@ heap_extra=""
 probe history heap heap_t
 before=$(manifest_kb)
 probe history no-roll h
-at_connect off
-probe history nr-late h
-at_connect on
 sql -c "ALTER SYSTEM SET kalam.manifest_size_limit = '64kB'" -c 'SELECT pg_reload_conf()' >/dev/null
 sleep 3
 probe history rolled h
-at_connect off
-probe history r-late h
-at_connect on
 echo "  MANIFEST: no-roll ${before} kB, rolled $(manifest_kb) kB"

@@ -14,15 +14,6 @@
 #include "postgres.h"
 
 #include "fmgr.h"
-/*
- * libpq-be.h includes GSSAPI's header when the server was built with it,
- * which the build machine need not have: kalam reads only the Port's
- * database_name, whose place does not depend on it (Port holds a pointer
- * to the GSSAPI state either way).
- */
-#undef ENABLE_GSS
-#include "libpq/auth.h"
-#include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "postmaster/bgworker.h"
 #include "storage/ipc.h"
@@ -55,13 +46,11 @@ int			kalam_ttl_purge_batch = 10000;
 int			kalam_change_retention = 3600;
 int			kalam_flush_interval = 1000;
 int			kalam_manifest_size_limit = 64;
-static bool kalam_reader_at_connect = true;
 int			kalam_worker_wait_timeout = 10000;
 bool		kalam_debug_ddl_records = false;
 
 static shmem_request_hook_type prev_shmem_request_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-static ClientAuthentication_hook_type prev_client_auth_hook = NULL;
 
 void		_PG_init(void);
 
@@ -142,24 +131,6 @@ kalam_shmem_startup(void)
 	kalam_rocks_shmem_init();
 }
 
-/*
- * A backend of the extension's database starts opening its RocksDB reader
- * while it authenticates, so that its first read finds it open
- * (storage/rocks.c).  Not when the worker flushes by size only: the open
- * would replay up to 8 MB of log (300 ms of CPU, 20 MB) for every
- * connection, reading or not.
- */
-static void
-kalam_client_auth(Port *port, int status)
-{
-	if (prev_client_auth_hook)
-		prev_client_auth_hook(port, status);
-	if (status == STATUS_OK && kalam_reader_at_connect &&
-		kalam_flush_interval > 0 && port->database_name != NULL &&
-		strcmp(port->database_name, kalam_database) == 0)
-		kalam_rocks_open_reader_ahead();
-}
-
 static void
 define_gucs(void)
 {
@@ -227,14 +198,6 @@ define_gucs(void)
 							PGC_SIGHUP,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
-	DefineCustomBoolVariable("kalam.reader_at_connect",
-							 "Open a backend's kalam reader while it connects, ahead of its first read.",
-							 "Only in the extension's database, and not with kalam.flush_interval = 0.  A new connection's first read then finds the reader open; a connection that never reads kalam tables pays for it all the same (a few milliseconds of CPU on a thread, about 2 MB).",
-							 &kalam_reader_at_connect,
-							 true,
-							 PGC_SIGHUP,
-							 0,
-							 NULL, NULL, NULL);
 	DefineCustomIntVariable("kalam.change_retention",
 							"How long each node keeps the changes it applied, for kalam.changes.",
 							"A client that resumes from a position older than this gets KL005 and reloads.",
@@ -374,8 +337,6 @@ _PG_init(void)
 	shmem_request_hook = kalam_shmem_request;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = kalam_shmem_startup;
-	prev_client_auth_hook = ClientAuthentication_hook;
-	ClientAuthentication_hook = kalam_client_auth;
 
 	register_worker("kalam worker", "kalam_worker_main", false, 1);
 	register_worker("kalam jobs", "kalam_jobs_worker_main", true, 10);

@@ -4,9 +4,7 @@
 # that stays connected through both reads every committed row, a scan that
 # was open across a new MANIFEST finishes with the rows of its view, and
 # the MANIFEST stays small (a new connection's first read replays it).  A
-# reader opened while a session connected is taken over by its first read,
-# but not across a new MANIFEST.  A session that ends with a scan open does
-# not bring the server down.
+# session that ends with a scan open does not bring the server down.
 use strict;
 use warnings;
 
@@ -93,32 +91,6 @@ is(join(',', @fetched[0 .. $open_rows - 2]), join(',', 2 .. $open_rows),
 	'in key order, none lost');
 $reader->query('COMMIT');
 is(reader_count(), $rows, 'after the cursor, the session reads every row');
-
-# a new connection opens its reader while it connects, and its first read
-# takes it over; unless the worker opened storage again meanwhile
-my $early = $node->background_psql('postgres', on_error_stop => 0);
-$early->query_safe('SET client_min_messages = debug1');
-my ($early_count) = $early->query('SELECT count(*) FROM t');
-is($early_count, $rows, 'a new connection reads every row');
-like($early->{stderr}, qr/kalam reader opened at connection taken over/,
-	'its first read took over the reader opened while it connected');
-$early->quit;
-
-my $late = $node->background_psql('postgres', on_error_stop => 0);
-$late->query_safe('SET client_min_messages = debug1');
-$offset = -s $node->logfile;
-for my $i (1 .. 200)
-{
-	$rows++;
-	$node->safe_psql('postgres', "INSERT INTO t VALUES ($rows, 'row $rows')");
-	last if $node->log_contains(qr/kalam began a new storage manifest/, $offset);
-}
-my ($late_count) = $late->query('SELECT count(*) FROM t');
-is($late_count, $rows, 'a connection older than a new MANIFEST reads every row');
-like($late->{stderr},
-	qr/kalam reader opened at connection not taken over/,
-	'its first read opened a reader of its own instead');
-$late->quit;
 
 # the worker restarts (a failed write stops it with FATAL)
 $offset = -s $node->logfile;

@@ -58,16 +58,13 @@
  * covers the kalam worker's restarts.
  *
  * Even with a small MANIFEST, a backend's first open of RocksDB costs 7-11
- * ms (a probe forking children as the postmaster does: RocksDB's lazily
- * bound symbols, its first threads, copy-on-write faults; 0.6 ms for a
- * second open in the same process), where a heap table's first read
- * costs 4 ms more than the next one.  So a backend connecting to the
- * extension's database starts opening its reader on a thread of its own
- * during authentication (kalam_rocks_open_reader_ahead), while PostgreSQL
- * goes on initializing the backend and the client sends its first query;
- * the first read takes the reader over, or opens one itself if the worker
- * opened storage again meanwhile.  That thread calls RocksDB only, with
- * every signal blocked.
+ * ms (a probe forking children as the postmaster does; a second open in
+ * the same process: 0.6 ms), where a heap table's first read costs 4 ms
+ * more than the next.  Opening the reader on a thread while the backend
+ * authenticates was tried: the first read took 4-6 ms, but the connection
+ * 7-8 ms longer on this 2-core machine (bench/first_read.sh, same run), so
+ * a connection that reads gained 0-2.5 ms in all, and one that does not
+ * lost 7-8 ms.  It is not done.
  *
  * A reader keeps every table file of its view open (max_open_files -1), as
  * RocksDB requires of a secondary: the primary deletes the files that
@@ -87,7 +84,6 @@
 #include "postgres.h"
 
 #include <dirent.h>
-#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -158,20 +154,6 @@ static char *reader_path = NULL;
 static uint64 reader_seen_version = 0;
 static uint64 reader_incarnation = 0;
 static int	reader_iterators = 0;	/* iterators of reader_db still open */
-
-/* A reader being opened on a thread while the backend starts */
-typedef struct ReaderAhead
-{
-	pthread_t	thread;
-	char	   *primary;		/* malloc'd, as the thread sees them */
-	char	   *secondary;
-	rocksdb_t  *db;				/* the thread's outcome */
-	char	   *err;
-	uint64		incarnation;	/* of storage before the thread started */
-	uint64		storage_version;
-} ReaderAhead;
-
-static ReaderAhead *reader_ahead = NULL;
 
 static void
 report_rocks_error(const char *what, const char *path, char *err)
@@ -427,20 +409,15 @@ close_reader_db(void)
 		ReleaseExternalFD();
 }
 
-static void take_reader_ahead(bool keep);
-
 /*
  * At exit, once the transaction was aborted (an on_shmem_exit callback
  * runs after those of before_shmem_exit, which abort it): a scan's
  * iterator is gone by then, and RocksDB would fail an assertion closing a
  * database with one open.
  */
-
 static void
 close_reader(int code, Datum arg)
 {
-	if (reader_ahead != NULL)
-		take_reader_ahead(false);
 	if (reader_db != NULL && reader_iterators == 0)
 	{
 		close_reader_db();
@@ -448,12 +425,9 @@ close_reader(int code, Datum arg)
 	}
 }
 
-/*
- * What opening the reader needs, wherever it is opened: its path, its
- * options, and its share of the backend's file descriptors.
- */
+/* Open the reader; on failure, *err says why (caller holds the lock) */
 static void
-prepare_reader(void)
+open_reader(char **err)
 {
 	if (reader_path == NULL)
 	{
@@ -469,13 +443,6 @@ prepare_reader(void)
 	/* what RocksDB opens comes out of the backend's descriptor budget */
 	for (int i = 0; i < KALAM_READER_FDS; i++)
 		ReserveExternalFD();
-}
-
-/* Open the reader; on failure, *err says why (caller holds the lock) */
-static void
-open_reader(char **err)
-{
-	prepare_reader();
 	reader_seen_version = kalam_channel_storage_version();
 	reader_incarnation = pg_atomic_read_u64(&storage_shared->incarnation);
 	reader_db = rocksdb_open_as_secondary(reader_options, kalam_data_path("db"),
@@ -486,106 +453,6 @@ open_reader(char **err)
 		for (int i = 0; i < KALAM_READER_FDS; i++)
 			ReleaseExternalFD();
 	}
-}
-
-/* On the reader's own thread: RocksDB only */
-static void *
-reader_ahead_main(void *arg)
-{
-	ReaderAhead *ahead = (ReaderAhead *) arg;
-
-	ahead->db = rocksdb_open_as_secondary(reader_options, ahead->primary,
-										  ahead->secondary, &ahead->err);
-	return NULL;
-}
-
-/*
- * Start opening the backend's reader on a thread (see the file header).
- * Called while the backend authenticates; does nothing if storage is not
- * open yet or the thread cannot start.
- */
-void
-kalam_rocks_open_reader_ahead(void)
-{
-	KalamStorageShared *shared = get_storage_shared();
-	ReaderAhead *ahead;
-	sigset_t	all;
-	sigset_t	old;
-	int			rc;
-
-	if (reader_db != NULL || reader_ahead != NULL ||
-		!kalam_channel_storage_ready())
-		return;
-	ahead = calloc(1, sizeof(ReaderAhead));
-	if (ahead == NULL)
-		return;
-	prepare_reader();
-	ahead->primary = strdup(kalam_data_path("db"));
-	ahead->secondary = strdup(reader_path);
-	ahead->incarnation = pg_atomic_read_u64(&shared->incarnation);
-	ahead->storage_version = kalam_channel_storage_version();
-	if (ahead->primary == NULL || ahead->secondary == NULL)
-		rc = ENOMEM;
-	else
-	{
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		rc = pthread_create(&ahead->thread, NULL, reader_ahead_main, ahead);
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-	}
-	if (rc != 0)
-	{
-		free(ahead->primary);
-		free(ahead->secondary);
-		free(ahead);
-		for (int i = 0; i < KALAM_READER_FDS; i++)
-			ReleaseExternalFD();
-		return;
-	}
-	reader_ahead = ahead;
-}
-
-/*
- * Wait for the reader opened ahead, and make it the backend's if keep and
- * the primary has not been opened again since it began: a reader that
- * could have seen a new MANIFEST appear during its open is closed, not
- * caught up across it.  No lock is needed: a primary opening right now
- * moves the incarnation when done, and kalam_rocks_reader, which checks
- * it again under the lock, then opens the reader again.
- */
-static void
-take_reader_ahead(bool keep)
-{
-	ReaderAhead *ahead = reader_ahead;
-
-	reader_ahead = NULL;
-	pthread_join(ahead->thread, NULL);
-	if (keep && ahead->db != NULL &&
-		ahead->incarnation == pg_atomic_read_u64(&storage_shared->incarnation))
-	{
-		reader_db = ahead->db;
-		reader_incarnation = ahead->incarnation;
-		reader_seen_version = ahead->storage_version;
-		ereport(DEBUG1,
-				(errmsg("kalam reader opened at connection taken over")));
-	}
-	else
-	{
-		if (ahead->db != NULL)
-			rocksdb_close(ahead->db);
-		for (int i = 0; i < KALAM_READER_FDS; i++)
-			ReleaseExternalFD();
-		if (keep)
-			ereport(DEBUG1,
-					(errmsg("kalam reader opened at connection not taken over"),
-					 errdetail("%s", ahead->err != NULL ? ahead->err :
-							   "The kalam worker opened storage again meanwhile.")));
-	}
-	if (ahead->err != NULL)
-		rocksdb_free(ahead->err);
-	free(ahead->primary);
-	free(ahead->secondary);
-	free(ahead);
 }
 
 /*
@@ -599,8 +466,6 @@ kalam_rocks_reader(void)
 	KalamStorageShared *shared = get_storage_shared();
 	char	   *err = NULL;
 
-	if (reader_ahead != NULL)
-		take_reader_ahead(true);
 	if (reader_db == NULL)
 		kalam_channel_wait_storage_ready();
 	else if (kalam_channel_storage_version() == reader_seen_version &&
@@ -626,11 +491,6 @@ kalam_rocks_reader(void)
 		LWLockRelease(shared->lock);
 		if (err != NULL)
 			report_rocks_error("open a reader of", kalam_data_path("db"), err);
-		return reader_db;
-	}
-	if (kalam_channel_storage_version() == reader_seen_version)
-	{
-		LWLockRelease(shared->lock);
 		return reader_db;
 	}
 	reader_seen_version = kalam_channel_storage_version();

@@ -25,7 +25,6 @@ extern void kalam_rocks_remove_stale_secondaries(void);
 extern void kalam_rocks_maybe_flush(rocksdb_t *db, int interval_ms);
 
 /* backends */
-extern void kalam_rocks_open_reader_ahead(void);
 extern rocksdb_t *kalam_rocks_reader(void);
 extern rocksdb_readoptions_t *kalam_rocks_read_options(void);
 extern rocksdb_iterator_t *kalam_rocks_reader_iterator(rocksdb_readoptions_t *options);

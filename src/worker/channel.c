@@ -295,13 +295,6 @@ wait_for_free_slot(KalamSlot *slot)
 	}
 }
 
-/* Has the kalam worker opened storage?  A hint: it may close it any time. */
-bool
-kalam_channel_storage_ready(void)
-{
-	return get_channel()->storage_ready;
-}
-
 /*
  * Wait, up to kalam.worker_wait_timeout, until the kalam worker has opened
  * storage.  Reads and writes both need it.

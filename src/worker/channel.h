@@ -81,7 +81,6 @@ extern bool kalam_channel_group_status(int group, KalamGroupStatus *status);
 extern uint64 kalam_channel_applied_index(void);
 extern uint64 kalam_channel_storage_version(void);
 extern pid_t kalam_channel_worker_pid(void);
-extern bool kalam_channel_storage_ready(void);
 extern void kalam_channel_wait_storage_ready(void);
 extern void kalam_channel_nap(long ms);
 extern KalamStats *kalam_channel_stats(void);
