@@ -70,7 +70,6 @@
 #include "raft/group.h"
 #include "raft/node.h"
 #include "storage/keys.h"
-#include "storage/prefix_scan.h"
 #include "storage/rocks.h"
 #include "storage/row.h"
 #include "worker/channel.h"
@@ -152,7 +151,6 @@ read_records(const StoredRecord *after, int *count)
 {
 	StringInfoData prefix;
 	RecordList	list;
-	rocksdb_t  *db = kalam_rocks_reader();
 	char		errbuf[256];
 
 	initStringInfo(&prefix);
@@ -161,9 +159,8 @@ read_records(const StoredRecord *after, int *count)
 	memset(&list, 0, sizeof(list));
 	list.after = *after;
 	list.origin_offset = prefix.len;
-	if (!kalam_scan_prefix(db, kalam_rocks_read_options(), prefix.data,
-						   prefix.len, collect_record, &list, errbuf,
-						   sizeof(errbuf)))
+	if (!kalam_rocks_scan_prefix(prefix.data, prefix.len, collect_record,
+								 &list, errbuf, sizeof(errbuf)))
 		ereport(ERROR,
 				(errcode(ERRCODE_IO_ERROR),
 				 errmsg("could not read the replicated DDL: %s", errbuf)));

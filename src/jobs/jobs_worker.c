@@ -48,7 +48,6 @@
 #include "kalam.h"
 #include "raft/group.h"
 #include "storage/keys.h"
-#include "storage/prefix_scan.h"
 #include "storage/rocks.h"
 #include "txn/txn.h"
 #include "worker/channel.h"
@@ -162,12 +161,10 @@ purge_table(int group, uint32 table_id, TimestampTz cutoff, uint64 *deleted)
 		CHECK_FOR_INTERRUPTS();
 		range.examined = 0;
 		errbuf[0] = '\0';
-		if (!kalam_scan_prefix_from(kalam_rocks_reader(),
-									kalam_rocks_read_options(),
-									prefix.data, prefix.len,
-									from.data, from.len,
-									collect_expired, &range,
-									errbuf, sizeof(errbuf)) &&
+		if (!kalam_rocks_scan_prefix_from(prefix.data, prefix.len,
+										  from.data, from.len,
+										  collect_expired, &range,
+										  errbuf, sizeof(errbuf)) &&
 			errbuf[0] != '\0')
 			ereport(ERROR,
 					(errcode(ERRCODE_IO_ERROR),

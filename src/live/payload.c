@@ -35,7 +35,6 @@
 #include "utils/memutils.h"
 
 #include "live/live.h"
-#include "storage/prefix_scan.h"
 #include "storage/rocks.h"
 #include "storage/row.h"
 
@@ -107,7 +106,6 @@ kalam_live_read_log(const KalamChangePos *after, const char *row_prefix,
 	char		prefix[KALAM_CHANGE_PREFIX_LEN];
 	char		start[KALAM_CHANGE_KEY_LEN];
 	char		errbuf[256];
-	rocksdb_t  *db = kalam_rocks_reader();
 	LogRead		r;
 
 	r.after = *after;
@@ -120,9 +118,9 @@ kalam_live_read_log(const KalamChangePos *after, const char *row_prefix,
 	kalam_change_prefix(prefix, after->group);
 	kalam_change_key(start, after);
 	errbuf[0] = '\0';
-	if (!kalam_scan_prefix_from(db, kalam_rocks_read_options(),
-								prefix, sizeof(prefix), start, sizeof(start),
-								collect_change, &r, errbuf, sizeof(errbuf)) &&
+	if (!kalam_rocks_scan_prefix_from(prefix, sizeof(prefix),
+									  start, sizeof(start),
+									  collect_change, &r, errbuf, sizeof(errbuf)) &&
 		errbuf[0] != '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_IO_ERROR),

@@ -33,7 +33,6 @@
 #include "fdw/kalam_fdw.h"
 #include "raft/group.h"
 #include "storage/keys.h"
-#include "storage/prefix_scan.h"
 #include "storage/rocks.h"
 
 PG_FUNCTION_INFO_V1(kalam_table_digest);
@@ -59,14 +58,13 @@ static void
 digest_range(pg_cryptohash_ctx *ctx, int group, uint32 table_id)
 {
 	StringInfoData prefix;
-	rocksdb_t  *db = kalam_rocks_reader();
 	char		errbuf[256] = "could not compute the MD5 of kalam rows";
 
 	initStringInfo(&prefix);
 	kalam_key_append_group(&prefix, group);
 	kalam_key_append_table(&prefix, table_id);
-	if (!kalam_scan_prefix(db, kalam_rocks_read_options(), prefix.data,
-						   prefix.len, digest_row, ctx, errbuf, sizeof(errbuf)))
+	if (!kalam_rocks_scan_prefix(prefix.data, prefix.len, digest_row, ctx,
+								 errbuf, sizeof(errbuf)))
 		ereport(ERROR,
 				(errcode(ERRCODE_IO_ERROR),
 				 errmsg("could not read kalam table rows: %s", errbuf)));
@@ -129,7 +127,6 @@ Datum
 kalam_split_parts(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	rocksdb_t  *db = kalam_rocks_reader();
 	int			group;
 
 	InitMaterializedSRF(fcinfo, 0);
@@ -143,9 +140,8 @@ kalam_split_parts(PG_FUNCTION_ARGS)
 		bool		nulls[3] = {false};
 
 		kalam_command_parts_prefix(prefix, group);
-		if (!kalam_scan_prefix(db, kalam_rocks_read_options(), prefix,
-							   sizeof(prefix),
-							   count_part, &count, errbuf, sizeof(errbuf)))
+		if (!kalam_rocks_scan_prefix(prefix, sizeof(prefix),
+									 count_part, &count, errbuf, sizeof(errbuf)))
 			ereport(ERROR,
 					(errcode(ERRCODE_IO_ERROR),
 					 errmsg("could not read the parts of group %d: %s", group,

@@ -40,6 +40,22 @@ kalam_scan_prefix_from(rocksdb_t *db, rocksdb_readoptions_t *options,
 					   char *errbuf, size_t errlen)
 {
 	rocksdb_iterator_t *it = rocksdb_create_iterator(db, options);
+	bool		completed;
+
+	completed = kalam_scan_iterator(it, prefix, prefixlen, start, startlen,
+									visit, arg, errbuf, errlen);
+	rocksdb_iter_destroy(it);
+	return completed;
+}
+
+/* The same with an iterator of the caller's, which stays the caller's. */
+bool
+kalam_scan_iterator(rocksdb_iterator_t *it,
+					const char *prefix, size_t prefixlen,
+					const char *start, size_t startlen,
+					KalamPrefixVisitor visit, void *arg,
+					char *errbuf, size_t errlen)
+{
 	bool		completed = true;
 	char	   *err = NULL;
 
@@ -62,7 +78,6 @@ kalam_scan_prefix_from(rocksdb_t *db, rocksdb_readoptions_t *options,
 		}
 	}
 	rocksdb_iter_get_error(it, &err);
-	rocksdb_iter_destroy(it);
 	if (err != NULL)
 	{
 		strlcpy(errbuf, err, errlen);

@@ -27,5 +27,10 @@ extern bool kalam_scan_prefix_from(rocksdb_t *db,
 								   const char *start, size_t startlen,
 								   KalamPrefixVisitor visit, void *arg,
 								   char *errbuf, size_t errlen);
+extern bool kalam_scan_iterator(rocksdb_iterator_t *it,
+								const char *prefix, size_t prefixlen,
+								const char *start, size_t startlen,
+								KalamPrefixVisitor visit, void *arg,
+								char *errbuf, size_t errlen);
 
 #endif							/* KALAM_PREFIX_SCAN_H */

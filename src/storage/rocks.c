@@ -523,10 +523,43 @@ kalam_rocks_reader_iterator_destroy(rocksdb_iterator_t *it)
 	reader_iterators--;
 }
 
-rocksdb_readoptions_t *
-kalam_rocks_read_options(void)
+/*
+ * Visit the keys under prefix, from start, in the backend's reader (see
+ * kalam_scan_prefix_from).  A visitor may raise an error (palloc): the
+ * iterator is destroyed all the same, since a reader cannot be closed
+ * while one is open.
+ */
+bool
+kalam_rocks_scan_prefix_from(const char *prefix, size_t prefixlen,
+							 const char *start, size_t startlen,
+							 KalamPrefixVisitor visit, void *arg,
+							 char *errbuf, size_t errlen)
 {
-	return reader_read_options;
+	rocksdb_iterator_t *it;
+	volatile bool completed = false;
+
+	(void) kalam_rocks_reader();	/* creates reader_read_options */
+	it = kalam_rocks_reader_iterator(reader_read_options);
+	PG_TRY();
+	{
+		completed = kalam_scan_iterator(it, prefix, prefixlen, start, startlen,
+										visit, arg, errbuf, errlen);
+	}
+	PG_FINALLY();
+	{
+		kalam_rocks_reader_iterator_destroy(it);
+	}
+	PG_END_TRY();
+	return completed;
+}
+
+bool
+kalam_rocks_scan_prefix(const char *prefix, size_t prefixlen,
+						KalamPrefixVisitor visit, void *arg,
+						char *errbuf, size_t errlen)
+{
+	return kalam_rocks_scan_prefix_from(prefix, prefixlen, prefix, prefixlen,
+										visit, arg, errbuf, errlen);
 }
 
 /* Point read into palloc'd memory; NULL when the key is absent. */

@@ -13,6 +13,8 @@
 
 #include <rocksdb/c.h>
 
+#include "storage/prefix_scan.h"
+
 extern Size kalam_rocks_shmem_size(void);
 extern void kalam_rocks_shmem_init(void);
 
@@ -26,9 +28,15 @@ extern void kalam_rocks_maybe_flush(rocksdb_t *db, int interval_ms);
 
 /* backends */
 extern rocksdb_t *kalam_rocks_reader(void);
-extern rocksdb_readoptions_t *kalam_rocks_read_options(void);
 extern rocksdb_iterator_t *kalam_rocks_reader_iterator(rocksdb_readoptions_t *options);
 extern void kalam_rocks_reader_iterator_destroy(rocksdb_iterator_t *it);
+extern bool kalam_rocks_scan_prefix(const char *prefix, size_t prefixlen,
+									KalamPrefixVisitor visit, void *arg,
+									char *errbuf, size_t errlen);
+extern bool kalam_rocks_scan_prefix_from(const char *prefix, size_t prefixlen,
+										 const char *start, size_t startlen,
+										 KalamPrefixVisitor visit, void *arg,
+										 char *errbuf, size_t errlen);
 extern char *kalam_rocks_get(const char *key, size_t keylen, size_t *vallen);
 
 #endif							/* KALAM_ROCKS_H */

@@ -45,7 +45,6 @@
 
 #include "codec/command.h"
 #include "kalam.h"
-#include "storage/prefix_scan.h"
 #include "storage/rocks.h"
 #include "txn/txn.h"
 #include "worker/channel.h"
@@ -218,9 +217,8 @@ drop_stale_parts(int group, TimestampTz now)
 	scan.allocated = 4;
 	scan.found = palloc(sizeof(StaleSplit) * scan.allocated);
 	kalam_command_parts_prefix(prefix, group);
-	if (!kalam_scan_prefix(kalam_rocks_reader(), kalam_rocks_read_options(),
-						   prefix, sizeof(prefix),
-						   collect_part, &scan, errbuf, sizeof(errbuf)) &&
+	if (!kalam_rocks_scan_prefix(prefix, sizeof(prefix),
+								 collect_part, &scan, errbuf, sizeof(errbuf)) &&
 		errbuf[0] != '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_IO_ERROR),
@@ -334,9 +332,8 @@ scan_txn_keys(int group, bool intents, KalamPrefixVisitor visit, void *scan)
 
 	kalam_txn_prefix(prefix, group, intents);
 	errbuf[0] = '\0';
-	if (!kalam_scan_prefix(kalam_rocks_reader(), kalam_rocks_read_options(),
-						   prefix, sizeof(prefix), visit, scan,
-						   errbuf, sizeof(errbuf)) && errbuf[0] != '\0')
+	if (!kalam_rocks_scan_prefix(prefix, sizeof(prefix), visit, scan,
+								 errbuf, sizeof(errbuf)) && errbuf[0] != '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_IO_ERROR),
 				 errmsg("kalam could not read the transactions of a group: %s",
