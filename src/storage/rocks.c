@@ -45,17 +45,18 @@
  *
  * So kalam switches MANIFESTs itself, and no reader ever catches up across
  * a switch.  The primary begins a new MANIFEST each time it opens; the
- * kalam worker opens it again (kalam_rocks_reopen_primary, about 15 ms)
- * when the MANIFEST has grown past kalam.manifest_size_limit and nothing
- * else holds the database.  Locking protocol, in shared memory
- * (KalamStorageShared): the primary opens with the "kalam storage" LWLock
- * held exclusively and moves the incarnation counter before it lets go; a
- * reader opens, and catches up, with the lock held shared, and only if it
- * was opened under the current incarnation.  A reader of an older one is
- * closed and opened again (3-11 ms, once per switch) when no iterator of
- * its is open; while one is (a statement still scanning), it keeps the
- * view it has rather than catch up across the switch.  The same protocol
- * covers the kalam worker's restarts.
+ * kalam worker opens it again (kalam_rocks_reopen_primary: 21-29 ms in
+ * t/016_storage_reopen.pl's small database) when the MANIFEST has grown
+ * past kalam.manifest_size_limit and nothing else holds the database.
+ * Locking protocol, in shared memory (KalamStorageShared): the primary
+ * opens with the "kalam storage" LWLock held exclusively and moves the
+ * incarnation counter before it lets go; a reader opens, and catches up,
+ * with the lock held shared, and only if it was opened under the current
+ * incarnation.  A reader of an older one is closed and opened again (3-11
+ * ms, once per switch) when no iterator of its is open; while one is (a
+ * statement still scanning, a cursor), it keeps the view it has rather
+ * than catch up across the switch.  The same protocol covers the kalam
+ * worker's restarts.
  *
  * Even with a small MANIFEST, a backend's first open of RocksDB costs 7-11
  * ms (a probe forking children as the postmaster does; a second open in
