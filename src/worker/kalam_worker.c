@@ -85,6 +85,26 @@ stop_if_storage_failed(void)
 				 errhint("The kalam worker restarts and replays the Raft log from the last entry written.")));
 }
 
+/*
+ * Begin a new RocksDB MANIFEST by opening storage again.  If it does not
+ * open again, the groups' appliers hold a closed database: the worker then
+ * stops without closing its Raft groups (closing them applies and parks
+ * entries through it), as if killed, and replays its Raft log once
+ * restarted.
+ */
+static void
+reopen_storage(void)
+{
+	rocksdb_t  *db = primary_db;
+
+	primary_db = NULL;
+	node_started = false;
+	db = kalam_rocks_reopen_primary(db);
+	primary_db = db;
+	node_started = true;
+	kalam_node_set_storage(db);
+}
+
 void
 kalam_worker_main(Datum main_arg)
 {
@@ -166,10 +186,7 @@ kalam_worker_main(Datum main_arg)
 		kalam_rocks_maybe_flush(primary_db, kalam_flush_interval);
 		if (kalam_rocks_manifest_due(kalam_manifest_size_limit) &&
 			!kalam_node_storage_busy())
-		{
-			primary_db = kalam_rocks_reopen_primary(primary_db);
-			kalam_node_set_storage(primary_db);
-		}
+			reopen_storage();
 		turn[5] = GetCurrentTimestamp();
 		if (turn[5] - turn[0] >= SLOW_TURN_MS * 1000)
 			ereport(LOG,
