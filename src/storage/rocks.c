@@ -16,7 +16,7 @@
  * primary's log since its last memtable flush into memtables of its own:
  * about 36 ms per MB here, 450-600 ms with the 8 MB memtable full, and as
  * much memory in every reading backend.  So the kalam worker flushes a
- * memtable that is kalam.flush_interval old (kalam_rocks_maybe_flush), and
+ * memtable that is kalam.flush_interval old (kalam_rocks_flush_due), and
  * the reader is opened to cost little: no memtable Bloom filter of its own
  * (3 MB touched at each open), table files' index and filter blocks in a
  * 1 MB block cache instead of loaded whole at open (which grew with the
@@ -131,7 +131,7 @@
  */
 #define KALAM_BYTES_PER_SYNC		(1024 * 1024)
 
-/* No flush by age while level 0 holds this many files (see maybe_flush) */
+/* No flush by age while level 0 holds this many files (see flush_memtable) */
 #define KALAM_FLUSH_MAX_L0			12
 
 /* A reader's block cache, and the descriptors it reserves beside its tables' */
@@ -503,14 +503,18 @@ kalam_rocks_reader(void)
 }
 
 /*
- * An iterator of the backend's reader.  The reader is not opened again
- * while one is open: release it with kalam_rocks_reader_iterator_destroy.
+ * An iterator of the backend's reader, with options or (NULL) the
+ * reader's own.  The reader is not opened again while one is open:
+ * release it with kalam_rocks_reader_iterator_destroy.
  */
 rocksdb_iterator_t *
 kalam_rocks_reader_iterator(rocksdb_readoptions_t *options)
 {
-	rocksdb_iterator_t *it = rocksdb_create_iterator(kalam_rocks_reader(),
-													 options);
+	rocksdb_t  *db = kalam_rocks_reader();
+	rocksdb_iterator_t *it;
+
+	it = rocksdb_create_iterator(db, options != NULL ? options :
+								 reader_read_options);
 
 	reader_iterators++;
 	return it;
@@ -536,11 +540,9 @@ kalam_rocks_scan_prefix_from(const char *prefix, size_t prefixlen,
 							 KalamPrefixVisitor visit, void *arg,
 							 char *errbuf, size_t errlen)
 {
-	rocksdb_iterator_t *it;
+	rocksdb_iterator_t *it = kalam_rocks_reader_iterator(NULL);
 	volatile bool completed = false;
 
-	(void) kalam_rocks_reader();	/* creates reader_read_options */
-	it = kalam_rocks_reader_iterator(reader_read_options);
 	PG_TRY();
 	{
 		completed = kalam_scan_iterator(it, prefix, prefixlen, start, startlen,
@@ -584,60 +586,68 @@ kalam_rocks_get(const char *key, size_t keylen, size_t *vallen)
 }
 
 /*
- * Flush the primary's active memtable if it holds entries and interval_ms
- * passed since the last look, so that the log a new reader replays stays
- * small (see the file header).  The kalam worker calls it every turn.  It
- * does not wait for the flush, and lets a turn pass while an earlier flush
- * is still pending: a second immutable memtable would make rocksdb_flush
- * wait for the first, on the worker's loop.  Nor does it flush while level
- * 0 holds KALAM_FLUSH_MAX_L0 files or more: near RocksDB's slowdown
- * trigger (20 files), rocksdb_flush waits, even told not to, until
- * compaction has brought the count down ("WaitUntilFlushWouldNotStallWrites"
- * in RocksDB's LOG, 1-2 times per node in bench/scale.sh's 3M-row load on
- * this 2-core machine), and the loop with it.
+ * Is it time to flush the primary's memtable by age?  True at most once
+ * per interval_ms (never with 0), so that the log a new reader replays
+ * stays small (see the file header).  The flush itself, and the looks at
+ * RocksDB's state before it, run off the worker's loop
+ * (kalam_rocks_flush_memtable): each takes RocksDB's database mutex,
+ * which a flush or compaction in the background may hold, and under
+ * bench/scale.sh's 1M-row load the loop stalled 0.5-1.1 s, 11 times,
+ * waiting on them, where the flush itself took under a millisecond.
  */
-void
-kalam_rocks_maybe_flush(rocksdb_t *db, int interval_ms)
+bool
+kalam_rocks_flush_due(int interval_ms)
 {
 	static TimestampTz last = 0;
-	static rocksdb_flushoptions_t *flush_options = NULL;
 	TimestampTz now;
+
+	if (interval_ms <= 0)
+		return false;
+	now = GetCurrentTimestamp();
+	if (!TimestampDifferenceExceeds(last, now, interval_ms))
+		return false;
+	last = now;
+	return true;
+}
+
+/*
+ * Flush the primary's active memtable if it holds entries, without
+ * waiting for the flush.  RocksDB and libc only: it runs on a thread of
+ * libuv's pool.  On failure, returns RocksDB's message (to rocksdb_free).
+ * It lets a flush pass while an earlier one is still pending (a second
+ * immutable memtable would make rocksdb_flush wait for the first), and
+ * while level 0 holds KALAM_FLUSH_MAX_L0 files or more: near RocksDB's
+ * slowdown trigger (20 files), rocksdb_flush waits, even told not to,
+ * until compaction has brought the count down
+ * ("WaitUntilFlushWouldNotStallWrites" in RocksDB's LOG, 1-2 times per
+ * node in bench/scale.sh's 3M-row load on this 2-core machine).
+ */
+char *
+kalam_rocks_flush_memtable(rocksdb_t *db)
+{
+	rocksdb_flushoptions_t *flush_options;
 	uint64		entries = 0;
 	uint64		immutable = 0;
 	unsigned long level0;
 	char	   *value;
 	char	   *err = NULL;
 
-	if (interval_ms <= 0)
-		return;
-	now = GetCurrentTimestamp();
-	if (!TimestampDifferenceExceeds(last, now, interval_ms))
-		return;
-	last = now;
 	if (rocksdb_property_int(db, "rocksdb.num-entries-active-mem-table", &entries) != 0 ||
 		entries == 0 ||
 		rocksdb_property_int(db, "rocksdb.num-immutable-mem-table", &immutable) != 0 ||
 		immutable > 0)
-		return;
+		return NULL;
 	/* a string property: rocksdb_property_int fails on it */
 	value = rocksdb_property_value(db, "rocksdb.num-files-at-level0");
 	if (value == NULL)
-		return;
+		return NULL;
 	level0 = strtoul(value, NULL, 10);
 	rocksdb_free(value);
 	if (level0 >= KALAM_FLUSH_MAX_L0)
-		return;
-	if (flush_options == NULL)
-	{
-		flush_options = rocksdb_flushoptions_create();
-		rocksdb_flushoptions_set_wait(flush_options, 0);
-	}
+		return NULL;
+	flush_options = rocksdb_flushoptions_create();
+	rocksdb_flushoptions_set_wait(flush_options, 0);
 	rocksdb_flush(db, flush_options, &err);
-	if (err != NULL)
-	{
-		ereport(WARNING,
-				(errmsg("kalam could not flush its memtable"),
-				 errdetail("RocksDB: %s", err)));
-		rocksdb_free(err);
-	}
+	rocksdb_flushoptions_destroy(flush_options);
+	return err;
 }

@@ -54,6 +54,11 @@ static rocksdb_t *primary_db = NULL;
 static uv_loop_t loop;
 static bool node_started = false;
 
+/* the flush by age, on libuv's pool (storage/rocks.c says why) */
+static uv_work_t flush_work;
+static bool flush_running = false;
+static char *flush_error = NULL;	/* RocksDB's, from the pool */
+
 static void
 worker_exit(int code, Datum arg)
 {
@@ -83,6 +88,37 @@ stop_if_storage_failed(void)
 				 errmsg("kalam could not write the applied entries of group \"%s\"", group),
 				 errdetail("RocksDB: %s", errbuf),
 				 errhint("The kalam worker restarts and replays the Raft log from the last entry written.")));
+}
+
+/* On a thread of libuv's pool: RocksDB only */
+static void
+flush_run(uv_work_t *req)
+{
+	flush_error = kalam_rocks_flush_memtable(primary_db);
+}
+
+static void
+flush_done(uv_work_t *req, int status)
+{
+	flush_running = false;
+	if (flush_error != NULL)
+	{
+		ereport(WARNING,
+				(errmsg("kalam could not flush its memtable"),
+				 errdetail("RocksDB: %s", flush_error)));
+		rocksdb_free(flush_error);
+		flush_error = NULL;
+	}
+}
+
+/* Flush the memtable by age, on the pool, unless a flush still runs */
+static void
+flush_if_due(void)
+{
+	if (flush_running || !kalam_rocks_flush_due(kalam_flush_interval))
+		return;
+	if (uv_queue_work(&loop, &flush_work, flush_run, flush_done) == 0)
+		flush_running = true;
 }
 
 /*
@@ -183,16 +219,16 @@ kalam_worker_main(Datum main_arg)
 			next_purge = TimestampTzPlusMilliseconds(turn[3], 1000);
 		}
 		turn[4] = GetCurrentTimestamp();
-		kalam_rocks_maybe_flush(primary_db, kalam_flush_interval);
-		if (kalam_rocks_manifest_due(kalam_manifest_size_limit) &&
-			!kalam_node_storage_busy())
+		if (!flush_running && !kalam_node_storage_busy() &&
+			kalam_rocks_manifest_due(kalam_manifest_size_limit))
 			reopen_storage();
+		flush_if_due();
 		turn[5] = GetCurrentTimestamp();
 		if (turn[5] - turn[0] >= SLOW_TURN_MS * 1000)
 			ereport(LOG,
 					(errmsg("kalam worker: a turn of its loop took %ld ms, over which no heartbeat went out",
 							(long) ((turn[5] - turn[0]) / 1000)),
-					 errdetail("Proposing %ld ms, libuv callbacks (Raft, apply) %ld ms, writing and publishing %ld ms, purging the change log %ld ms, flushing (and a new manifest) %ld ms.",
+					 errdetail("Proposing %ld ms, libuv callbacks (Raft, apply) %ld ms, writing and publishing %ld ms, purging the change log %ld ms, starting a flush and a new manifest %ld ms.",
 							   (long) ((turn[1] - turn[0]) / 1000),
 							   (long) ((turn[2] - turn[1]) / 1000),
 							   (long) ((turn[3] - turn[2]) / 1000),
