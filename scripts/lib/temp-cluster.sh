@@ -167,9 +167,13 @@ poll_same_count() {
 # shared, then the user shards) on RAFT_PORTS[i] + 0 .. USER_SHARDS + 1 and
 # forwarding on RAFT_PORTS[i] + USER_SHARDS + 2: consecutive ports.  The
 # nodes share a fresh random secret (kalam.cluster_secret_file), 0600 in
-# each data directory.
+# each data directory.  KALAM_SETTINGS, if set, adds settings to every
+# node, separated by semicolons ("kalam.flush_interval = 0; ..."), for
+# comparing runs.
 start_kalam_cluster() {
 	local n_nodes=$1 user_shards=$2 i peers="" secret
+	local -a extra=()
+	IFS=';' read -r -a extra <<<"${KALAM_SETTINGS:-}"
 	NODE_PORTS=()
 	RAFT_PORTS=()
 	for ((i = 1; i <= n_nodes; i++)); do
@@ -191,7 +195,7 @@ start_kalam_cluster() {
 			"kalam.node_id = $i" \
 			"kalam.raft_address = '127.0.0.1:${RAFT_PORTS[i]}'" \
 			"kalam.peers = '$peers'" \
-			"kalam.user_shards = $user_shards" || return
+			"kalam.user_shards = $user_shards" "${extra[@]}" || return
 	done
 	for ((i = 1; i <= n_nodes; i++)); do
 		sql "${NODE_PORTS[i]}" -c 'CREATE EXTENSION kalam' || return
