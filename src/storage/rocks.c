@@ -314,6 +314,21 @@ manifest_size(const char *path)
 	return st.st_size;
 }
 
+/* True at most once per interval_ms (never with 0); *last: when it was */
+static bool
+interval_passed(TimestampTz *last, int interval_ms)
+{
+	TimestampTz now;
+
+	if (interval_ms <= 0)
+		return false;
+	now = GetCurrentTimestamp();
+	if (!TimestampDifferenceExceeds(*last, now, interval_ms))
+		return false;
+	*last = now;
+	return true;
+}
+
 /*
  * Has the primary's MANIFEST grown past limit_kb kilobytes?  Looks at most
  * once a second; limit_kb 0 never says yes.
@@ -322,14 +337,9 @@ bool
 kalam_rocks_manifest_due(int limit_kb)
 {
 	static TimestampTz last = 0;
-	TimestampTz now;
 
-	if (limit_kb <= 0)
+	if (limit_kb <= 0 || !interval_passed(&last, 1000))
 		return false;
-	now = GetCurrentTimestamp();
-	if (!TimestampDifferenceExceeds(last, now, 1000))
-		return false;
-	last = now;
 	return manifest_size(kalam_data_path("db")) > (off_t) limit_kb * 1024;
 }
 
@@ -599,15 +609,8 @@ bool
 kalam_rocks_flush_due(int interval_ms)
 {
 	static TimestampTz last = 0;
-	TimestampTz now;
 
-	if (interval_ms <= 0)
-		return false;
-	now = GetCurrentTimestamp();
-	if (!TimestampDifferenceExceeds(last, now, interval_ms))
-		return false;
-	last = now;
-	return true;
+	return interval_passed(&last, interval_ms);
 }
 
 /*
