@@ -180,7 +180,7 @@ define_gucs(void)
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("kalam.flush_interval",
 							"Age at which the kalam worker writes its RocksDB memtable out to a table file.",
-							"A new connection's first read replays what was written since the last such flush: a shorter interval makes it cheaper, at the cost of more, smaller table files to compact; 0 flushes by size only (8 MB).",
+							"A new connection's first read replays what was written since the last such flush: a shorter interval makes it cheaper, at the cost of more, smaller table files to compact.  Writes of 1 MB/s or more fill the memtable by size (8 MB) within seconds: it is not flushed by age under them.  0 flushes by size only.",
 							&kalam_flush_interval,
 							1000,
 							0,

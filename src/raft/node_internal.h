@@ -91,6 +91,9 @@ typedef struct KalamGroup
 	uint64		apply_paused_until; /* loop time (ms): a follower's pause */
 	struct KalamInstall *install;	/* of a snapshot, while it runs */
 	bool		job_running;	/* a split is applied on the thread pool */
+	bool		purging;		/* its change log is purged on the pool */
+	int			purge_removed;	/* by that purge; -1: purge_error says why */
+	char		purge_error[256];
 	char		install_dir[MAXPGPATH]; /* its SST files */
 	uint64		log_bytes;		/* of entries since the last snapshot */
 	uint64		log_entries;

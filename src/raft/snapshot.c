@@ -752,14 +752,15 @@ installed(KalamInstall *inst)
 }
 
 /*
- * Ingest once the meta group here has applied what the rows need, and no
- * split is written to the group from the pool (fsm.c)
+ * Ingest once the meta group here has applied what the rows need, and
+ * neither a split (fsm.c) nor the change log's purge (node.c) writes to the
+ * group from the pool
  */
 static void
 try_ingest(KalamInstall *inst)
 {
 	if (inst->phase != PHASE_WAITING_META || inst->busy ||
-		inst->g->job_running ||
+		inst->g->job_running || inst->g->purging ||
 		!kalam_fsm_may_apply(inst->g, inst->required_meta_index))
 		return;
 	inst->phase = PHASE_INGESTING;

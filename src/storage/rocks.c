@@ -16,13 +16,14 @@
  * primary's log since its last memtable flush into memtables of its own:
  * about 36 ms per MB here, 450-600 ms with the 8 MB memtable full, and as
  * much memory in every reading backend.  So the kalam worker flushes a
- * memtable that is kalam.flush_interval old (kalam_rocks_flush_due), and
- * the reader is opened to cost little: no memtable Bloom filter of its own
- * (3 MB touched at each open), table files' index and filter blocks in a
- * 1 MB block cache instead of loaded whole at open (which grew with the
- * data), and a quiet info log.  Table files have
- * partitioned index and filter blocks, so the cache holds the small top
- * level and reads stay at 0.06 ms.  Measured (bench/first_read.sh, 20 new
+ * memtable that is kalam.flush_interval old (kalam_rocks_flush_due),
+ * unless writes fill it by size soon anyway (kalam_rocks_flush_memtable),
+ * and the reader is opened to cost little: no memtable Bloom filter of its
+ * own (3 MB touched at each open), table files' index and filter blocks in
+ * a 1 MB block cache instead of loaded whole at open (which grew with the
+ * data), and a quiet info log.  Table files have partitioned index and
+ * filter blocks, so the cache holds the small top level and reads stay at
+ * 0.06 ms.  Measured (bench/first_read.sh, 20 new
  * connections, p50): first point read 547 ms after 200k or 500k rows
  * written when flushing by size only, 27 and 15 ms with all of this (a
  * heap table's: 6-9 ms); 24.5 MB private memory per backend after a full
@@ -133,6 +134,13 @@
 
 /* No flush by age while level 0 holds this many files (see flush_memtable) */
 #define KALAM_FLUSH_MAX_L0			12
+
+/*
+ * No flush by age while writes come at least this fast (bytes a second
+ * into the active memtable, which they fill by size within 8 s then): see
+ * kalam_rocks_flush_memtable.
+ */
+#define KALAM_FLUSH_BUSY_RATE		(KALAM_WRITE_BUFFER_SIZE / 8)
 
 /* A reader's block cache, and the descriptors it reserves beside its tables' */
 #define KALAM_READER_BLOCK_CACHE	(1024 * 1024)
@@ -615,9 +623,17 @@ kalam_rocks_flush_due(int interval_ms)
 
 /*
  * Flush the primary's active memtable if it holds entries, without
- * waiting for the flush.  RocksDB and libc only: it runs on a thread of
- * libuv's pool.  On failure, returns RocksDB's message (to rocksdb_free).
- * It lets a flush pass while an earlier one is still pending (a second
+ * waiting for the flush; elapsed_ms is the time since the last call.
+ * RocksDB and libc only: it runs on a thread of libuv's pool, one call at
+ * a time.  On failure, returns RocksDB's message (to rocksdb_free).
+ *
+ * It lets a flush pass while writes fill the memtable at
+ * KALAM_FLUSH_BUSY_RATE or faster: it fills by size within seconds, and
+ * flushing it every interval under a heavy load made the load slower, with
+ * more level-0 files to compact (bench/scale.sh, 9.5M rows on three nodes:
+ * 11.9k rows/s loaded, and 16.6k with kalam.flush_interval = 0).  Once
+ * the writes slow down, the next call flushes what they left.  It also
+ * lets a flush pass while an earlier one is still pending (a second
  * immutable memtable would make rocksdb_flush wait for the first), and
  * while level 0 holds KALAM_FLUSH_MAX_L0 files or more: near RocksDB's
  * slowdown trigger (20 files), rocksdb_flush waits, even told not to,
@@ -626,15 +642,25 @@ kalam_rocks_flush_due(int interval_ms)
  * node in bench/scale.sh's 3M-row load on this 2-core machine).
  */
 char *
-kalam_rocks_flush_memtable(rocksdb_t *db)
+kalam_rocks_flush_memtable(rocksdb_t *db, int elapsed_ms)
 {
+	static uint64 seen_size = 0;	/* the active memtable's, last call */
 	rocksdb_flushoptions_t *flush_options;
 	uint64		entries = 0;
 	uint64		immutable = 0;
+	uint64		size = 0;
+	uint64		grown;
 	unsigned long level0;
 	char	   *value;
 	char	   *err = NULL;
 
+	if (rocksdb_property_int(db, "rocksdb.cur-size-active-mem-table", &size) != 0)
+		return NULL;
+	/* smaller than last time: a flush by size began a new memtable since */
+	grown = size >= seen_size ? size - seen_size : size;
+	seen_size = size;
+	if (grown * 1000 >= (uint64) KALAM_FLUSH_BUSY_RATE * elapsed_ms)
+		return NULL;
 	if (rocksdb_property_int(db, "rocksdb.num-entries-active-mem-table", &entries) != 0 ||
 		entries == 0 ||
 		rocksdb_property_int(db, "rocksdb.num-immutable-mem-table", &immutable) != 0 ||

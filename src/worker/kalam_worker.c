@@ -58,6 +58,7 @@ static bool node_started = false;
 static uv_work_t flush_work;
 static bool flush_running = false;
 static char *flush_error = NULL;	/* RocksDB's, from the pool */
+static int	flush_elapsed_ms = 0;	/* since the flush before */
 
 static void
 worker_exit(int code, Datum arg)
@@ -94,7 +95,7 @@ stop_if_storage_failed(void)
 static void
 flush_run(uv_work_t *req)
 {
-	flush_error = kalam_rocks_flush_memtable(primary_db);
+	flush_error = kalam_rocks_flush_memtable(primary_db, flush_elapsed_ms);
 }
 
 static void
@@ -115,10 +116,19 @@ flush_done(uv_work_t *req, int status)
 static void
 flush_if_due(void)
 {
+	static TimestampTz last_flush = 0;
+	TimestampTz now;
+
 	if (flush_running || !kalam_rocks_flush_due(kalam_flush_interval))
 		return;
+	now = GetCurrentTimestamp();
+	flush_elapsed_ms = last_flush == 0 ? kalam_flush_interval :
+		(int) Min((now - last_flush) / 1000, INT_MAX);
 	if (uv_queue_work(&loop, &flush_work, flush_run, flush_done) == 0)
+	{
 		flush_running = true;
+		last_flush = now;
+	}
 }
 
 /*
@@ -228,7 +238,7 @@ kalam_worker_main(Datum main_arg)
 			ereport(LOG,
 					(errmsg("kalam worker: a turn of its loop took %ld ms, over which no heartbeat went out",
 							(long) ((turn[5] - turn[0]) / 1000)),
-					 errdetail("Proposing %ld ms, libuv callbacks (Raft, apply) %ld ms, writing and publishing %ld ms, purging the change log %ld ms, starting a flush and a new manifest %ld ms.",
+					 errdetail("Proposing %ld ms, libuv callbacks (Raft, apply) %ld ms, writing and publishing %ld ms, starting the change log's purge %ld ms, starting a flush and a new manifest %ld ms.",
 							   (long) ((turn[1] - turn[0]) / 1000),
 							   (long) ((turn[2] - turn[1]) / 1000),
 							   (long) ((turn[3] - turn[2]) / 1000),
