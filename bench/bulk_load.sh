@@ -80,7 +80,10 @@ declare -A stmt commit
 for ((run = 1; run <= BULK_RUNS; run++)); do
 	for how in insert copy; do
 		for kind in heap split whole; do
-			read -r s c < <(load "$kind" "$how")
+			# not in a process substitution: its row count check must
+			# stop the script, and its DROP end before the next load
+			load "$kind" "$how" >"$TEMP_BASE/load.out"
+			read -r s c <"$TEMP_BASE/load.out"
 			# the worker flushes its memtable within kalam.flush_interval:
 			# the next load's reads do not replay this one's log
 			sleep 3

@@ -42,5 +42,22 @@ SELECT count(*) AS inserts, count(DISTINCT command) AS commands,
           FROM kalam.changes('app.bulk')
          WHERE op = 'insert' AND (key->>'k')::int <= 1000) s;
 
+-- text keys alike in their first 16 bytes, keys that begin others, short
+-- ones, inserted out of order: the command's changes still in key order
+CREATE FOREIGN TABLE app.bulk_text (k text, v int) SERVER kalam OPTIONS (type 'shared', primary_key 'k');
+INSERT INTO app.bulk_text
+SELECT CASE WHEN g % 10 = 0 THEN chr(97 + g % 26)
+            ELSE 'a key that is long ' || (g % 50) || repeat('z', g % 3) END, g
+  FROM generate_series(150, 1, -1) g
+    ON CONFLICT DO NOTHING;
+SELECT count(*) AS inserts, count(DISTINCT command) AS commands,
+       bool_and(in_order) AS in_key_order
+  FROM (SELECT split_part(pos, ':', 2) AS command,
+               (key->>'k') COLLATE "C" > lag(key->>'k', 1, '')
+                 OVER (PARTITION BY split_part(pos, ':', 2)
+                       ORDER BY split_part(pos, ':', 3)::int) AS in_order
+          FROM kalam.changes('app.bulk_text')
+         WHERE op = 'insert') s;
+
 SELECT dblink_disconnect('other');
-DROP FOREIGN TABLE app.bulk;
+DROP FOREIGN TABLE app.bulk, app.bulk_text;
