@@ -631,13 +631,15 @@ kalam_rocks_flush_due(int interval_ms)
  * KALAM_FLUSH_BUSY_RATE or faster: it fills by size within seconds, and
  * flushing it every interval under a heavy load made the load slower, with
  * more level-0 files to compact (bench/scale.sh, 9.5M rows on three nodes:
- * 11.9k rows/s loaded, and 16.6k with kalam.flush_interval = 0).  Once
- * the writes slow down, the next call flushes what they left.  It also
- * lets a flush pass while an earlier one is still pending (a second
- * immutable memtable would make rocksdb_flush wait for the first), and
- * while level 0 holds KALAM_FLUSH_MAX_L0 files or more: near RocksDB's
- * slowdown trigger (20 files), rocksdb_flush waits, even told not to,
- * until compaction has brought the count down
+ * 11.9k rows/s loaded, and 16.9k with kalam.flush_interval = 0).  Once
+ * the writes slow down, the next call flushes what they left.  Nor does it
+ * flush a memtable that a flush by size began since the last call: it is
+ * younger than the interval (a load of large transactions flushes by size
+ * at each).  It also lets a flush pass while an earlier one is still
+ * pending (a second immutable memtable would make rocksdb_flush wait for
+ * the first), and while level 0 holds KALAM_FLUSH_MAX_L0 files or more:
+ * near RocksDB's slowdown trigger (20 files), rocksdb_flush waits, even
+ * told not to, until compaction has brought the count down
  * ("WaitUntilFlushWouldNotStallWrites" in RocksDB's LOG, 1-2 times per
  * node in bench/scale.sh's 3M-row load on this 2-core machine).
  */
@@ -650,6 +652,7 @@ kalam_rocks_flush_memtable(rocksdb_t *db, int elapsed_ms)
 	uint64		immutable = 0;
 	uint64		size = 0;
 	uint64		grown;
+	bool		young;
 	unsigned long level0;
 	char	   *value;
 	char	   *err = NULL;
@@ -657,9 +660,10 @@ kalam_rocks_flush_memtable(rocksdb_t *db, int elapsed_ms)
 	if (rocksdb_property_int(db, "rocksdb.cur-size-active-mem-table", &size) != 0)
 		return NULL;
 	/* smaller than last time: a flush by size began a new memtable since */
-	grown = size >= seen_size ? size - seen_size : size;
+	young = size < seen_size;
+	grown = young ? 0 : size - seen_size;
 	seen_size = size;
-	if (grown * 1000 >= (uint64) KALAM_FLUSH_BUSY_RATE * elapsed_ms)
+	if (young || grown * 1000 >= (uint64) KALAM_FLUSH_BUSY_RATE * elapsed_ms)
 		return NULL;
 	if (rocksdb_property_int(db, "rocksdb.num-entries-active-mem-table", &entries) != 0 ||
 		entries == 0 ||
@@ -678,5 +682,7 @@ kalam_rocks_flush_memtable(rocksdb_t *db, int elapsed_ms)
 	rocksdb_flushoptions_set_wait(flush_options, 0);
 	rocksdb_flush(db, flush_options, &err);
 	rocksdb_flushoptions_destroy(flush_options);
+	if (err == NULL)
+		seen_size = 0;			/* the flush began a new memtable */
 	return err;
 }
