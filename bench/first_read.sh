@@ -26,9 +26,10 @@
 # RssAnon of their backends is printed (max, average, and the sum).
 #
 # A last phase, "history", measures the first read against the write
-# history: kalam.flush_interval = 10ms and kalam.manifest_size_limit = 0
-# (never a new MANIFEST) while one pgbench client inserts single rows into
-# a table h for HISTORY_SECONDS (default 60): thousands of flushes, each a
+# history: kalam.flush_interval = 10ms, kalam.flush_min_size = 0 and
+# kalam.manifest_size_limit = 0 (never a new MANIFEST) while one pgbench
+# client inserts single rows into a table h for HISTORY_SECONDS (default
+# 60): thousands of flushes, each a
 # record of the MANIFEST that a new connection's reader replays.  Probed
 # then ("no-roll"), and after kalam.manifest_size_limit is set back to its
 # default 64kB and the worker began a new MANIFEST ("rolled"), with the
@@ -172,6 +173,7 @@ echo
 echo "== history"
 sql -c "CREATE FOREIGN TABLE h (k bigint NOT NULL, v text) SERVER kalam OPTIONS (type 'shared', primary_key 'k')" \
 	-c "INSERT INTO h VALUES (42, 'x')"
+sql -c "ALTER SYSTEM SET kalam.flush_min_size = 0" >/dev/null
 flush_interval 10
 script=$(mktemp)
 printf '%s\n' '\set k random(100, 999999999)' \
@@ -180,6 +182,7 @@ chmod 644 "$script"
 as_pg "$PG_BIN/pgbench" -n -h "$TEMP_BASE" -p "$PGPORT" -c 1 -T "$HISTORY_SECONDS" -f "$script" postgres |
 	awk '/^number of transactions actually processed/ { print "  " $0 " (single-row INSERTs, kalam.flush_interval 10ms)" }'
 rm -f "$script"
+sql -c "ALTER SYSTEM RESET kalam.flush_min_size" >/dev/null
 flush_interval 1000
 printf "%-6s %-8s %9s %9s %8s %8s %8s %9s %6s %9s %6s\n" phase config \
 	first_p50 first_p99 warm_p50 warm_p99 conn_p50 extra_p50 xheap extra_p99 xheap

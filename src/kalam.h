@@ -18,6 +18,7 @@ extern int	kalam_ttl_purge_interval;
 extern int	kalam_ttl_purge_batch;
 extern int	kalam_change_retention;
 extern int	kalam_flush_interval;
+extern int	kalam_flush_min_size;
 extern int	kalam_manifest_size_limit;
 extern int	kalam_worker_wait_timeout;
 extern bool kalam_debug_ddl_records;

@@ -17,6 +17,7 @@ $node->init;
 $node->append_conf('postgresql.conf', qq{
 shared_preload_libraries = 'kalam'
 kalam.flush_interval = '20ms'
+kalam.flush_min_size = 0
 kalam.manifest_size_limit = '8kB'
 });
 $node->start;

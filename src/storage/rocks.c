@@ -622,34 +622,45 @@ kalam_rocks_flush_due(int interval_ms)
 }
 
 /*
- * Flush the primary's active memtable if it holds entries, without
- * waiting for the flush; elapsed_ms is the time since the last call.
- * RocksDB and libc only: it runs on a thread of libuv's pool, one call at
- * a time.  On failure, returns RocksDB's message (to rocksdb_free).
+ * Flush the primary's active memtable by age, without waiting for the
+ * flush; elapsed_ms is the time since the last call.  RocksDB and libc
+ * only: it runs on a thread of libuv's pool, one call at a time.  On
+ * failure, returns RocksDB's message (to rocksdb_free).
  *
- * It lets a flush pass while writes fill the memtable at
- * KALAM_FLUSH_BUSY_RATE or faster: it fills by size within seconds, and
- * flushing it every interval under a heavy load made the load slower, with
- * more level-0 files to compact (bench/scale.sh, 9.5M rows on three nodes:
- * 11.9k rows/s loaded, and 16.9k with kalam.flush_interval = 0).  Once
- * the writes slow down, the next call flushes what they left.  Nor does it
- * flush a memtable that a flush by size began since the last call: it is
- * younger than the interval (a load of large transactions flushes by size
- * at each).  It also lets a flush pass while an earlier one is still
- * pending (a second immutable memtable would make rocksdb_flush wait for
- * the first), and while level 0 holds KALAM_FLUSH_MAX_L0 files or more:
- * near RocksDB's slowdown trigger (20 files), rocksdb_flush waits, even
- * told not to, until compaction has brought the count down
- * ("WaitUntilFlushWouldNotStallWrites" in RocksDB's LOG, 1-2 times per
- * node in bench/scale.sh's 3M-row load on this 2-core machine).
+ * A flushed file costs more than its size: all of kalam's keys are in one
+ * column family, so each file spans from the groups' applied positions to
+ * the change log's tail to the rows' tail, and each compaction of level 0
+ * (4 files) rewrites all of level 1 (207 MB on average at 10M rows, in
+ * bench/scale.sh).  Flushing every interval whatever the writes made that
+ * load slower (11.9k rows/s loaded, 16.9k with kalam.flush_interval = 0)
+ * and doubled the leader's p99 while a follower caught up at 1M rows.  So
+ * a flush by age passes while:
+ * - writes fill the memtable at KALAM_FLUSH_BUSY_RATE or faster: it fills
+ *   by size within seconds (the next call after they slow down flushes
+ *   what they left);
+ * - a flush by size began the memtable since the last call: it is younger
+ *   than the interval (a load of large transactions flushes at each);
+ * - the memtable holds less than min_size (kalam.flush_min_size): a
+ *   reader replays it in a few ms, and a file of it costs as much
+ *   compaction as a full one;
+ * - RocksDB compacts: another file would start the next compaction of
+ *   level 1 as soon as this one ends;
+ * - an earlier flush is still pending (a second immutable memtable would
+ *   make rocksdb_flush wait for the first), or level 0 holds
+ *   KALAM_FLUSH_MAX_L0 files or more: near RocksDB's slowdown trigger (20
+ *   files), rocksdb_flush waits, even told not to, until compaction has
+ *   brought the count down ("WaitUntilFlushWouldNotStallWrites" in
+ *   RocksDB's LOG, 1-2 times per node in bench/scale.sh's 3M-row load on
+ *   this 2-core machine).
  */
 char *
-kalam_rocks_flush_memtable(rocksdb_t *db, int elapsed_ms)
+kalam_rocks_flush_memtable(rocksdb_t *db, int elapsed_ms, uint64 min_size)
 {
 	static uint64 seen_size = 0;	/* the active memtable's, last call */
 	rocksdb_flushoptions_t *flush_options;
 	uint64		entries = 0;
 	uint64		immutable = 0;
+	uint64		compactions = 0;
 	uint64		size = 0;
 	uint64		grown;
 	bool		young;
@@ -663,12 +674,15 @@ kalam_rocks_flush_memtable(rocksdb_t *db, int elapsed_ms)
 	young = size < seen_size;
 	grown = young ? 0 : size - seen_size;
 	seen_size = size;
-	if (young || grown * 1000 >= (uint64) KALAM_FLUSH_BUSY_RATE * elapsed_ms)
+	if (young || size < min_size ||
+		grown * 1000 >= (uint64) KALAM_FLUSH_BUSY_RATE * elapsed_ms)
 		return NULL;
 	if (rocksdb_property_int(db, "rocksdb.num-entries-active-mem-table", &entries) != 0 ||
 		entries == 0 ||
 		rocksdb_property_int(db, "rocksdb.num-immutable-mem-table", &immutable) != 0 ||
-		immutable > 0)
+		immutable > 0 ||
+		rocksdb_property_int(db, "rocksdb.num-running-compactions", &compactions) != 0 ||
+		compactions > 0)
 		return NULL;
 	/* a string property: rocksdb_property_int fails on it */
 	value = rocksdb_property_value(db, "rocksdb.num-files-at-level0");

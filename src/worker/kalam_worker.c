@@ -59,6 +59,7 @@ static uv_work_t flush_work;
 static bool flush_running = false;
 static char *flush_error = NULL;	/* RocksDB's, from the pool */
 static int	flush_elapsed_ms = 0;	/* since the flush before */
+static int	flush_min_size = 0;		/* kalam.flush_min_size, in bytes */
 
 static void
 worker_exit(int code, Datum arg)
@@ -95,7 +96,8 @@ stop_if_storage_failed(void)
 static void
 flush_run(uv_work_t *req)
 {
-	flush_error = kalam_rocks_flush_memtable(primary_db, flush_elapsed_ms);
+	flush_error = kalam_rocks_flush_memtable(primary_db, flush_elapsed_ms,
+											 flush_min_size);
 }
 
 static void
@@ -122,6 +124,7 @@ flush_if_due(void)
 	if (flush_running || !kalam_rocks_flush_due(kalam_flush_interval))
 		return;
 	now = GetCurrentTimestamp();
+	flush_min_size = kalam_flush_min_size * 1024;
 	flush_elapsed_ms = last_flush == 0 ? kalam_flush_interval :
 		(int) Min((now - last_flush) / 1000, INT_MAX);
 	if (uv_queue_work(&loop, &flush_work, flush_run, flush_done) == 0)
