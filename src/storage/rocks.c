@@ -62,7 +62,10 @@
  * Even with a small MANIFEST, a backend's first open of RocksDB costs 7-11
  * ms (a probe forking children as the postmaster does; a second open in
  * the same process: 0.6 ms), where a heap table's first read costs 4 ms
- * more than the next.  Opening the reader on a thread while the backend
+ * more than the next.  Timed in backends: 2.9 ms creating the reader's
+ * options, 6.3 ms opening; with the options created in the postmaster
+ * instead, the open took 8.9 ms: the cost is the forked process's first
+ * touch of memory, not work that can be done once before the fork.  Opening the reader on a thread while the backend
  * authenticates was tried: the first read took 4-6 ms, but the connection
  * 7-8 ms longer on this 2-core machine (bench/first_read.sh, same run), so
  * a connection that reads gained 0-2.5 ms in all, and one that does not
