@@ -662,8 +662,7 @@ kalam_node_finish_iteration(void)
 /*
  * Does anything but the loop's own calls hold the database: a split
  * applied or the change log purged on the pool, a transfer served or
- * installed?  The worker opens
- * its storage again only when nothing does.
+ * installed?  The worker opens its storage again only when nothing does.
  */
 bool
 kalam_node_storage_busy(void)

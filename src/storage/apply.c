@@ -1469,11 +1469,11 @@ kalam_apply_destroy(KalamApplier *applier)
  * and record the position of the last one removed.  It examines at most
  * limit keys, from where it stopped last, so that a call is bounded.
  * RocksDB and libc only: it runs on a thread of libuv's pool, while the
- * loop applies to the same group (different keys).  The log is in commit order and command timestamps come
- * from the committing nodes' clocks, so the purge stops at the first
- * change at or after cutoff: a change is kept at least until cutoff passes
- * it.  Returns the number removed, -1 on a storage error (errbuf says
- * which).
+ * loop applies to the same group (different keys).  The log is in commit
+ * order and command timestamps come from the committing nodes' clocks, so
+ * the purge stops at the first change at or after cutoff: a change is kept
+ * at least until cutoff passes it.  Returns the number removed, -1 on a
+ * storage error (errbuf says which).
  */
 int
 kalam_apply_purge_changes(KalamApplier *applier, TimestampTz cutoff,

@@ -17,13 +17,13 @@
  * about 36 ms per MB here, 450-600 ms with the 8 MB memtable full, and as
  * much memory in every reading backend.  So the kalam worker flushes a
  * memtable that is kalam.flush_interval old (kalam_rocks_flush_due),
- * unless writes fill it by size soon anyway (kalam_rocks_flush_memtable),
- * and the reader is opened to cost little: no memtable Bloom filter of its
- * own (3 MB touched at each open), table files' index and filter blocks in
- * a 1 MB block cache instead of loaded whole at open (which grew with the
- * data), and a quiet info log.  Table files have partitioned index and
- * filter blocks, so the cache holds the small top level and reads stay at
- * 0.06 ms.  Measured (bench/first_read.sh, 20 new
+ * unless the flush would cost more than it saves (kalam_rocks_flush_memtable
+ * says when), and the reader is opened to cost little: no memtable Bloom
+ * filter of its own (3 MB touched at each open), table files' index and
+ * filter blocks in a 1 MB block cache instead of loaded whole at open
+ * (which grew with the data), and a quiet info log.  Table files have
+ * partitioned index and filter blocks, so the cache holds the small top
+ * level and reads stay at 0.06 ms.  Measured (bench/first_read.sh, 20 new
  * connections, p50): first point read 547 ms after 200k or 500k rows
  * written when flushing by size only, 27 and 15 ms with all of this (a
  * heap table's: 6-9 ms); 24.5 MB private memory per backend after a full
@@ -65,11 +65,12 @@
  * more than the next.  Timed in backends: 2.9 ms creating the reader's
  * options, 6.3 ms opening; with the options created in the postmaster
  * instead, the open took 8.9 ms: the cost is the forked process's first
- * touch of memory, not work that can be done once before the fork.  Opening the reader on a thread while the backend
- * authenticates was tried: the first read took 4-6 ms, but the connection
- * 7-8 ms longer on this 2-core machine (bench/first_read.sh, same run), so
- * a connection that reads gained 0-2.5 ms in all, and one that does not
- * lost 7-8 ms.  It is not done.
+ * touch of memory, not work that can be done once before the fork.
+ * Opening the reader on a thread while the backend authenticates was
+ * tried: the first read took 4-6 ms, but the connection 7-8 ms longer on
+ * this 2-core machine (bench/first_read.sh, same run), so a connection
+ * that reads gained 0-2.5 ms in all, and one that does not lost 7-8 ms.
+ * It is not done.
  *
  * A reader keeps every table file of its view open (max_open_files -1), as
  * RocksDB requires of a secondary: the primary deletes the files that
