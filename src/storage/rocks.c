@@ -92,6 +92,7 @@
 #include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common/file_utils.h"
@@ -627,9 +628,9 @@ kalam_rocks_flush_due(int interval_ms)
 
 /*
  * Flush the primary's active memtable by age, without waiting for the
- * flush; elapsed_ms is the time since the last call.  RocksDB and libc
- * only: it runs on a thread of libuv's pool, one call at a time.  On
- * failure, returns RocksDB's message (to rocksdb_free).
+ * flush.  RocksDB and libc only: it runs on a thread of libuv's pool, one
+ * call at a time (its static state is its own).  On failure, returns
+ * RocksDB's message (to rocksdb_free).
  *
  * A flushed file costs more than its size: all of kalam's keys are in one
  * column family, so each file spans from the groups' applied positions to
@@ -658,9 +659,12 @@ kalam_rocks_flush_due(int interval_ms)
  *   this 2-core machine).
  */
 char *
-kalam_rocks_flush_memtable(rocksdb_t *db, int elapsed_ms, uint64 min_size)
+kalam_rocks_flush_memtable(rocksdb_t *db, uint64 min_size)
 {
 	static uint64 seen_size = 0;	/* the active memtable's, last call */
+	static struct timespec seen_at; /* that call's time (monotonic) */
+	struct timespec now;
+	int64		elapsed_ms;
 	rocksdb_flushoptions_t *flush_options;
 	uint64		entries = 0;
 	uint64		immutable = 0;
@@ -674,12 +678,18 @@ kalam_rocks_flush_memtable(rocksdb_t *db, int elapsed_ms, uint64 min_size)
 
 	if (rocksdb_property_int(db, "rocksdb.cur-size-active-mem-table", &size) != 0)
 		return NULL;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	/* the first call: as if after a long pause */
+	elapsed_ms = seen_at.tv_sec == 0 ? INT_MAX :
+		(now.tv_sec - seen_at.tv_sec) * 1000 +
+		(now.tv_nsec - seen_at.tv_nsec) / 1000000;
 	/* smaller than last time: a flush by size began a new memtable since */
 	young = size < seen_size;
 	grown = young ? 0 : size - seen_size;
 	seen_size = size;
+	seen_at = now;
 	if (young || size < min_size ||
-		grown * 1000 >= (uint64) KALAM_FLUSH_BUSY_RATE * elapsed_ms)
+		grown * 1000 >= (uint64) KALAM_FLUSH_BUSY_RATE * (uint64) elapsed_ms)
 		return NULL;
 	if (rocksdb_property_int(db, "rocksdb.num-entries-active-mem-table", &entries) != 0 ||
 		entries == 0 ||

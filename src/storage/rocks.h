@@ -25,8 +25,7 @@ extern bool kalam_rocks_manifest_due(int limit_kb);
 extern rocksdb_t *kalam_rocks_reopen_primary(rocksdb_t *db);
 extern void kalam_rocks_remove_stale_secondaries(void);
 extern bool kalam_rocks_flush_due(int interval_ms);
-extern char *kalam_rocks_flush_memtable(rocksdb_t *db, int elapsed_ms,
-										uint64 min_size);
+extern char *kalam_rocks_flush_memtable(rocksdb_t *db, uint64 min_size);
 
 /* backends */
 extern rocksdb_t *kalam_rocks_reader(void);

@@ -58,8 +58,7 @@ static bool node_started = false;
 static uv_work_t flush_work;
 static bool flush_running = false;
 static char *flush_error = NULL;	/* RocksDB's, from the pool */
-static int	flush_elapsed_ms = 0;	/* since the flush before */
-static int	flush_min_size = 0;		/* kalam.flush_min_size, in bytes */
+static uint64 flush_min_size = 0;	/* kalam.flush_min_size, in bytes */
 
 static void
 worker_exit(int code, Datum arg)
@@ -96,8 +95,7 @@ stop_if_storage_failed(void)
 static void
 flush_run(uv_work_t *req)
 {
-	flush_error = kalam_rocks_flush_memtable(primary_db, flush_elapsed_ms,
-											 flush_min_size);
+	flush_error = kalam_rocks_flush_memtable(primary_db, flush_min_size);
 }
 
 static void
@@ -118,20 +116,11 @@ flush_done(uv_work_t *req, int status)
 static void
 flush_if_due(void)
 {
-	static TimestampTz last_flush = 0;
-	TimestampTz now;
-
 	if (flush_running || !kalam_rocks_flush_due(kalam_flush_interval))
 		return;
-	now = GetCurrentTimestamp();
-	flush_min_size = kalam_flush_min_size * 1024;
-	flush_elapsed_ms = last_flush == 0 ? kalam_flush_interval :
-		(int) Min((now - last_flush) / 1000, INT_MAX);
+	flush_min_size = (uint64) kalam_flush_min_size * 1024;
 	if (uv_queue_work(&loop, &flush_work, flush_run, flush_done) == 0)
-	{
 		flush_running = true;
-		last_flush = now;
-	}
 }
 
 /*
