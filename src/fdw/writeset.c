@@ -622,8 +622,9 @@ sorted_entries(int *nentries)
 	sort_entries(sorted, i);
 	entries = MemoryContextAllocHuge(CurrentMemoryContext,
 									 sizeof(KalamWriteEntry *) * (i + 1));
-	for (*nentries = 0; *nentries < i; (*nentries)++)
-		entries[*nentries] = sorted[*nentries].entry;
+	*nentries = i;
+	for (i = 0; i < *nentries; i++)
+		entries[i] = sorted[i].entry;
 	pfree(sorted);
 	return entries;
 }
