@@ -251,7 +251,7 @@ define_gucs(void)
 							NULL, NULL, NULL);
 	DefineCustomStringVariable("kalam.raft_address",
 							   "host:port where this node's Raft groups listen; group N uses port + N.",
-							   "Empty: a one-node cluster on loopback ports the kernel chooses.",
+							   "Empty, with kalam.peers empty: a one-node cluster, which listens on no port.",
 							   &kalam_raft_address,
 							   "",
 							   PGC_POSTMASTER,

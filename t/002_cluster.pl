@@ -41,6 +41,16 @@ like($nodes[0]->safe_psql('postgres', 'SELECT client_address FROM kalam.nodes WH
 is($nodes[2]->safe_psql('postgres', 'SELECT count(*) FROM kalam.groups WHERE leader_address IS NULL'),
 	0, 'kalam.groups names every leader\'s client address');
 
+# a node listens on its Raft ports (one per group) and its forwarding port,
+# all below the ephemeral range, and on no port the kernel chose
+my ($raft_base) = $nodes[0]->safe_psql('postgres', 'SHOW kalam.raft_address') =~ /:(\d+)$/;
+my $ngroups = $nodes[0]->safe_psql('postgres', 'SELECT count(*) FROM kalam.groups');
+my @ports = listening_ports(node_pids($nodes[0]));
+is(join(',', grep { $_ >= $raft_base && $_ <= $raft_base + $ngroups } @ports),
+	join(',', $raft_base .. $raft_base + $ngroups),
+	'node 1 listens on its Raft and forwarding ports');
+is(scalar(grep { $_ >= 32768 } @ports), 0, 'node 1 listens on no port of the ephemeral range');
+
 # DDL on a follower of the meta group is forwarded and replayed everywhere
 my $meta_leader = $nodes[0]->safe_psql('postgres',
 	"SELECT leader_id FROM kalam.groups WHERE group_name = 'meta'");

@@ -4,10 +4,14 @@
 # that stays connected through both reads every committed row, a scan that
 # was open across a new MANIFEST finishes with the rows of its view, and
 # the MANIFEST stays small (a new connection's first read replays it).  A
-# session that ends with a scan open does not bring the server down.
+# session that ends with a scan open does not bring the server down.  And
+# a one-node cluster listens on no TCP port.
 use strict;
 use warnings;
 
+use FindBin;
+use lib $FindBin::RealBin;
+use KalamCluster;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -27,6 +31,11 @@ $node->safe_psql('postgres', q{
 	CREATE FOREIGN TABLE t (k int, v text)
 	  SERVER kalam OPTIONS (type 'shared', primary_key 'k');
 });
+
+# a one-node cluster's groups have no peer to hear from: its Raft groups
+# listen on no port (they took ports of the ephemeral range before)
+is(join(',', listening_ports(node_pids($node))), '',
+	'a one-node cluster listens on no TCP port');
 
 my $reader = $node->background_psql('postgres', on_error_stop => 0);
 $reader->query_safe('SET client_min_messages = debug1');

@@ -15,7 +15,7 @@ use Time::HiRes qw(usleep);
 
 our @EXPORT =
   qw(run_sql start_kalam_cluster replicated_ddl group_leader kill9 node_pids same_contents
-  cluster_secret write_secret start_inserts finish_inserts);
+  cluster_secret write_secret start_inserts finish_inserts listening_ports);
 
 # Run SQL on a node as its superuser; returns (stdout, stderr) with the
 # SQLSTATEs of errors shown (VERBOSITY verbose).
@@ -179,6 +179,39 @@ sub node_pids
 	}
 	closedir($proc);
 	return @pids;
+}
+
+# The TCP ports on which any of the processes listen (sockets in state
+# LISTEN in /proc/net/tcp and tcp6 whose inode is one of their open files).
+sub listening_ports
+{
+	my (@pids) = @_;
+	my (%inodes, %ports);
+
+	for my $pid (@pids)
+	{
+		opendir(my $fds, "/proc/$pid/fd") or next;
+		for my $fd (readdir($fds))
+		{
+			my $link = readlink("/proc/$pid/fd/$fd") // next;
+			$inodes{$1} = 1 if $link =~ /^socket:\[(\d+)\]$/;
+		}
+		closedir($fds);
+	}
+	for my $table ('/proc/net/tcp', '/proc/net/tcp6')
+	{
+		open(my $fh, '<', $table) or next;
+		<$fh>;
+		while (my $line = <$fh>)
+		{
+			# sl local_address rem_address st ... uid timeout inode
+			my @f = split ' ', $line;
+			next unless $f[3] eq '0A' && $inodes{ $f[9] };
+			$ports{ hex((split /:/, $f[1])[-1]) } = 1;
+		}
+		close($fh);
+	}
+	return sort { $a <=> $b } keys %ports;
 }
 
 # kill -9 of a whole node: the postmaster and every process it started,

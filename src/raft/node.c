@@ -17,8 +17,8 @@
  * must not raise errors: they record what went wrong in the group, and
  * kalam_node_finish_iteration logs it.
  *
- * With kalam.peers empty, every group is a one-voter cluster listening on a
- * loopback port chosen by the kernel.
+ * With kalam.peers empty, every group is a one-voter cluster that listens
+ * on no port (transport.c): there is no peer to hear from.
  *
  * src/raft/node.c
  *
@@ -210,6 +210,7 @@ start_group(KalamGroup *g, rocksdb_t *db, const sigset_t *mask)
 		start_failed(mask, g, "configure", rv);
 
 	if ((rv = kalam_transport_init(&g->transport, node_loop, g->id,
+								   kalam_peer_count() > 0,
 								   kalam_peer_raft_address)) != 0)
 		start_failed(mask, g, "create the transport of", rv);
 	if ((rv = raft_uv_init(&g->io, node_loop, dir, &g->transport)) != 0)

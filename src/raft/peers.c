@@ -256,7 +256,8 @@ kalam_peer_raft_address(int node_id, int group, char *address, size_t len)
 
 /*
  * The address of a group of this node in a one-node cluster: on
- * kalam.raft_address, or loopback with a port the kernel chooses.
+ * kalam.raft_address, or loopback port 0.  It only names the node in the
+ * group's configuration: a one-node cluster listens on no port.
  */
 void
 kalam_peer_self_address(int group, char *out)

@@ -21,8 +21,9 @@
  * handed over with the peer's configured Raft address of the group, not
  * the ephemeral address it connected from.
  *
- * A failed listen says which address and why in the transport's errmsg,
- * which libraft does not pass on: node.c reports it.
+ * A one-node cluster's groups listen on no port.  A failed listen says
+ * which address and why in the transport's errmsg, which libraft does not
+ * pass on: node.c reports it.
  *
  * Runs in libuv callbacks on the worker's main thread: no palloc, no
  * ereport.
@@ -69,6 +70,7 @@ struct Transport
 	int			group;
 	raft_id		id;
 	char		address[ADDRESS_LEN];
+	bool		listen;			/* false in a one-node cluster */
 	uv_tcp_t	listener;
 	bool		listening;
 	raft_uv_accept_cb accept_cb;
@@ -207,6 +209,8 @@ transport_listen(struct raft_uv_transport *rt, raft_uv_accept_cb cb)
 	int			rv;
 
 	t->accept_cb = cb;
+	if (!t->listen)
+		return 0;
 	if (!parse_address(t->address, &addr))
 	{
 		snprintf(rt->errmsg, RAFT_ERRMSG_BUF_SIZE,
@@ -375,10 +379,14 @@ transport_close(struct raft_uv_transport *rt, raft_uv_transport_close_cb cb)
 	maybe_closed(t);
 }
 
-/* Set up the transport of one group; kalam_transport_release frees it. */
+/*
+ * Set up the transport of one group; kalam_transport_release frees it.
+ * Without listen it opens no port: a one-node cluster has no peer that
+ * could authenticate, so no one to hear from.
+ */
 int
 kalam_transport_init(struct raft_uv_transport *rt, uv_loop_t *loop, int group,
-					 KalamPeerAddressFn peer_address)
+					 bool listen, KalamPeerAddressFn peer_address)
 {
 	Transport  *t = calloc(1, sizeof(Transport));
 
@@ -387,6 +395,7 @@ kalam_transport_init(struct raft_uv_transport *rt, uv_loop_t *loop, int group,
 		return RAFT_NOMEM;
 	t->loop = loop;
 	t->group = group;
+	t->listen = listen;
 	t->peer_address = peer_address;
 	t->owner = rt;
 	rt->impl = t;

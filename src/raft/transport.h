@@ -19,7 +19,8 @@ typedef bool (*KalamPeerAddressFn) (int node_id, int group, char *address,
 									size_t len);
 
 extern int	kalam_transport_init(struct raft_uv_transport *t, uv_loop_t *loop,
-								 int group, KalamPeerAddressFn peer_address);
+								 int group, bool listen,
+								 KalamPeerAddressFn peer_address);
 extern void kalam_transport_release(struct raft_uv_transport *t);
 
 #endif							/* KALAM_TRANSPORT_H */
