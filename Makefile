@@ -10,34 +10,33 @@ OBJS = \
 	src/codec/ddl_record.o \
 	src/codec/entry.o \
 	src/codec/frame.o \
+	src/codec/group.o \
 	src/codec/key.o \
 	src/codec/row.o \
 	src/codec/snapshot.o \
 	src/codec/txn.o \
 	src/worker/channel.o \
 	src/worker/kalam_worker.o \
-	src/raft/apply_metrics.o \
-	src/raft/group.o \
-	src/raft/forward.o \
-	src/raft/fence.o \
-	src/raft/fsm.o \
-	src/raft/handshake.o \
-	src/raft/meta_watermark.o \
-	src/raft/node.o \
-	src/raft/peers.o \
-	src/raft/proposal.o \
-	src/raft/snapshot.o \
-	src/raft/status.o \
-	src/raft/transport.o \
-	src/storage/keys.o \
-	src/storage/row.o \
-	src/storage/apply.o \
-	src/storage/txn_apply.o \
-	src/storage/rocks.o \
-	src/storage/prefix_scan.o \
-	src/storage/digest.o \
-	src/storage/transfer.o \
-	src/storage/parked.o \
+	src/cluster/apply_metrics.o \
+	src/cluster/forward.o \
+	src/cluster/fence.o \
+	src/cluster/fsm.o \
+	src/cluster/handshake.o \
+	src/cluster/meta_watermark.o \
+	src/cluster/node.o \
+	src/cluster/peers.o \
+	src/cluster/proposal.o \
+	src/cluster/snapshot.o \
+	src/cluster/status.o \
+	src/cluster/transport.o \
+	src/kv/keys.o \
+	src/kv/row.o \
+	src/kv/apply.o \
+	src/kv/txn_apply.o \
+	src/kv/rocks.o \
+	src/kv/prefix_scan.o \
+	src/kv/transfer.o \
+	src/kv/parked.o \
 	src/txn/commit.o \
 	src/txn/recovery.o \
 	src/fdw/kalam_fdw.o \
@@ -48,6 +47,7 @@ OBJS = \
 	src/fdw/writeset.o \
 	src/fdw/read_level.o \
 	src/fdw/ddl.o \
+	src/fdw/digest.o \
 	src/jobs/jobs_worker.o \
 	src/jobs/ddl_replay.o \
 	src/live/registry.o \
@@ -76,7 +76,7 @@ EXTRA_CLEAN = tmp_check_regress tmp_check_isolation output_iso $(OBJS:.o=.d)
 override with_llvm = no
 # rebuild what includes a changed header: a .d file beside each object
 # (PGXS's autodepend names them by basename only, and src/codec/snapshot.c
-# and src/raft/snapshot.c, src/codec/row.c and src/storage/row.c would
+# and src/cluster/snapshot.c, src/codec/row.c and src/kv/row.c would
 # share one: a header change left one of each pair stale)
 override CPPFLAGS += -MMD -MP
 # one database for regression and isolation tests: kalam.database in

@@ -108,7 +108,7 @@ LANGUAGE C STRICT VOLATILE;
 CREATE VIEW stats AS SELECT * FROM stats();
 
 -- the apply path of each Raft group on this node, over the last minute and
--- since stat_apply_reset() (src/raft/apply_metrics.c)
+-- since stat_apply_reset() (src/cluster/apply_metrics.c)
 CREATE FUNCTION stat_apply(
     OUT group_name text,
     OUT period text,
@@ -184,7 +184,7 @@ AS 'MODULE_PATHNAME', 'kalam_table_digest'
 LANGUAGE C STRICT VOLATILE;
 
 -- the parts of split commands stored on this node, per data group
--- (src/storage/digest.c)
+-- (src/fdw/digest.c)
 CREATE FUNCTION split_parts(
     OUT group_name text,
     OUT parts bigint,

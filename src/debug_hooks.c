@@ -26,8 +26,8 @@
 #include "utils/timestamp.h"
 #include "utils/wait_event.h"
 
+#include "codec/group.h"
 #include "kalam.h"
-#include "raft/group.h"
 #include "worker/channel.h"
 
 bool		kalam_debug_enable_hooks = false;

@@ -21,18 +21,18 @@
 #include "storage/shmem.h"
 #include "utils/guc.h"
 
+#include "cluster/apply_metrics.h"
+#include "cluster/handshake.h"
+#include "cluster/meta_watermark.h"
+#include "cluster/node.h"
+#include "cluster/snapshot.h"
 #include "codec/command.h"
+#include "codec/group.h"
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
+#include "kv/apply.h"
+#include "kv/rocks.h"
 #include "live/live.h"
-#include "raft/apply_metrics.h"
-#include "raft/group.h"
-#include "raft/handshake.h"
-#include "raft/meta_watermark.h"
-#include "raft/node.h"
-#include "raft/snapshot.h"
-#include "storage/apply.h"
-#include "storage/rocks.h"
 #include "txn/txn.h"
 #include "worker/channel.h"
 
@@ -342,6 +342,7 @@ _PG_init(void)
 		kalam_require_preload();
 
 	define_gucs();
+	kalam_rocks_configure(kalam_data_path(NULL), kalam_channel_wait_storage_ready);
 	kalam_node_check_settings();
 
 	prev_shmem_request_hook = shmem_request_hook;

@@ -174,7 +174,7 @@ kalam_change_read(const char *key, size_t keylen, const char *value,
 
 /*
  * The user of a user or stream table's row key (or truncated prefix), the
- * escaped bytes after the table id (storage/keys.c), as a C string.
+ * escaped bytes after the table id (kv/keys.c), as a C string.
  */
 bool
 kalam_change_key_user(const char *key, size_t keylen, char *user,

@@ -445,7 +445,7 @@ kalam_command_only_deletes_ranges(const char *command, size_t length)
  * intent deletes one) or that it writes in a batch of its own (a bulk
  * insert, a split); the position written with the staged batch is then
  * that of the entries before it.  A split's part goes alone too, so that
- * its entry is no larger than kalam.max_entry_size.  raft/node.c proposes
+ * its entry is no larger than kalam.max_entry_size.  cluster/node.c proposes
  * such a command alone.
  */
 bool
@@ -460,7 +460,7 @@ kalam_command_needs_own_entry(const char *command, size_t length)
 
 /*
  * Is the command a split's (its parts applied, or dropped)?  Apply runs
- * it off the worker's loop (raft/fsm.c), in a batch of its own.
+ * it off the worker's loop (cluster/fsm.c), in a batch of its own.
  */
 bool
 kalam_command_is_split(const char *command, size_t length)

@@ -45,7 +45,7 @@
 /*
  * A command of at least this many inserts, in strictly increasing key
  * order, is a bulk insert: apply checks its keys with one forward pass
- * over the database and writes it in a batch of its own (storage/apply.c).
+ * over the database and writes it in a batch of its own (kv/apply.c).
  */
 #define KALAM_BULK_MIN_OPS	256
 
@@ -84,7 +84,7 @@ typedef enum KalamOpKind
 	 * a log entry of its own (fdw/writeset.c): PART stores one part, itself
 	 * a whole command of row writes, under the split's key in the group's
 	 * table id 0; SPLIT then applies the parts in order as one command, all
-	 * or nothing, and removes them (storage/apply.c).  Each is alone in its
+	 * or nothing, and removes them (kv/apply.c).  Each is alone in its
 	 * command, SPLIT alone in its log entry.
 	 */
 	KALAM_OP_PART,				/* key: the part's (KALAM_PART_KEY_LEN);

@@ -19,9 +19,9 @@
 
 #include "codec/change.h"
 #include "codec/command.h"
+#include "codec/group.h"
 #include "codec/key.h"
 #include "codec/txn.h"
-#include "raft/group.h"
 
 /* The group a key belongs to; -1 if the key is too short to have one. */
 int

@@ -5,7 +5,7 @@
  *	  keys a group's commands and snapshots may touch.
  *
  * A key is its Raft group (2 bytes, big endian), its table id (4 bytes,
- * big endian), then the row's part (storage/keys.c encodes it).  Table id
+ * big endian), then the row's part (kv/keys.c encodes it).  Table id
  * 0 holds a group's own metadata: its applied index ("applied_index"), and
  * in the meta group the DDL records ("ddl/...") and the nodes' client
  * addresses ("node/..."), in every group the records, intents and locks of
@@ -33,7 +33,7 @@
 /*
  * Keys of no group (group 0xFFFF, above every group's): this node's own
  * scratch, which no command may name (its group is none of theirs) and no
- * snapshot carries.  The entries parked out of memory (storage/parked.c)
+ * snapshot carries.  The entries parked out of memory (kv/parked.c)
  * are there, under their group (2 bytes) and log index (8 bytes), both big
  * endian.
  */

@@ -3,7 +3,7 @@
  * row.c
  *	  Writing and reading the row payload (see row.h).
  *
- * It exists because the earlier reader, inside storage/row.c, read the null
+ * It exists because the earlier reader, inside kv/row.c, read the null
  * bitmap without checking it against the payload's length: a payload that
  * claims more attributes than it holds made it read past the value.
  *

@@ -15,7 +15,7 @@
  * so the reader checks the bitmap and every attribute against the payload's
  * length and reports a static message instead of raising an error: it runs
  * without palloc or ereport, in the fuzz harness too (test/fuzz/).  Turning
- * attributes into Datums by a tuple descriptor is storage/row.c's.
+ * attributes into Datums by a tuple descriptor is kv/row.c's.
  *
  * src/codec/row.h
  *

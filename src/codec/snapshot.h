@@ -13,7 +13,7 @@
  * index; the rows stay in RocksDB, which already holds them durably at
  * that index (fsm.c syncs its WAL first).  A node that must install a
  * descriptor newer than what it stores fetches the group's current rows
- * from a peer in chunks of bounded size (raft/snapshot.c), as TiKV sends
+ * from a peer in chunks of bounded size (cluster/snapshot.c), as TiKV sends
  * SST files outside its Raft messages.
  *
  * Descriptor (24 bytes): magic 'S', format version 3, 6 reserved bytes

@@ -16,8 +16,8 @@
 #include "port/pg_bswap.h"
 
 #include "codec/command.h"
+#include "codec/group.h"
 #include "codec/txn.h"
-#include "raft/group.h"
 
 /* group prefix, table id 0 and tag: the start of every key made here */
 static void

@@ -47,12 +47,12 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
-#include "fdw/kalam_fdw.h"
+#include "cluster/node.h"
 #include "codec/ddl_record.h"
+#include "codec/group.h"
+#include "fdw/kalam_fdw.h"
 #include "kalam.h"
-#include "raft/group.h"
-#include "raft/node.h"
-#include "storage/keys.h"
+#include "kv/keys.h"
 
 bool		kalam_ddl_replaying = false;
 uint32		kalam_ddl_replay_table_id = 0;

@@ -23,10 +23,10 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "codec/group.h"
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
-#include "raft/group.h"
-#include "storage/keys.h"
+#include "kv/keys.h"
 
 PG_FUNCTION_INFO_V1(kalam_fdw_handler);
 

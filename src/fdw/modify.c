@@ -29,8 +29,8 @@
 #include "utils/lsyscache.h"
 
 #include "fdw/kalam_fdw.h"
-#include "storage/keys.h"
-#include "storage/row.h"
+#include "kv/keys.h"
+#include "kv/row.h"
 
 typedef struct KalamModifyState
 {

@@ -28,7 +28,7 @@
 #include "utils/varlena.h"
 
 #include "fdw/kalam_fdw.h"
-#include "storage/keys.h"
+#include "kv/keys.h"
 
 PG_FUNCTION_INFO_V1(kalam_fdw_validator);
 

@@ -30,7 +30,7 @@
 #include "utils/ruleutils.h"
 
 #include "fdw/kalam_fdw.h"
-#include "storage/keys.h"
+#include "kv/keys.h"
 
 typedef struct KeyCondition
 {

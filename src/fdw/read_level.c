@@ -16,7 +16,7 @@
  *					   A leader that was deposed and does not know it yet
  *					   may answer for up to an election timeout.
  *	 linearizable	   any node: the group's leader confirms with a quorum
- *					   that it still leads (raft/fence.c: ReadIndex, one
+ *					   that it still leads (cluster/fence.c: ReadIndex, one
  *					   round shared by the reads waiting for it) and
  *					   answers with its commit index; this node waits
  *					   until it has applied that far, then reads locally.
@@ -46,10 +46,10 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "cluster/node.h"
+#include "codec/group.h"
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
-#include "raft/group.h"
-#include "raft/node.h"
 #include "worker/channel.h"
 
 PG_FUNCTION_INFO_V1(kalam_last_commit);

@@ -27,9 +27,9 @@
 #include "utils/memutils.h"
 
 #include "fdw/kalam_fdw.h"
-#include "storage/keys.h"
-#include "storage/rocks.h"
-#include "storage/row.h"
+#include "kv/keys.h"
+#include "kv/rocks.h"
+#include "kv/row.h"
 
 typedef struct KalamKeyRange
 {

@@ -34,13 +34,13 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "cluster/meta_watermark.h"
 #include "codec/command.h"
+#include "codec/group.h"
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
-#include "raft/group.h"
-#include "raft/meta_watermark.h"
-#include "storage/keys.h"
-#include "storage/row.h"
+#include "kv/keys.h"
+#include "kv/row.h"
 #include "txn/txn.h"
 #include "worker/channel.h"
 
@@ -499,7 +499,7 @@ report_apply_failure(const KalamApplyResult *result, KalamWriteEntry **ops,
 
 /*
  * The meta group position that a command writing this key requires: that
- * of the last DDL of its table (see raft/meta_watermark.c).
+ * of the last DDL of its table (see cluster/meta_watermark.c).
  */
 static uint64
 required_meta_index(int group, const char *key, size_t keylen)

@@ -64,14 +64,14 @@
 #include "utils/timestamp.h"
 #include "utils/varlena.h"
 
-#include "fdw/kalam_fdw.h"
+#include "cluster/node.h"
 #include "codec/ddl_record.h"
+#include "codec/group.h"
+#include "fdw/kalam_fdw.h"
 #include "jobs/jobs_worker.h"
-#include "raft/group.h"
-#include "raft/node.h"
-#include "storage/keys.h"
-#include "storage/rocks.h"
-#include "storage/row.h"
+#include "kv/keys.h"
+#include "kv/rocks.h"
+#include "kv/row.h"
 #include "worker/channel.h"
 
 #define REPLAY_FIRST_DELAY_MS	1000

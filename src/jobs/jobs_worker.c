@@ -42,13 +42,13 @@
 #include "utils/timestamp.h"
 
 #include "codec/command.h"
+#include "codec/group.h"
 #include "codec/row.h"
 #include "fdw/kalam_fdw.h"
 #include "jobs/jobs_worker.h"
 #include "kalam.h"
-#include "raft/group.h"
-#include "storage/keys.h"
-#include "storage/rocks.h"
+#include "kv/keys.h"
+#include "kv/rocks.h"
 #include "txn/txn.h"
 #include "worker/channel.h"
 

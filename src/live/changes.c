@@ -30,8 +30,8 @@
 #include "utils/jsonb.h"
 
 #include "kalam.h"
+#include "kv/rocks.h"
 #include "live/live.h"
-#include "storage/rocks.h"
 
 PG_FUNCTION_INFO_V1(kalam_changes);
 

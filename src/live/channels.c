@@ -58,8 +58,8 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "cluster/handshake.h"
 #include "live/live.h"
-#include "raft/handshake.h"
 #include "worker/channel.h"
 
 PG_FUNCTION_INFO_V1(kalam_channel);

@@ -18,8 +18,8 @@
 #include "utils/relcache.h"
 
 #include "codec/change.h"
+#include "codec/group.h"
 #include "fdw/kalam_fdw.h"
-#include "raft/group.h"
 
 /* channel names: "kalam_t" or "kalam_s", then 32 hex digits */
 #define KALAM_CHANNEL_PREFIX		"kalam_"

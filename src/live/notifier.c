@@ -68,8 +68,8 @@
 #include "utils/timestamp.h"
 
 #include "kalam.h"
+#include "kv/row.h"
 #include "live/live.h"
-#include "storage/row.h"
 #include "worker/channel.h"
 
 /* changes sent in one transaction at most */

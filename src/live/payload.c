@@ -34,9 +34,9 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "kv/rocks.h"
+#include "kv/row.h"
 #include "live/live.h"
-#include "storage/rocks.h"
-#include "storage/row.h"
 
 /* PostgreSQL refuses payloads of NOTIFY_PAYLOAD_MAX_LENGTH (8000) bytes */
 #define PAYLOAD_MAX		7999

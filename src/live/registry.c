@@ -43,9 +43,9 @@
 #include "storage/shmem.h"
 #include "utils/guc.h"
 
+#include "codec/group.h"
 #include "kalam.h"
 #include "live/live.h"
-#include "raft/group.h"
 #include "worker/channel.h"
 
 typedef struct KalamLiveShared

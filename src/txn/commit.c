@@ -15,7 +15,7 @@
  *	1. prepare: each group but the coordinator (the lowest group written)
  *	   gets its writes behind a PREPARE operation; apply checks them as if
  *	   they ran and keeps them as an intent that locks their rows
- *	   (storage/txn_apply.c).  A failed check fails the COMMIT: the
+ *	   (kv/txn_apply.c).  A failed check fails the COMMIT: the
  *	   prepared groups drop their intents (RESOLVE abort).
  *	2. commit: the coordinator gets its own writes behind a COMMIT
  *	   operation: one entry applies them and records "committed", unless

@@ -45,7 +45,7 @@
 
 #include "codec/command.h"
 #include "kalam.h"
-#include "storage/rocks.h"
+#include "kv/rocks.h"
 #include "txn/txn.h"
 #include "worker/channel.h"
 

@@ -14,7 +14,7 @@
 #include "codec/result.h"
 #include "codec/txn.h"
 #include "lib/stringinfo.h"
-#include "raft/group.h"
+#include "codec/group.h"
 
 /* A transaction that writes several groups */
 typedef struct KalamTxn

@@ -31,8 +31,8 @@
 #include "storage/shmem.h"
 #include "utils/wait_event.h"
 
+#include "codec/group.h"
 #include "kalam.h"
-#include "raft/group.h"
 #include "worker/channel.h"
 
 typedef enum KalamSlotState
@@ -64,7 +64,6 @@ typedef struct KalamChannel
 	pid_t		worker_pid;		/* 0 while no worker runs */
 	bool		storage_ready;
 	pg_atomic_uint64 applied_index; /* sum over the groups: moves on any apply */
-	pg_atomic_uint64 log_purges;	/* change log purges that removed changes */
 	pg_atomic_uint32 notifier_wanted;	/* does anybody listen on this node? */
 	bool		group_known[KALAM_MAX_GROUPS];
 	KalamGroupStatus groups[KALAM_MAX_GROUPS];
@@ -109,7 +108,6 @@ kalam_channel_shmem_init(void)
 		channel->nslots = MaxBackends;
 		channel->queue = (int *) &channel->slots[MaxBackends];
 		pg_atomic_init_u64(&channel->applied_index, 0);
-		pg_atomic_init_u64(&channel->log_purges, 0);
 		pg_atomic_init_u32(&channel->notifier_wanted, 0);
 		pg_atomic_init_u64(&channel->stats.commands_applied, 0);
 		pg_atomic_init_u64(&channel->stats.commands_failed, 0);
@@ -154,20 +152,6 @@ uint64
 kalam_channel_applied_index(void)
 {
 	return pg_atomic_read_u64(&get_channel()->applied_index);
-}
-
-/*
- * A number that moves whenever the worker changed storage: an entry
- * applied, or changes removed from a change log by its retention purge
- * (which is no log entry).  Readers catch up with storage when it moved.
- */
-uint64
-kalam_channel_storage_version(void)
-{
-	KalamChannel *c = get_channel();
-
-	return pg_atomic_read_u64(&c->applied_index) +
-		pg_atomic_read_u64(&c->log_purges);
 }
 
 /*
@@ -514,14 +498,6 @@ kalam_channel_publish_applied(uint64 applied_index)
 	pg_memory_barrier();
 	if (moved && pg_atomic_read_u32(&channel->notifier_wanted) != 0)
 		wake(&channel->notifier_latch);
-}
-
-/* The change log purge removed changes: readers must catch up */
-void
-kalam_channel_publish_log_purge(void)
-{
-	pg_write_barrier();
-	pg_atomic_fetch_add_u64(&channel->log_purges, 1);
 }
 
 /* Put the outcome in the slot and wake its owner. */

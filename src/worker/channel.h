@@ -79,7 +79,6 @@ extern void kalam_channel_submit(int group, const char *command, Size length,
 								 KalamApplyResult *result);
 extern bool kalam_channel_group_status(int group, KalamGroupStatus *status);
 extern uint64 kalam_channel_applied_index(void);
-extern uint64 kalam_channel_storage_version(void);
 extern pid_t kalam_channel_worker_pid(void);
 extern void kalam_channel_wait_storage_ready(void);
 extern void kalam_channel_nap(long ms);
@@ -93,7 +92,6 @@ extern int	kalam_channel_take(KalamPendingCommand *commands, int max);
 extern void kalam_channel_complete(const KalamPendingCommand *command,
 								   const KalamApplyResult *result);
 extern void kalam_channel_publish_applied(uint64 applied_index);
-extern void kalam_channel_publish_log_purge(void);
 extern void kalam_channel_publish_group(int group, const KalamGroupStatus *status);
 extern void kalam_channel_publish_reachable(int node_id, bool reachable);
 extern void kalam_channel_attach_jobs(Latch *latch);

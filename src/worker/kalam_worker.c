@@ -4,7 +4,7 @@
  *	  The kalam worker: owner of the RocksDB primary and of the Raft groups.
  *
  * The worker has no database connection.  It opens the RocksDB primary,
- * starts this node's Raft groups on a libuv loop (raft/node.c), and then
+ * starts this node's Raft groups on a libuv loop (cluster/node.c), and then
  * waits on one WaitEventSet for its latch (a backend queued a command),
  * postmaster death, and the loop's epoll descriptor with the loop's next
  * timer as timeout.  Each turn: take the queued commands and propose them,
@@ -39,10 +39,10 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "cluster/node.h"
+#include "codec/group.h"
 #include "kalam.h"
-#include "raft/group.h"
-#include "raft/node.h"
-#include "storage/rocks.h"
+#include "kv/rocks.h"
 #include "worker/channel.h"
 #include "worker/kalam_worker.h"
 
@@ -54,7 +54,7 @@ static rocksdb_t *primary_db = NULL;
 static uv_loop_t loop;
 static bool node_started = false;
 
-/* the flush by age, on libuv's pool (storage/rocks.c says why) */
+/* the flush by age, on libuv's pool (kv/rocks.c says why) */
 static uv_work_t flush_work;
 static bool flush_running = false;
 static char *flush_error = NULL;	/* RocksDB's, from the pool */
@@ -76,7 +76,7 @@ worker_exit(int code, Datum arg)
 	}
 }
 
-/* Stop if a group's applied entries could not be written (raft/node.c). */
+/* Stop if a group's applied entries could not be written (cluster/node.c). */
 static void
 stop_if_storage_failed(void)
 {

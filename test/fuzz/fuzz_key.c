@@ -18,8 +18,8 @@
 #include "fuzz.h"
 
 #include "codec/command.h"
+#include "codec/group.h"
 #include "codec/key.h"
-#include "raft/group.h"
 
 const char *fuzz_name = "key";
 

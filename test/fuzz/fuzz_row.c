@@ -4,7 +4,7 @@
  *	  Fuzz harness of the row payload reader (src/codec/row.c).
  *
  * Seeds are payloads built with the encoder: fixed and variable length
- * attributes, nulls, none.  Each input is read as storage/row.c reads it,
+ * attributes, nulls, none.  Each input is read as kv/row.c reads it,
  * by a few attribute layouts (typlen > 0 fixed, -1 and -2 variable): every
  * attribute handed out must lie inside the payload.
  *

@@ -21,8 +21,8 @@
 #include "lib/stringinfo.h"
 
 #include "codec/command.h"
+#include "codec/group.h"
 #include "codec/txn.h"
-#include "raft/group.h"
 
 const char *fuzz_name = "txn";
 
