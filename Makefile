@@ -17,6 +17,7 @@ OBJS = \
 	src/codec/txn.o \
 	src/worker/channel.o \
 	src/worker/kalam_worker.o \
+	src/worker/reader.o \
 	src/cluster/apply_metrics.o \
 	src/cluster/forward.o \
 	src/cluster/fence.o \
@@ -35,6 +36,7 @@ OBJS = \
 	src/kv/txn_apply.o \
 	src/kv/rocks.o \
 	src/kv/prefix_scan.o \
+	src/kv/read_service.o \
 	src/kv/transfer.o \
 	src/kv/parked.o \
 	src/txn/commit.o \
@@ -64,7 +66,7 @@ PGFILEDESC = "kalam - replicated per-user tables in RocksDB"
 PG_CPPFLAGS = -I$(srcdir)/src -Wall -Wextra -Wno-unused-parameter
 SHLIB_LINK = -lrocksdb -lraft -luv -lcrypto
 
-REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups kalam_read kalam_debug kalam_live kalam_multigroup kalam_stat_apply kalam_bulk kalam_split
+REGRESS = kalam_ddl kalam_dml kalam_keys kalam_users kalam_txn kalam_stream kalam_groups kalam_read kalam_debug kalam_live kalam_multigroup kalam_stat_apply kalam_bulk kalam_split kalam_served
 REGRESS_OPTS = --port=25432 --temp-instance=./tmp_check_regress --temp-config=$(srcdir)/test/kalam.conf
 ISOLATION = kalam_conflict kalam_multigroup_conflict kalam_mixed
 ISOLATION_OPTS = --port=25432 --temp-instance=./tmp_check_isolation --temp-config=$(srcdir)/test/kalam.conf

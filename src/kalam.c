@@ -31,6 +31,7 @@
 #include "fdw/kalam_fdw.h"
 #include "kalam.h"
 #include "kv/apply.h"
+#include "kv/read_service.h"
 #include "kv/rocks.h"
 #include "live/live.h"
 #include "txn/txn.h"
@@ -83,7 +84,7 @@ kalam_data_path(const char *sub)
 /*
  * Register one of kalam's background workers: the kalam worker (storage
  * and Raft, no database), the jobs worker and the notifier (both connected
- * to kalam.database).
+ * to kalam.database), the reader (point reads for backends, no database).
  */
 static void
 register_worker(const char *name, const char *function, bool database,
@@ -108,13 +109,16 @@ register_worker(const char *name, const char *function, bool database,
 static void
 kalam_shmem_request(void)
 {
+	Size		size = kalam_channel_shmem_size();
+
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
-	RequestAddinShmemSpace(add_size(add_size(add_size(add_size(kalam_channel_shmem_size(),
-															   kalam_watermark_shmem_size()),
-													  kalam_live_shmem_size()),
-											 kalam_metrics_shmem_size()),
-									kalam_rocks_shmem_size()));
+	size = add_size(size, kalam_watermark_shmem_size());
+	size = add_size(size, kalam_live_shmem_size());
+	size = add_size(size, kalam_metrics_shmem_size());
+	size = add_size(size, kalam_rocks_shmem_size());
+	size = add_size(size, kalam_read_service_shmem_size());
+	RequestAddinShmemSpace(size);
 	RequestNamedLWLockTranche("kalam channel", 1);
 	RequestNamedLWLockTranche("kalam storage", 1);
 	RequestNamedLWLockTranche("kalam live", 1);
@@ -130,6 +134,7 @@ kalam_shmem_startup(void)
 	kalam_live_shmem_init();
 	kalam_metrics_shmem_init();
 	kalam_rocks_shmem_init();
+	kalam_read_service_shmem_init();
 }
 
 static void
@@ -198,6 +203,16 @@ define_gucs(void)
 							INT_MAX / 1024,
 							PGC_SIGHUP,
 							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("kalam.served_point_reads",
+							"Point reads of a session that the kalam reader process serves before the session opens RocksDB itself.",
+							"A session's own RocksDB reader costs 7-11 ms to open, and then about 0.05 ms less per read than asking the kalam reader.  0 always reads by itself.",
+							&kalam_served_point_reads,
+							64,
+							0,
+							INT_MAX,
+							PGC_USERSET,
+							0,
 							NULL, NULL, NULL);
 	DefineCustomIntVariable("kalam.manifest_size_limit",
 							"Size past which the kalam worker begins a new RocksDB MANIFEST.",
@@ -353,6 +368,7 @@ _PG_init(void)
 	register_worker("kalam worker", "kalam_worker_main", false, 1);
 	register_worker("kalam jobs", "kalam_jobs_worker_main", true, 10);
 	register_worker("kalam notifier", "kalam_notifier_main", true, 1);
+	register_worker("kalam reader", "kalam_reader_main", false, 1);
 	kalam_fdw_install_hooks();
 	kalam_live_install_hooks();
 }

@@ -15,6 +15,9 @@
 
 #include "kv/prefix_scan.h"
 
+/* kalam.served_point_reads (registered in kalam.c) */
+extern int	kalam_served_point_reads;
+
 extern void kalam_rocks_configure(const char *dir,
 								  void (*wait_for_primary) (void));
 extern Size kalam_rocks_shmem_size(void);
@@ -42,5 +45,7 @@ extern bool kalam_rocks_scan_prefix_from(const char *prefix, size_t prefixlen,
 										 KalamPrefixVisitor visit, void *arg,
 										 char *errbuf, size_t errlen);
 extern char *kalam_rocks_get(const char *key, size_t keylen, size_t *vallen);
+extern char *kalam_rocks_reader_get(const char *key, size_t keylen,
+									size_t *vallen);
 
 #endif							/* KALAM_ROCKS_H */

@@ -1,0 +1,15 @@
+/*-------------------------------------------------------------------------
+ *
+ * reader.h
+ *	  The kalam reader: a process that serves backends' point reads.
+ *
+ * src/worker/reader.h
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef KALAM_READER_H
+#define KALAM_READER_H
+
+extern PGDLLEXPORT void kalam_reader_main(Datum main_arg);
+
+#endif							/* KALAM_READER_H */
