@@ -19,7 +19,11 @@
 # kalam.flush_interval existed (the reader's options are today's).  In each
 # phase: the heap table, kalam "by-size", then kalam.flush_interval is set
 # to its default 1000 ms and, 2 s later (the worker has flushed), kalam
-# "1000ms"; then back to 0 for the next load.  (A server always at 1000 ms
+# "1000ms", and the same with kalam.served_point_reads = 0, "own": each new
+# connection opens its own RocksDB reader at its first read, where by
+# default the kalam reader process answers a session's first point reads;
+# then kalam.flush_interval goes back to 0 for the next load.  (A server
+# always at 1000 ms
 # would also have flushed every second during the loads: more, smaller
 # table files.)  In the last phase, after each configuration, RSS_CONNS
 # (default 30) connections held open at once each scan t fully, and the
@@ -83,6 +87,10 @@ flush_interval() {
 	sleep 2
 }
 
+served_point_reads() {
+	sql -c "ALTER SYSTEM SET kalam.served_point_reads = $1" -c 'SELECT pg_reload_conf()' >/dev/null
+}
+
 # probe PHASE CONFIG TABLE: one table row; the heap's row first in a phase
 heap_extra=""
 probe() {
@@ -124,6 +132,9 @@ phase() {
 	after=$(storage)
 	probe "$1" 1000ms t
 	[ "$1" = more ] && rss 1000ms t
+	served_point_reads 0
+	probe "$1" own t
+	served_point_reads 64
 	flush_interval 0
 	echo "  primary's storage: by-size $before; 1000ms $after"
 	if [ -n "$rss_lines" ]; then
