@@ -33,6 +33,7 @@ OBJS = \
 	src/kv/keys.o \
 	src/kv/row.o \
 	src/kv/apply.o \
+	src/kv/bulk_apply.o \
 	src/kv/txn_apply.o \
 	src/kv/rocks.o \
 	src/kv/prefix_scan.o \
