@@ -4,8 +4,10 @@
 # that stays connected through both reads every committed row, a scan that
 # was open across a new MANIFEST finishes with the rows of its view, and
 # the MANIFEST stays small (a new connection's first read replays it).  A
-# session that ends with a scan open does not bring the server down.  And
-# a one-node cluster listens on no TCP port.
+# session that ends with a scan open does not bring the server down.  A
+# stopped or restarted kalam reader (which answers sessions' first point
+# reads) costs a session at most a second.  And a one-node cluster listens
+# on no TCP port.
 use strict;
 use warnings;
 
@@ -15,6 +17,7 @@ use KalamCluster;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(usleep);
 
 my $node = PostgreSQL::Test::Cluster->new('reopen');
 $node->init;
@@ -139,6 +142,51 @@ $node->poll_query_until('postgres',
 $cursor->{run}->finish;
 is($node->safe_psql('postgres', 'SELECT count(*) FROM t'), $fresh,
 	'the server goes on after a session ended with a cursor open');
+
+# A session's first point reads are answered by the kalam reader process;
+# a session that opened no reader of its own has no secondary directory.
+# While the reader does not answer (stopped here), a session waits for it
+# at most a second and then reads by itself; once it answers again, new
+# sessions are served again; a reader that exits is started again.
+my $own_reader = q{SELECT EXISTS (SELECT FROM pg_ls_dir(current_setting('data_directory') || '/kalam/secondary') d WHERE d = pg_backend_pid()::text)};
+
+sub kalam_reader_pid
+{
+	for my $pid (node_pids($node))
+	{
+		open(my $fh, '<', "/proc/$pid/cmdline") or next;
+		my $cmd = <$fh> // '';
+		close($fh);
+		return $pid if $cmd =~ /kalam reader/;
+	}
+	return undef;
+}
+
+my $served_pid = kalam_reader_pid();
+ok(defined $served_pid, 'the kalam reader runs');
+is($node->safe_psql('postgres', "SELECT v FROM t WHERE k = 1; $own_reader"),
+	"row 1\nf", 'a new session\'s point read is answered by the kalam reader');
+kill 'STOP', $served_pid;
+my $started = time;
+is($node->safe_psql('postgres', "SELECT v FROM t WHERE k = 1; $own_reader"),
+	"row 1\nt", 'with the kalam reader stopped, a session reads by itself');
+cmp_ok(time - $started, '<=', 5, 'after waiting for the reader about a second');
+kill 'CONT', $served_pid;
+is($node->safe_psql('postgres', "SELECT v FROM t WHERE k = 2; $own_reader"),
+	"row 2\nf", 'once the kalam reader answers again, it serves new sessions');
+kill 'TERM', $served_pid;
+my $restarted;
+for (1 .. 100)
+{
+	$restarted = kalam_reader_pid();
+	last if defined $restarted && $restarted != $served_pid;
+	usleep(100_000);
+}
+ok(defined $restarted && $restarted != $served_pid,
+	'a kalam reader that exits is started again');
+ok($node->poll_query_until('postgres', "SELECT v FROM t WHERE k = 3; $own_reader",
+		"row 3\nf"),
+	'the restarted kalam reader serves new sessions');
 
 unlike(slurp_file($node->logfile),
 	qr/terminated by signal|was terminated|Assertion/,
