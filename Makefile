@@ -13,6 +13,7 @@ OBJS = \
 	src/codec/group.o \
 	src/codec/key.o \
 	src/codec/row.o \
+	src/codec/served.o \
 	src/codec/snapshot.o \
 	src/codec/txn.o \
 	src/worker/channel.o \

@@ -19,10 +19,12 @@
 # kalam.flush_interval existed (the reader's options are today's).  In each
 # phase: the heap table, kalam "by-size", then kalam.flush_interval is set
 # to its default 1000 ms and, 2 s later (the worker has flushed), kalam
-# "1000ms", and the same with kalam.served_point_reads = 0, "own": each new
+# "1000ms", and the same with kalam.served_reads = 0, "own": each new
 # connection opens its own RocksDB reader at its first read, where by
-# default the kalam reader process answers a session's first point reads;
-# then kalam.flush_interval goes back to 0 for the next load.  (A server
+# default the kalam reader process answers a session's first reads; then
+# a range of 20 rows (k BETWEEN 42 AND 61) on the heap table ("heap-20")
+# and on t ("range-20", xheap against heap-20); then kalam.flush_interval
+# goes back to 0 for the next load.  (A server
 # always at 1000 ms
 # would also have flushed every second during the loads: more, smaller
 # table files.)  In the last phase, after each configuration, RSS_CONNS
@@ -87,16 +89,17 @@ flush_interval() {
 	sleep 2
 }
 
-served_point_reads() {
-	sql -c "ALTER SYSTEM SET kalam.served_point_reads = $1" -c 'SELECT pg_reload_conf()' >/dev/null
+served_reads() {
+	sql -c "ALTER SYSTEM SET kalam.served_reads = $1" -c 'SELECT pg_reload_conf()' >/dev/null
 }
 
-# probe PHASE CONFIG TABLE: one table row; the heap's row first in a phase
+# probe PHASE CONFIG TABLE [CONDITION]: one table row, of reads of v WHERE
+# CONDITION (default k = 42); the heap's row (config heap*) first
 heap_extra=""
 probe() {
 	local r
-	r=$(client probe --conns "$CONNS" --warm "$WARM" --query "SELECT v FROM $3 WHERE k = 42")
-	[ "$2" = heap ] && heap_extra=$(echo "$r" | awk '{ print $1 - $3, $2 - $4 }')
+	r=$(client probe --conns "$CONNS" --warm "$WARM" --query "SELECT v FROM $3 WHERE ${4:-k = 42}")
+	[[ "$2" = heap* ]] && heap_extra=$(echo "$r" | awk '{ print $1 - $3, $2 - $4 }')
 	echo "$1 $2 $r $heap_extra" | awk '{
 		e50 = $3 - $5; e99 = $4 - $6
 		printf "%-6s %-8s %9.2f %9.2f %8.3f %8.3f %8.2f %9.2f %6.1f %9.2f %6.1f\n",
@@ -132,9 +135,11 @@ phase() {
 	after=$(storage)
 	probe "$1" 1000ms t
 	[ "$1" = more ] && rss 1000ms t
-	served_point_reads 0
+	served_reads 0
 	probe "$1" own t
-	served_point_reads 64
+	served_reads 64
+	probe "$1" heap-20 heap_t "k BETWEEN 42 AND 61"
+	probe "$1" range-20 t "k BETWEEN 42 AND 61"
 	flush_interval 0
 	echo "  primary's storage: by-size $before; 1000ms $after"
 	if [ -n "$rss_lines" ]; then

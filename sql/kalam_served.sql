@@ -1,10 +1,13 @@
--- A session's first point reads are served by the kalam reader process
--- (kalam.served_point_reads of them): the session opens no RocksDB reader
--- of its own, which would leave a secondary directory named after its pid
--- under kalam.data_dir, until a scan or a read past that number.
+-- A session's first reads are answered by the kalam reader process
+-- (kalam.served_reads of them): lookups by key, and key ranges whose rows
+-- fit in 32 kB.  Until then the session opens no RocksDB reader of its
+-- own, which would leave a secondary directory named after its pid under
+-- kalam.data_dir.
 CREATE FOREIGN TABLE served (k int, v text)
   SERVER kalam OPTIONS (type 'shared', primary_key 'k');
 INSERT INTO served SELECT g, 'v' || g FROM generate_series(1, 10) g;
+-- 40 rows of 1000 bytes: more than the reader sends at once
+INSERT INTO served SELECT g, repeat('y', 1000) FROM generate_series(1000, 1039) g;
 CREATE FUNCTION own_reader() RETURNS boolean LANGUAGE sql AS $$
   SELECT EXISTS (SELECT FROM pg_ls_dir(current_setting('data_directory') || '/' ||
                                       current_setting('kalam.data_dir') || '/secondary') d
@@ -21,27 +24,38 @@ UPDATE served SET v = 'three' WHERE k = 3;
 SELECT v FROM served WHERE k = 3;
 DELETE FROM served WHERE k = 11;
 SELECT v FROM served WHERE k = 11;
+-- small ranges, merged with the transaction's own writes
+SELECT string_agg(v, ',' ORDER BY k) FROM served WHERE k BETWEEN 2 AND 4;
+SELECT count(*), string_agg(v, ',' ORDER BY k) FROM served WHERE k < 100;
+BEGIN;
+INSERT INTO served VALUES (12, 'twelve');
+DELETE FROM served WHERE k = 1;
+SELECT string_agg(v, ',' ORDER BY k) FROM served WHERE k < 100;
+ROLLBACK;
+SELECT count(*) FROM served WHERE k BETWEEN 20 AND 30;
 SELECT own_reader();
--- a scan opens the session's own reader, which reads the same
-SELECT count(*), string_agg(v, ',' ORDER BY k) FROM served;
+-- a range with more rows opens the session's own reader, which reads the
+-- same
+SELECT count(*), sum(length(v)) FROM served WHERE k >= 1000;
 SELECT own_reader();
+SELECT count(*), string_agg(v, ',' ORDER BY k) FROM served WHERE k < 100;
 
 \c
-SET kalam.served_point_reads = 2;
+SET kalam.served_reads = 2;
 SELECT v FROM served WHERE k = 1;
-SELECT v FROM served WHERE k = 2;
+SELECT count(*) FROM served WHERE k BETWEEN 1 AND 5;
 SELECT own_reader();
 SELECT v FROM served WHERE k = 4;
 SELECT own_reader();
 
 \c
-SET kalam.served_point_reads = 0;
+SET kalam.served_reads = 0;
 SELECT v FROM served WHERE k = 5;
 SELECT own_reader();
 
--- a value larger than the reader's slot is read by the session itself
+-- a value larger than the reader sends is read by the session itself
 \c
-INSERT INTO served VALUES (100, repeat('x', 10000));
+INSERT INTO served VALUES (100, repeat('x', 40000));
 SELECT length(v) FROM served WHERE k = 100;
 SELECT own_reader();
 

@@ -84,7 +84,7 @@ kalam_data_path(const char *sub)
 /*
  * Register one of kalam's background workers: the kalam worker (storage
  * and Raft, no database), the jobs worker and the notifier (both connected
- * to kalam.database), the reader (point reads for backends, no database).
+ * to kalam.database), the reader (a session's first reads, no database).
  */
 static void
 register_worker(const char *name, const char *function, bool database,
@@ -204,10 +204,10 @@ define_gucs(void)
 							PGC_SIGHUP,
 							GUC_UNIT_KB,
 							NULL, NULL, NULL);
-	DefineCustomIntVariable("kalam.served_point_reads",
-							"Point reads of a session that the kalam reader process serves before the session opens RocksDB itself.",
-							"A session's own RocksDB reader costs 7-11 ms to open, and then about 0.05 ms less per read than asking the kalam reader.  0 always reads by itself.",
-							&kalam_served_point_reads,
+	DefineCustomIntVariable("kalam.served_reads",
+							"Reads of a session that the kalam reader process answers before the session opens RocksDB itself.",
+							"Lookups by key, and scans of key ranges whose rows fit in 32 kB.  A session's own RocksDB reader costs 7-11 ms to open, and then about 0.05 ms less per read than asking the kalam reader.  0 always reads by itself.",
+							&kalam_served_reads,
 							64,
 							0,
 							INT_MAX,

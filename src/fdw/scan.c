@@ -26,6 +26,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 
+#include "codec/served.h"
 #include "fdw/kalam_fdw.h"
 #include "kv/keys.h"
 #include "kv/rocks.h"
@@ -54,9 +55,13 @@ typedef struct KalamScanState
 	List	   *ranges;			/* otherwise: KalamKeyRanges */
 	int			next;			/* next key or range */
 
-	/* the range being read */
+	/* the range being read: with an iterator, or as the kalam reader sent */
+	bool		range_open;
 	rocksdb_iterator_t *iter;
 	rocksdb_readoptions_t *read_options;
+	char	   *served;			/* packed rows (kv/read_service.h) */
+	size_t		served_len;
+	size_t		served_pos;
 	List	   *own_rows;		/* the transaction's rows in the range */
 	int			next_own;
 
@@ -68,6 +73,12 @@ typedef struct KalamScanState
 static void
 close_iterator(KalamScanState *state)
 {
+	state->range_open = false;
+	if (state->served != NULL)
+	{
+		pfree(state->served);
+		state->served = NULL;
+	}
 	if (state->iter != NULL)
 	{
 		kalam_rocks_reader_iterator_destroy(state->iter);
@@ -350,18 +361,53 @@ kalam_fetch_row(const KalamTable *table, const char *key, size_t keylen,
 	return true;
 }
 
+/*
+ * Open a range: the rows the kalam reader sends if it can (a new session's
+ * small ranges), or an iterator of the session's own reader.
+ */
 static void
 open_range(KalamScanState *state, KalamKeyRange *range)
 {
+	state->range_open = true;
+	state->own_rows = kalam_writeset_range(range->lower.data, range->lower.len,
+										   range->upper.data, range->upper.len);
+	state->next_own = 0;
+	if (kalam_rocks_served_range(range->lower.data, range->lower.len,
+								 range->upper.data, range->upper.len,
+								 &state->served, &state->served_len))
+	{
+		state->served_pos = 0;
+		return;
+	}
 	state->read_options = rocksdb_readoptions_create();
 	rocksdb_readoptions_set_iterate_upper_bound(state->read_options,
 												range->upper.data,
 												range->upper.len);
 	state->iter = kalam_rocks_reader_iterator(state->read_options);
 	rocksdb_iter_seek(state->iter, range->lower.data, range->lower.len);
-	state->own_rows = kalam_writeset_range(range->lower.data, range->lower.len,
-										   range->upper.data, range->upper.len);
-	state->next_own = 0;
+}
+
+/*
+ * Put a stored row into the slot, unless the transaction's writes hide it
+ * or it expired (a stream's); false then.
+ */
+static bool
+store_stored_row(KalamScanState *state, TupleTableSlot *slot,
+				 const char *key, size_t keylen, const char *value,
+				 size_t vallen)
+{
+	KalamRowHeader header;
+
+	state->keys_read++;
+	if (kalam_writeset_hides_store(key, keylen) ||
+		vallen < KALAM_ROW_HEADER_SIZE)
+		return false;
+	kalam_row_read_header(value, &header);
+	if (state->is_stream && header.write_time < state->expire_before)
+		return false;
+	store_row(state, slot, value + KALAM_ROW_HEADER_SIZE,
+			  vallen - KALAM_ROW_HEADER_SIZE, header.version);
+	return true;
 }
 
 /* Next stored row of the open range, or NULL when it is exhausted. */
@@ -369,32 +415,30 @@ static TupleTableSlot *
 next_stored_row(KalamScanState *state, TupleTableSlot *slot)
 {
 	char	   *err = NULL;
+	const char *key;
+	const char *value;
+	size_t		keylen;
+	size_t		vallen;
 
+	if (state->served != NULL)
+	{
+		while (kalam_served_next(state->served, state->served_len,
+								 &state->served_pos, &key, &keylen, &value,
+								 &vallen))
+			if (store_stored_row(state, slot, key, keylen, value, vallen))
+				return slot;
+		return NULL;
+	}
 	while (rocksdb_iter_valid(state->iter))
 	{
-		size_t		keylen;
-		size_t		vallen;
-		const char *key = rocksdb_iter_key(state->iter, &keylen);
-		const char *value = rocksdb_iter_value(state->iter, &vallen);
-		KalamRowHeader header;
+		bool		stored;
 
-		state->keys_read++;
-		if (kalam_writeset_hides_store(key, keylen) ||
-			vallen < KALAM_ROW_HEADER_SIZE)
-		{
-			rocksdb_iter_next(state->iter);
-			continue;
-		}
-		kalam_row_read_header(value, &header);
-		if (state->is_stream && header.write_time < state->expire_before)
-		{
-			rocksdb_iter_next(state->iter);
-			continue;
-		}
-		store_row(state, slot, value + KALAM_ROW_HEADER_SIZE,
-				  vallen - KALAM_ROW_HEADER_SIZE, header.version);
+		key = rocksdb_iter_key(state->iter, &keylen);
+		value = rocksdb_iter_value(state->iter, &vallen);
+		stored = store_stored_row(state, slot, key, keylen, value, vallen);
 		rocksdb_iter_next(state->iter);
-		return slot;
+		if (stored)
+			return slot;
 	}
 	rocksdb_iter_get_error(state->iter, &err);
 	if (err != NULL)
@@ -462,7 +506,7 @@ kalam_iterate_scan(ForeignScanState *node)
 
 	for (;;)
 	{
-		if (state->iter == NULL)
+		if (!state->range_open)
 		{
 			if (state->next >= list_length(state->ranges))
 				break;

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * read_service.h
- *	  Point reads that the kalam reader process serves to backends.
+ *	  The reads that the kalam reader process serves to backends.
  *
  * src/kv/read_service.h
  *
@@ -26,6 +26,11 @@ extern void kalam_read_service_shmem_init(void);
 /* backends */
 extern KalamServedRead kalam_read_service_get(const char *key, size_t keylen,
 											  char **value, size_t *vallen);
+extern KalamServedRead kalam_read_service_range(const char *lower,
+												size_t lowerlen,
+												const char *upper,
+												size_t upperlen, char **rows,
+												size_t *len);
 
 /* the kalam reader process */
 extern void kalam_read_service_attach(Latch *latch);

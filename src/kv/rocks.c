@@ -57,9 +57,22 @@
  * with the lock held shared, and only if it was opened under the current
  * incarnation.  A reader of an older one is closed and opened again (3-11
  * ms, once per switch) when no iterator of its is open; while one is (a
- * statement still scanning, a cursor), it keeps the view it has rather
- * than catch up across the switch.  The same protocol covers the kalam
- * worker's restarts.
+ * statement still scanning, a cursor), it keeps the view it has and does
+ * not catch up at all.  The same protocol covers the kalam worker's
+ * restarts.
+ *
+ * Nor does a reader catch up across a flush of the primary: it opens
+ * again.  RocksDB 7.8's secondary keeps in its memtable what it replayed
+ * from a log that the primary has since flushed, above the flushed table
+ * file, so a row read, then updated and flushed, read on as its old value
+ * for good (RocksDB issue 15051, fixed in 2026): long-lived sessions and
+ * the kalam reader served stale rows, UPDATEs of them failed with 40001
+ * over and over, and t/012's bank check saw nodes disagree.  Every flush
+ * (and compaction) appends to the MANIFEST, so a reader notes its size
+ * when it opens, and opens again when it has grown, before or during a
+ * catch-up (open_reader_whole also when during the open).  t/016 reads a
+ * row updated and flushed five times, in a session and through the kalam
+ * reader.
  *
  * Even with a small MANIFEST, a backend's first open of RocksDB costs 7-11
  * ms (a probe forking children as the postmaster does; a second open in
@@ -72,10 +85,10 @@
  * tried: the first read took 4-6 ms, but the connection 7-8 ms longer on
  * this 2-core machine (bench/first_read.sh, same run), so a connection
  * that reads gained 0-2.5 ms in all, and one that does not lost 7-8 ms.
- * It is not done.  Instead a session's first point reads do not open the
- * reader at all: the kalam reader process answers them
- * (kv/read_service.c), and the session opens its own at its first scan or
- * after kalam.served_point_reads of them.
+ * It is not done.  Instead a session's first reads do not open the reader
+ * at all: the kalam reader process answers them (kv/read_service.c), and
+ * the session opens its own at its first scan of a range too large for
+ * that, or after kalam.served_reads of them.
  *
  * A reader keeps every table file of its view open (max_open_files -1), as
  * RocksDB requires of a secondary: the primary deletes the files that
@@ -167,8 +180,11 @@ typedef struct KalamStorageShared
 
 static KalamStorageShared *storage_shared = NULL;
 
-/* kalam.served_point_reads (registered in kalam.c) */
-int			kalam_served_point_reads = 64;
+/* kalam.served_reads (registered in kalam.c) */
+int			kalam_served_reads = 64;
+
+/* reads of this session the kalam reader answered */
+static int	served_reads = 0;
 
 /* set at load by kalam_rocks_configure */
 static char storage_dir[MAXPGPATH];
@@ -180,6 +196,8 @@ static rocksdb_readoptions_t *reader_read_options = NULL;
 static char *reader_path = NULL;
 static uint64 reader_seen_version = 0;
 static uint64 reader_incarnation = 0;
+static off_t reader_manifest = 0;	/* the primary's MANIFEST size when the
+									 * reader last opened or caught up */
 static int	reader_iterators = 0;	/* iterators of reader_db still open */
 
 static void
@@ -519,6 +537,7 @@ open_reader(char **err)
 		ReserveExternalFD();
 	reader_seen_version = storage_version();
 	reader_incarnation = pg_atomic_read_u64(&storage_shared->incarnation);
+	reader_manifest = manifest_size(storage_path("db"));
 	reader_db = rocksdb_open_as_secondary(reader_options, storage_path("db"),
 										  reader_path, err);
 	if (*err != NULL)
@@ -530,9 +549,31 @@ open_reader(char **err)
 }
 
 /*
+ * Open the reader so that no flush of the primary ran meanwhile: one that
+ * did may have removed a log the open then skipped, before the MANIFEST
+ * the open read named the flushed file (RocksDB takes the missing log for
+ * an empty one).  After three tries, the reader stays as opened, and the
+ * next read looks again.
+ */
+static void
+open_reader_whole(char **err)
+{
+	for (int attempt = 0; attempt < 3; attempt++)
+	{
+		open_reader(err);
+		if (*err != NULL || manifest_size(storage_path("db")) == reader_manifest)
+			return;
+		if (attempt < 2)
+			close_reader_db();
+	}
+	reader_seen_version = 0;	/* the next read looks again */
+}
+
+/*
  * The backend's secondary instance, opened on first use and caught up with
  * the primary when storage changed, or opened again when the primary was
- * (see the file header for the locking protocol).
+ * or flushed (see the file header for the locking protocol).  While an
+ * iterator of it is open, it keeps the view it has.
  */
 rocksdb_t *
 kalam_rocks_reader(void)
@@ -542,36 +583,43 @@ kalam_rocks_reader(void)
 
 	if (reader_db == NULL)
 		wait_for_primary();
-	else if (storage_version() == reader_seen_version &&
-			 pg_atomic_read_u64(&shared->incarnation) == reader_incarnation)
+	else if ((storage_version() == reader_seen_version &&
+			  pg_atomic_read_u64(&shared->incarnation) == reader_incarnation) ||
+			 reader_iterators > 0)
 		return reader_db;
 
 	LWLockAcquire(shared->lock, LW_SHARED);
 	if (reader_db != NULL &&
-		pg_atomic_read_u64(&shared->incarnation) != reader_incarnation)
+		(pg_atomic_read_u64(&shared->incarnation) != reader_incarnation ||
+		 manifest_size(storage_path("db")) != reader_manifest))
 	{
-		if (reader_iterators > 0)
-		{
-			LWLockRelease(shared->lock);
-			return reader_db;
-		}
 		close_reader_db();
 		ereport(DEBUG1,
-				(errmsg("kalam reader opened again: the kalam worker opened storage since")));
+				(errmsg("kalam reader opened again: the kalam worker opened or flushed storage since")));
 	}
-	if (reader_db == NULL)
+	if (reader_db != NULL)
 	{
-		open_reader(&err);
+		reader_seen_version = storage_version();
+		rocksdb_try_catch_up_with_primary(reader_db, &err);
+		/* a flush during the catch-up: what it replayed may be stale */
+		if (err == NULL && manifest_size(storage_path("db")) != reader_manifest)
+			close_reader_db();
+	}
+	if (reader_db == NULL && err == NULL)
+	{
+		open_reader_whole(&err);
 		LWLockRelease(shared->lock);
 		if (err != NULL)
 			report_rocks_error("open a reader of", storage_path("db"), err);
 		return reader_db;
 	}
-	reader_seen_version = storage_version();
-	rocksdb_try_catch_up_with_primary(reader_db, &err);
 	LWLockRelease(shared->lock);
 	if (err != NULL)
+	{
+		/* not caught up: the next read tries again */
+		reader_seen_version = 0;
 		report_rocks_error("catch up with", reader_path, err);
+	}
 	return reader_db;
 }
 
@@ -640,31 +688,48 @@ kalam_rocks_scan_prefix(const char *prefix, size_t prefixlen,
 
 /*
  * Point read into palloc'd memory; NULL when the key is absent.  The
- * session's first kalam_served_point_reads go through the kalam reader
+ * session's first kalam_served_reads go through the kalam reader
  * (kv/read_service.c) while the session has no reader of its own.
  */
 char *
 kalam_rocks_get(const char *key, size_t keylen, size_t *vallen)
 {
-	static int	served = 0;
-
-	if (reader_db == NULL && served < kalam_served_point_reads)
+	if (reader_db == NULL && served_reads < kalam_served_reads)
 	{
 		char	   *value = NULL;
 
 		switch (kalam_read_service_get(key, keylen, &value, vallen))
 		{
 			case KALAM_SERVED_FOUND:
-				served++;
+				served_reads++;
 				return value;
 			case KALAM_SERVED_ABSENT:
-				served++;
+				served_reads++;
 				return NULL;
 			case KALAM_SERVED_UNAVAILABLE:
 				break;
 		}
 	}
 	return kalam_rocks_reader_get(key, keylen, vallen);
+}
+
+/*
+ * The rows from lower up to (not with) upper, as the kalam reader read
+ * them with one iterator, packed (codec/served.h), if the session has no
+ * reader of its own, has not used up kalam_served_reads, and the reader
+ * could answer; false otherwise: read them yourself.
+ */
+bool
+kalam_rocks_served_range(const char *lower, size_t lowerlen,
+						 const char *upper, size_t upperlen, char **rows,
+						 size_t *len)
+{
+	if (reader_db != NULL || served_reads >= kalam_served_reads ||
+		kalam_read_service_range(lower, lowerlen, upper, upperlen, rows,
+								 len) != KALAM_SERVED_FOUND)
+		return false;
+	served_reads++;
+	return true;
 }
 
 /* Point read through this process's own reader, as kalam_rocks_get */

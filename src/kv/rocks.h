@@ -15,8 +15,8 @@
 
 #include "kv/prefix_scan.h"
 
-/* kalam.served_point_reads (registered in kalam.c) */
-extern int	kalam_served_point_reads;
+/* kalam.served_reads (registered in kalam.c) */
+extern int	kalam_served_reads;
 
 extern void kalam_rocks_configure(const char *dir,
 								  void (*wait_for_primary) (void));
@@ -47,5 +47,8 @@ extern bool kalam_rocks_scan_prefix_from(const char *prefix, size_t prefixlen,
 extern char *kalam_rocks_get(const char *key, size_t keylen, size_t *vallen);
 extern char *kalam_rocks_reader_get(const char *key, size_t keylen,
 									size_t *vallen);
+extern bool kalam_rocks_served_range(const char *lower, size_t lowerlen,
+									 const char *upper, size_t upperlen,
+									 char **rows, size_t *len);
 
 #endif							/* KALAM_ROCKS_H */

@@ -1,12 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * reader.c
- *	  The kalam reader: a process that serves backends' point reads.
+ *	  The kalam reader: a process that serves backends' first reads.
  *
- * A session's first point reads go to this process (kv/read_service.c
- * says why and how), which keeps one RocksDB secondary open and caught up,
- * so that a new connection's first read does not pay for opening one of
- * its own.  It has no database connection; it sleeps on its latch, which
+ * A session's first reads go to this process (kv/read_service.c says why
+ * and how), which keeps one RocksDB secondary open and caught up, so that
+ * a new connection's first read does not pay for opening one of its own.  It has no database connection; it sleeps on its latch, which
  * a backend sets when it queues a request, and serves every queued
  * request each time it wakes.
  *

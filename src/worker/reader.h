@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * reader.h
- *	  The kalam reader: a process that serves backends' point reads.
+ *	  The kalam reader: a process that serves backends' first reads.
  *
  * src/worker/reader.h
  *

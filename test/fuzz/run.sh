@@ -30,11 +30,12 @@ declare -A sources=(
 	[frame]="frame.c"
 	[change]="change.c key.c txn.c command.c"
 	[txn]="txn.c command.c"
+	[served]="served.c"
 )
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-for name in command entry key row snapshot ddl_record frame change txn; do
+for name in command entry key row snapshot ddl_record frame change txn served; do
 	srcs=("$here/fuzz.c" "$here/fuzz_$name.c")
 	for s in ${sources[$name]}; do
 		srcs+=("$repo/src/codec/$s")
