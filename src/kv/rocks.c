@@ -192,6 +192,7 @@ static int	served_reads = 0;
 
 /* set at load by kalam_rocks_configure */
 static char storage_dir[MAXPGPATH];
+static char db_path[MAXPGPATH];	/* the primary's directory: storage_dir/db */
 static void (*wait_for_primary) (void) = NULL;
 
 static rocksdb_t *reader_db = NULL;
@@ -270,6 +271,7 @@ void
 kalam_rocks_configure(const char *dir, void (*wait) (void))
 {
 	strlcpy(storage_dir, dir, sizeof(storage_dir));
+	snprintf(db_path, sizeof(db_path), "%s/db", dir);
 	wait_for_primary = wait;
 }
 
@@ -361,7 +363,7 @@ kalam_rocks_open_primary(void)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", storage_dir)));
-	return open_primary(storage_path("db"));
+	return open_primary(db_path);
 }
 
 void
@@ -378,12 +380,13 @@ static off_t
 manifest_size(const char *path)
 {
 	char		name[MAXPGPATH];
-	char	   *file;
+	char		file[MAXPGPATH * 2];
 	FILE	   *current;
 	struct stat st;
 	size_t		len;
 
-	current = AllocateFile(psprintf("%s/CURRENT", path), "r");
+	snprintf(file, sizeof(file), "%s/CURRENT", path);
+	current = AllocateFile(file, "r");
 	if (current == NULL)
 		return 0;
 	len = fread(name, 1, sizeof(name) - 1, current);
@@ -393,7 +396,7 @@ manifest_size(const char *path)
 		strncmp(name, "MANIFEST-", 9) != 0 || strchr(name, '/') != NULL)
 		return 0;
 	name[len - 1] = '\0';
-	file = psprintf("%s/%s", path, name);
+	snprintf(file, sizeof(file), "%s/%s", path, name);
 	if (stat(file, &st) != 0)
 		return 0;
 	return st.st_size;
@@ -425,7 +428,7 @@ kalam_rocks_manifest_due(int limit_kb)
 
 	if (limit_kb <= 0 || !interval_passed(&last, 1000))
 		return false;
-	return manifest_size(storage_path("db")) > (off_t) limit_kb * 1024;
+	return manifest_size(db_path) > (off_t) limit_kb * 1024;
 }
 
 /*
@@ -438,7 +441,7 @@ kalam_rocks_manifest_due(int limit_kb)
 rocksdb_t *
 kalam_rocks_reopen_primary(rocksdb_t *db)
 {
-	char	   *path = storage_path("db");
+	char	   *path = db_path;
 	rocksdb_flushoptions_t *flush_options = rocksdb_flushoptions_create();
 	TimestampTz start = GetCurrentTimestamp();
 	off_t		before = manifest_size(path);
@@ -541,8 +544,8 @@ open_reader(char **err)
 		ReserveExternalFD();
 	reader_seen_version = storage_version();
 	reader_incarnation = pg_atomic_read_u64(&storage_shared->incarnation);
-	reader_manifest = manifest_size(storage_path("db"));
-	reader_db = rocksdb_open_as_secondary(reader_options, storage_path("db"),
+	reader_manifest = manifest_size(db_path);
+	reader_db = rocksdb_open_as_secondary(reader_options, db_path,
 										  reader_path, err);
 	if (*err != NULL)
 	{
@@ -565,7 +568,7 @@ open_reader_whole(char **err)
 	for (int attempt = 0; attempt < 3; attempt++)
 	{
 		open_reader(err);
-		if (*err != NULL || manifest_size(storage_path("db")) == reader_manifest)
+		if (*err != NULL || manifest_size(db_path) == reader_manifest)
 			return;
 		if (attempt < 2)
 			close_reader_db();
@@ -595,7 +598,7 @@ kalam_rocks_reader(void)
 	LWLockAcquire(shared->lock, LW_SHARED);
 	if (reader_db != NULL &&
 		(pg_atomic_read_u64(&shared->incarnation) != reader_incarnation ||
-		 manifest_size(storage_path("db")) != reader_manifest))
+		 manifest_size(db_path) != reader_manifest))
 	{
 		close_reader_db();
 		ereport(DEBUG1,
@@ -606,7 +609,7 @@ kalam_rocks_reader(void)
 		reader_seen_version = storage_version();
 		rocksdb_try_catch_up_with_primary(reader_db, &err);
 		/* a flush during the catch-up: what it replayed may be stale */
-		if (err == NULL && manifest_size(storage_path("db")) != reader_manifest)
+		if (err == NULL && manifest_size(db_path) != reader_manifest)
 			close_reader_db();
 	}
 	if (reader_db == NULL && err == NULL)
@@ -614,7 +617,7 @@ kalam_rocks_reader(void)
 		open_reader_whole(&err);
 		LWLockRelease(shared->lock);
 		if (err != NULL)
-			report_rocks_error("open a reader of", storage_path("db"), err);
+			report_rocks_error("open a reader of", db_path, err);
 		return reader_db;
 	}
 	LWLockRelease(shared->lock);
