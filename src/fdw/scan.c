@@ -59,7 +59,7 @@ typedef struct KalamScanState
 	bool		range_open;
 	rocksdb_iterator_t *iter;
 	rocksdb_readoptions_t *read_options;
-	char	   *served;			/* packed rows (kv/read_service.h) */
+	char	   *served;			/* packed rows (codec/served.h) */
 	size_t		served_len;
 	size_t		served_pos;
 	List	   *own_rows;		/* the transaction's rows in the range */
@@ -427,6 +427,14 @@ next_stored_row(KalamScanState *state, TupleTableSlot *slot)
 								 &vallen))
 			if (store_stored_row(state, slot, key, keylen, value, vallen))
 				return slot;
+		if (state->served_pos != state->served_len)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("the kalam reader sent rows of kalam table \"%s\" that do not read back",
+							get_rel_name(state->table->relid)),
+					 errdetail("%zu of %zu bytes read.", state->served_pos,
+							   state->served_len),
+					 errhint("Set kalam.served_reads to 0 to read without the kalam reader, and report the problem.")));
 		return NULL;
 	}
 	while (rocksdb_iter_valid(state->iter))

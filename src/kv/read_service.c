@@ -228,8 +228,8 @@ kalam_read_service_get(const char *key, size_t keylen, char **value,
 
 /*
  * Ask the kalam reader for every row from lower up to (not with) upper.
- * FOUND puts them, packed, in *rows (codec/served.h);
- * UNAVAILABLE says to read them by yourself (there are too many, say).
+ * FOUND puts them, packed, in *rows (codec/served.h); UNAVAILABLE says to
+ * read them by yourself (there are too many, say).
  */
 KalamServedRead
 kalam_read_service_range(const char *lower, size_t lowerlen,
