@@ -335,7 +335,7 @@ storage_version(void)
  * across (see the file header).
  */
 static rocksdb_t *
-open_primary(const char *path)
+open_primary(void)
 {
 	KalamStorageShared *shared = get_storage_shared();
 	rocksdb_options_t *options;
@@ -347,12 +347,12 @@ open_primary(const char *path)
 	rocksdb_options_increase_parallelism(options, 2);
 	rocksdb_options_set_write_buffer_size(options, KALAM_WRITE_BUFFER_SIZE);
 	LWLockAcquire(shared->lock, LW_EXCLUSIVE);
-	db = rocksdb_open(options, path, &err);
+	db = rocksdb_open(options, db_path, &err);
 	pg_atomic_fetch_add_u64(&shared->incarnation, 1);
 	LWLockRelease(shared->lock);
 	rocksdb_options_destroy(options);
 	if (err != NULL)
-		report_rocks_error("open", path, err);
+		report_rocks_error("open", db_path, err);
 	return db;
 }
 
@@ -363,7 +363,7 @@ kalam_rocks_open_primary(void)
 		ereport(ERROR,
 				(errcode_for_file_access(),
 				 errmsg("could not create directory \"%s\": %m", storage_dir)));
-	return open_primary(db_path);
+	return open_primary();
 }
 
 void
@@ -377,7 +377,7 @@ kalam_rocks_close_primary(rocksdb_t *db)
  * be told (the worker then does not reopen for it).
  */
 static off_t
-manifest_size(const char *path)
+manifest_size(void)
 {
 	char		name[MAXPGPATH];
 	char		file[MAXPGPATH * 2];
@@ -385,7 +385,7 @@ manifest_size(const char *path)
 	struct stat st;
 	size_t		len;
 
-	snprintf(file, sizeof(file), "%s/CURRENT", path);
+	snprintf(file, sizeof(file), "%s/CURRENT", db_path);
 	current = AllocateFile(file, "r");
 	if (current == NULL)
 		return 0;
@@ -396,7 +396,7 @@ manifest_size(const char *path)
 		strncmp(name, "MANIFEST-", 9) != 0 || strchr(name, '/') != NULL)
 		return 0;
 	name[len - 1] = '\0';
-	snprintf(file, sizeof(file), "%s/%s", path, name);
+	snprintf(file, sizeof(file), "%s/%s", db_path, name);
 	if (stat(file, &st) != 0)
 		return 0;
 	return st.st_size;
@@ -428,7 +428,7 @@ kalam_rocks_manifest_due(int limit_kb)
 
 	if (limit_kb <= 0 || !interval_passed(&last, 1000))
 		return false;
-	return manifest_size(db_path) > (off_t) limit_kb * 1024;
+	return manifest_size() > (off_t) limit_kb * 1024;
 }
 
 /*
@@ -441,10 +441,9 @@ kalam_rocks_manifest_due(int limit_kb)
 rocksdb_t *
 kalam_rocks_reopen_primary(rocksdb_t *db)
 {
-	char	   *path = db_path;
 	rocksdb_flushoptions_t *flush_options = rocksdb_flushoptions_create();
 	TimestampTz start = GetCurrentTimestamp();
-	off_t		before = manifest_size(path);
+	off_t		before = manifest_size();
 	char	   *err = NULL;
 
 	rocksdb_flushoptions_set_wait(flush_options, 1);
@@ -459,12 +458,12 @@ kalam_rocks_reopen_primary(rocksdb_t *db)
 		return db;
 	}
 	rocksdb_close(db);
-	db = open_primary(path);
+	db = open_primary();
 	ereport(LOG,
 			(errmsg("kalam began a new storage manifest in %ld ms",
 					(long) ((GetCurrentTimestamp() - start) / 1000)),
 			 errdetail("The last one had grown to %ld bytes; the new one holds %ld.",
-					   (long) before, (long) manifest_size(path))));
+					   (long) before, (long) manifest_size())));
 	return db;
 }
 
@@ -544,7 +543,7 @@ open_reader(char **err)
 		ReserveExternalFD();
 	reader_seen_version = storage_version();
 	reader_incarnation = pg_atomic_read_u64(&storage_shared->incarnation);
-	reader_manifest = manifest_size(db_path);
+	reader_manifest = manifest_size();
 	reader_db = rocksdb_open_as_secondary(reader_options, db_path,
 										  reader_path, err);
 	if (*err != NULL)
@@ -568,7 +567,7 @@ open_reader_whole(char **err)
 	for (int attempt = 0; attempt < 3; attempt++)
 	{
 		open_reader(err);
-		if (*err != NULL || manifest_size(db_path) == reader_manifest)
+		if (*err != NULL || manifest_size() == reader_manifest)
 			return;
 		if (attempt < 2)
 			close_reader_db();
@@ -598,7 +597,7 @@ kalam_rocks_reader(void)
 	LWLockAcquire(shared->lock, LW_SHARED);
 	if (reader_db != NULL &&
 		(pg_atomic_read_u64(&shared->incarnation) != reader_incarnation ||
-		 manifest_size(db_path) != reader_manifest))
+		 manifest_size() != reader_manifest))
 	{
 		close_reader_db();
 		ereport(DEBUG1,
@@ -609,7 +608,7 @@ kalam_rocks_reader(void)
 		reader_seen_version = storage_version();
 		rocksdb_try_catch_up_with_primary(reader_db, &err);
 		/* a flush during the catch-up: what it replayed may be stale */
-		if (err == NULL && manifest_size(db_path) != reader_manifest)
+		if (err == NULL && manifest_size() != reader_manifest)
 			close_reader_db();
 	}
 	if (reader_db == NULL && err == NULL)
@@ -698,10 +697,17 @@ kalam_rocks_scan_prefix(const char *prefix, size_t prefixlen,
  * session's first kalam_served_reads go through the kalam reader
  * (kv/read_service.c) while the session has no reader of its own.
  */
+/* May the kalam reader answer this read? (See kalam_rocks_get.) */
+static bool
+may_ask_kalam_reader(void)
+{
+	return reader_db == NULL && served_reads < kalam_served_reads;
+}
+
 char *
 kalam_rocks_get(const char *key, size_t keylen, size_t *vallen)
 {
-	if (reader_db == NULL && served_reads < kalam_served_reads)
+	if (may_ask_kalam_reader())
 	{
 		char	   *value = NULL;
 
@@ -731,7 +737,7 @@ kalam_rocks_served_range(const char *lower, size_t lowerlen,
 						 const char *upper, size_t upperlen, char **rows,
 						 size_t *len)
 {
-	if (reader_db != NULL || served_reads >= kalam_served_reads ||
+	if (!may_ask_kalam_reader() ||
 		kalam_read_service_range(lower, lowerlen, upper, upperlen, rows,
 								 len) != KALAM_SERVED_FOUND)
 		return false;
