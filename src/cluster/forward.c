@@ -468,24 +468,38 @@ send_frame(ForwardConn *c, char *frame, size_t len)
 	*tail = f;
 }
 
+/*
+ * A malloc'd frame of len bytes to fill and hand to send_frame, with the
+ * connection to a node's worker in *c (connecting if there is none); NULL
+ * if either cannot be had (a connection is then closed).
+ */
+static char *
+frame_to(int node_id, const char *host, int port, size_t len,
+		 ForwardConn **c)
+{
+	char	   *frame;
+
+	*c = conn_to(node_id, host, port);
+	if (*c == NULL)
+		return NULL;
+	frame = malloc(len);
+	if (frame == NULL)
+		conn_close(*c);
+	return frame;
+}
+
 /* Send a command to a node's worker, connecting first if need be. */
 void
 kalam_forward_request(int node_id, const char *host, int port,
 					  uint64 request_id, int group, const char *command,
 					  size_t length)
 {
-	ForwardConn *c = conn_to(node_id, host, port);
 	size_t		len = kalam_frame_size(KALAM_FRAME_REQUEST, length);
-	char	   *frame;
+	ForwardConn *c;
+	char	   *frame = frame_to(node_id, host, port, len, &c);
 
-	if (c == NULL)
-		return;
-	frame = malloc(len);
 	if (frame == NULL)
-	{
-		conn_close(c);
 		return;
-	}
 	kalam_frame_write_request(frame, request_id, group, command, length);
 	send_frame(c, frame, len);
 }
@@ -495,18 +509,12 @@ void
 kalam_forward_ask_confirm(int node_id, const char *host, int port,
 						  uint64 request_id, int group, uint64 term)
 {
-	ForwardConn *c = conn_to(node_id, host, port);
 	size_t		len = kalam_frame_size(KALAM_FRAME_CONFIRM, 0);
-	char	   *frame;
+	ForwardConn *c;
+	char	   *frame = frame_to(node_id, host, port, len, &c);
 
-	if (c == NULL)
-		return;
-	frame = malloc(len);
 	if (frame == NULL)
-	{
-		conn_close(c);
 		return;
-	}
 	kalam_frame_write_confirm(frame, KALAM_FRAME_CONFIRM, request_id, group,
 							  term, false);
 	send_frame(c, frame, len);
@@ -517,17 +525,12 @@ void
 kalam_forward_fetch(int node_id, const char *host, int port,
 					uint64 request_id, int group, uint64 session, uint64 index)
 {
-	ForwardConn *c = conn_to(node_id, host, port);
-	char	   *frame;
+	ForwardConn *c;
+	char	   *frame = frame_to(node_id, host, port, KALAM_FRAME_FETCH_SIZE,
+								 &c);
 
-	if (c == NULL)
-		return;
-	frame = malloc(KALAM_FRAME_FETCH_SIZE);
 	if (frame == NULL)
-	{
-		conn_close(c);
 		return;
-	}
 	kalam_frame_write_fetch(frame, request_id, group, session, index);
 	send_frame(c, frame, KALAM_FRAME_FETCH_SIZE);
 }
