@@ -23,7 +23,10 @@
 # connection opens its own RocksDB reader at its first read, where by
 # default the kalam reader process answers a session's first reads; then
 # a range of 20 rows (k BETWEEN 42 AND 61) on the heap table ("heap-20")
-# and on t ("range-20", xheap against heap-20); then kalam.flush_interval
+# and on t ("range-20", xheap against heap-20), and of 5,000 rows (k
+# BETWEEN 1000 AND 5999, about 225 kB: more than a slot of the kalam
+# reader, less than the 1 MB it reads for a session; "heap-5k",
+# "range-5k"); then kalam.flush_interval
 # goes back to 0 for the next load.  (A server
 # always at 1000 ms
 # would also have flushed every second during the loads: more, smaller
@@ -140,6 +143,8 @@ phase() {
 	served_reads 64
 	probe "$1" heap-20 heap_t "k BETWEEN 42 AND 61"
 	probe "$1" range-20 t "k BETWEEN 42 AND 61"
+	probe "$1" heap-5k heap_t "k BETWEEN 1000 AND 5999"
+	probe "$1" range-5k t "k BETWEEN 1000 AND 5999"
 	flush_interval 0
 	echo "  primary's storage: by-size $before; 1000ms $after"
 	if [ -n "$rss_lines" ]; then

@@ -1,13 +1,15 @@
 -- A session's first reads are answered by the kalam reader process
 -- (kalam.served_reads of them): lookups by key, and key ranges whose rows
--- fit in 32 kB.  Until then the session opens no RocksDB reader of its
--- own, which would leave a secondary directory named after its pid under
--- kalam.data_dir.
+-- take up to 1 MB, sent in parts of 32 kB.  Until then the session opens
+-- no RocksDB reader of its own, which would leave a secondary directory
+-- named after its pid under kalam.data_dir.
 CREATE FOREIGN TABLE served (k int, v text)
   SERVER kalam OPTIONS (type 'shared', primary_key 'k');
 INSERT INTO served SELECT g, 'v' || g FROM generate_series(1, 10) g;
 -- 40 rows of 1000 bytes: more than the reader sends at once
 INSERT INTO served SELECT g, repeat('y', 1000) FROM generate_series(1000, 1039) g;
+-- 1100 rows of 1000 bytes: more than it reads for a session
+INSERT INTO served SELECT g, repeat('z', 1000) FROM generate_series(2000, 3099) g;
 -- the kalam reader catches up with the loads of the tests before this one
 -- now, whoever serves this session
 SELECT count(*) FROM served WHERE k < 100;
@@ -37,8 +39,17 @@ SELECT string_agg(v, ',' ORDER BY k) FROM served WHERE k < 100;
 ROLLBACK;
 SELECT count(*) FROM served WHERE k BETWEEN 20 AND 30;
 SELECT own_reader();
--- a range with more rows opens the session's own reader, which reads the
--- same
+-- a range larger than a slot comes in parts, all of one moment, merged
+-- with the transaction's own writes
+SELECT count(*), sum(length(v)), min(k), max(k) FROM served WHERE k BETWEEN 1000 AND 1999;
+BEGIN;
+DELETE FROM served WHERE k = 1020;
+INSERT INTO served VALUES (1500, 'mid');
+SELECT count(*), sum(length(v)), string_agg(k || ':' || left(v, 3), ',' ORDER BY k) FILTER (WHERE k IN (1019, 1020, 1021, 1500)) FROM served WHERE k BETWEEN 1000 AND 1999;
+ROLLBACK;
+SELECT own_reader();
+-- a range of more than 1 MB opens the session's own reader, which reads
+-- the same
 SELECT count(*), sum(length(v)) FROM served WHERE k >= 1000;
 SELECT own_reader();
 SELECT count(*), string_agg(v, ',' ORDER BY k) FROM served WHERE k < 100;

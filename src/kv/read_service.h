@@ -34,6 +34,6 @@ extern KalamServedRead kalam_read_service_range(const char *lower,
 
 /* the kalam reader process */
 extern void kalam_read_service_attach(Latch *latch);
-extern void kalam_read_service_serve(MemoryContext scratch);
+extern long kalam_read_service_serve(MemoryContext scratch);
 
 #endif							/* KALAM_READ_SERVICE_H */

@@ -693,17 +693,17 @@ kalam_rocks_scan_prefix(const char *prefix, size_t prefixlen,
 }
 
 /*
- * Point read into palloc'd memory; NULL when the key is absent.  The
- * session's first kalam_served_reads go through the kalam reader
- * (kv/read_service.c) while the session has no reader of its own.
+ * May the kalam reader answer this read?  The session's first
+ * kalam_served_reads go through it (kv/read_service.c) while the session
+ * has no reader of its own.
  */
-/* May the kalam reader answer this read? (See kalam_rocks_get.) */
 static bool
 may_ask_kalam_reader(void)
 {
 	return reader_db == NULL && served_reads < kalam_served_reads;
 }
 
+/* Point read into palloc'd memory; NULL when the key is absent */
 char *
 kalam_rocks_get(const char *key, size_t keylen, size_t *vallen)
 {

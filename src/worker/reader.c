@@ -5,9 +5,11 @@
  *
  * A session's first reads go to this process (kv/read_service.c says why
  * and how), which keeps one RocksDB secondary open and caught up, so that
- * a new connection's first read does not pay for opening one of its own.  It has no database connection; it sleeps on its latch, which
- * a backend sets when it queues a request, and serves every queued
- * request each time it wakes.
+ * a new connection's first read does not pay for opening one of its own.
+ * It has no database connection; it sleeps on its latch, which a backend
+ * sets when it queues a request, and serves every queued request each
+ * time it wakes; while it holds a range that a backend takes in parts, it
+ * wakes in time to drop it if the backend stops asking.
  *
  * src/worker/reader.c
  *
@@ -66,6 +68,8 @@ kalam_reader_main(Datum main_arg)
 
 	for (;;)
 	{
+		long		timeout;
+
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -73,8 +77,10 @@ kalam_reader_main(Datum main_arg)
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
 		}
-		kalam_read_service_serve(scratch);
-		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_EXIT_ON_PM_DEATH, -1L,
-						 PG_WAIT_EXTENSION);
+		timeout = kalam_read_service_serve(scratch);
+		(void) WaitLatch(MyLatch,
+						 WL_LATCH_SET | WL_EXIT_ON_PM_DEATH |
+						 (timeout >= 0 ? WL_TIMEOUT : 0),
+						 timeout, PG_WAIT_EXTENSION);
 	}
 }
