@@ -8,7 +8,8 @@
 # once the cause is gone it runs, and kalam.replay_skip gives up on one that
 # never will.  Records that can never run (a statement of another kind than
 # recorded, several statements, a non-kalam table, malformed bytes) are
-# refused: skipped and shown, and nothing of them runs.
+# refused: skipped and shown, and nothing of them runs.  A kalam table
+# dropped by DROP SCHEMA ... CASCADE or DROP OWNED BY is dropped everywhere.
 use strict;
 use warnings;
 
@@ -389,6 +390,47 @@ for my $node ($n2, $n3)
 is($n2->safe_psql('postgres', q{
 		SELECT has_table_privilege('bob', 'app.heap_local', 'UPDATE')}),
 	'f', 'a crafted GRANT record naming a local table does not touch it');
+
+# (8) a kalam table dropped by another statement than DROP FOREIGN TABLE
+# (DROP SCHEMA ... CASCADE, DROP OWNED BY) is dropped on every node, not
+# only its rows (they went with the dropping transaction everywhere)
+$n1->safe_psql('postgres', q{
+	SET ROLE alice;
+	CREATE SCHEMA app3;
+	CREATE FOREIGN TABLE app3.d1 (k int, v text)
+	  SERVER kalam OPTIONS (type 'shared', primary_key 'k');
+	CREATE FOREIGN TABLE app3.d2 (k int, v text)
+	  SERVER kalam OPTIONS (type 'shared', primary_key 'k');
+	INSERT INTO app3.d1 VALUES (1, 'one');
+	CREATE FOREIGN TABLE app.o1 (k int, v text)
+	  SERVER kalam OPTIONS (type 'shared', primary_key 'k');
+	RESET ROLE;
+	ALTER FOREIGN TABLE app.o1 OWNER TO dave;
+});
+# the replayed DROP runs as the table's owner, who needs to reach it
+$_->safe_psql('postgres', 'GRANT USAGE ON SCHEMA app TO dave') for @nodes;
+wait_all("SELECT to_regclass('app3.d2') IS NOT NULL AND "
+	  . "(SELECT relowner::regrole::text = 'dave' FROM pg_class WHERE oid = to_regclass('app.o1'))",
+	'the tables to drop');
+my $dropped_ids = $n1->safe_psql('postgres', q{
+	SELECT string_agg(id::text, ',') FROM kalam.tables
+	 WHERE "table" IN ('app3.d1'::regclass, 'app3.d2'::regclass, 'app.o1'::regclass)});
+$n1->safe_psql('postgres', 'SET ROLE alice; DROP SCHEMA app3 CASCADE');
+$n2->safe_psql('postgres', 'DROP OWNED BY dave');
+for my $node (@nodes)
+{
+	ok($node->poll_query_until('postgres',
+			"SELECT to_regclass('app3.d1') IS NULL AND to_regclass('app3.d2') IS NULL"
+			  . " AND to_regclass('app.o1') IS NULL"),
+		'DROP SCHEMA ... CASCADE and DROP OWNED BY drop the kalam tables on ' . $node->name);
+	is($node->safe_psql('postgres',
+			"SELECT count(*) FROM kalam.replay_state WHERE table_id IN ($dropped_ids)"),
+		0, 'nothing of them failed on ' . $node->name);
+}
+like(slurp_file($n3->logfile), qr/\(drop, table id \d+\): DROP FOREIGN TABLE app3\.d1 CASCADE\n/,
+	'the record of a table that DROP SCHEMA ... CASCADE dropped is a DROP FOREIGN TABLE ... CASCADE');
+like(slurp_file($n3->logfile), qr/\(drop, table id \d+\): DROP FOREIGN TABLE app\.o1\n/,
+	'and of one that DROP OWNED BY dropped, with its RESTRICT');
 
 # the developer function is refused where the setting is off
 my ($ret, $out, $err) = $n1->psql('postgres', q{

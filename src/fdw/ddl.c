@@ -17,8 +17,14 @@
  * part of the transaction, as a record (codec/ddl_record.c) naming its
  * kind, the table's id, the role that ran it and the search_path it ran
  * under; a DROP, GRANT or REVOKE of several kalam tables (or of all the
- * tables of a schema) writes one record per kalam table.  The kalam jobs
- * worker of every other node runs it again (jobs/ddl_replay.c).  While it
+ * tables of a schema) writes one record per kalam table.  So does every
+ * kalam table that another statement drops (DROP SCHEMA ... CASCADE, DROP
+ * OWNED BY, DROP SERVER ... CASCADE): its record says DROP FOREIGN TABLE,
+ * with that statement's CASCADE or RESTRICT.  Before, only DROP FOREIGN
+ * TABLE was written: such a drop deleted the rows on every node (they are
+ * a command of the transaction) and left the table, empty, on the others.
+ * The kalam jobs worker of every other node runs it again
+ * (jobs/ddl_replay.c).  While it
  * does, kalam_ddl_replaying is set: the table id comes from the log and
  * nothing is written back to it.
  *
@@ -32,6 +38,7 @@
 #include "access/skey.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/objectaccess.h"
 #include "catalog/pg_class.h"
@@ -43,8 +50,10 @@
 #include "nodes/makefuncs.h"
 #include "port/pg_bswap.h"
 #include "tcop/utility.h"
+#include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "cluster/node.h"
@@ -60,6 +69,19 @@ uint32		kalam_ddl_replay_table_id = 0;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static uint32 ddl_counter = 0;
 static object_access_hook_type prev_object_access_hook = NULL;
+
+/*
+ * A kalam table that the running utility statement dropped, noted by the
+ * object access hook (in TopTransactionContext) for a DROP record once
+ * the statement is done.
+ */
+typedef struct DroppedTable
+{
+	uint32		table_id;
+	char	   *name;			/* schema-qualified, quoted */
+} DroppedTable;
+
+static List *dropped_tables = NIL;
 
 /* Is the named server one of the kalam foreign-data wrapper? */
 bool
@@ -144,12 +166,10 @@ put_ddl_record(const char *record, size_t len)
  * for a CREATE the table's schema, and the text of the one statement.
  */
 static void
-record_ddl(PlannedStmt *pstmt, const char *queryString, KalamDdlKind kind,
-		   uint32 table_id, const char *schema)
+record_ddl(const char *statement, KalamDdlKind kind, uint32 table_id,
+		   const char *schema)
 {
 	KalamDdlRecord record;
-	int			location = Max(pstmt->stmt_location, 0);
-	int			len = pstmt->stmt_len > 0 ? pstmt->stmt_len : (int) strlen(queryString + location);
 	char	   *data;
 	size_t		size;
 
@@ -158,7 +178,7 @@ record_ddl(PlannedStmt *pstmt, const char *queryString, KalamDdlKind kind,
 	record.role = GetUserNameFromId(GetUserId(), false);
 	record.search_path = namespace_search_path;
 	record.schema = schema ? schema : "";
-	record.statement = pnstrdup(queryString + location, len);
+	record.statement = statement;
 	size = kalam_ddl_record_size(&record);
 	data = palloc(size);
 	kalam_ddl_record_encode(&record, data);
@@ -218,21 +238,6 @@ append_table_id(List *ids, Oid relid)
 
 	if (OidIsValid(relid))
 		ids = lappend_oid(ids, (Oid) stored_identity(relid, &type));
-	return ids;
-}
-
-/* The ids of the kalam tables a DROP names */
-static List *
-dropped_kalam_tables(DropStmt *stmt)
-{
-	ListCell   *lc;
-	List	   *ids = NIL;
-
-	if (stmt->removeType != OBJECT_FOREIGN_TABLE)
-		return NIL;
-	foreach(lc, stmt->objects)
-		ids = append_table_id(ids,
-							  kalam_relation(makeRangeVarFromNameList((List *) lfirst(lc))));
 	return ids;
 }
 
@@ -370,6 +375,75 @@ validate_table(Oid relid)
 	table_close(rel, AccessShareLock);
 }
 
+/* The text of the statement being run, palloc'd */
+static char *
+statement_text(PlannedStmt *pstmt, const char *queryString)
+{
+	int			location = Max(pstmt->stmt_location, 0);
+	int			len = pstmt->stmt_len > 0 ? pstmt->stmt_len : (int) strlen(queryString + location);
+
+	return pnstrdup(queryString + location, len);
+}
+
+/*
+ * The statement of the DROP record of a kalam table that parsetree
+ * dropped: its own text for a DROP FOREIGN TABLE, else DROP FOREIGN TABLE
+ * of the table with parsetree's CASCADE or RESTRICT (the replay runs a
+ * DROP FOREIGN TABLE only, on the table with the recorded id).
+ */
+static char *
+drop_statement(Node *parsetree, PlannedStmt *pstmt, const char *queryString,
+			   const char *name)
+{
+	DropBehavior behavior = DROP_RESTRICT;
+
+	if (IsA(parsetree, DropStmt))
+	{
+		if (((DropStmt *) parsetree)->removeType == OBJECT_FOREIGN_TABLE)
+			return statement_text(pstmt, queryString);
+		behavior = ((DropStmt *) parsetree)->behavior;
+	}
+	else if (IsA(parsetree, DropOwnedStmt))
+		behavior = ((DropOwnedStmt *) parsetree)->behavior;
+	return psprintf("DROP FOREIGN TABLE %s%s", name,
+					behavior == DROP_CASCADE ? " CASCADE" : "");
+}
+
+/*
+ * Run the statement; returns the kalam tables it dropped (DroppedTable),
+ * each noted by the object access hook.  The list of an enclosing
+ * statement is kept aside meanwhile.
+ */
+static List *
+run_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+			ProcessUtilityContext context, ParamListInfo params,
+			QueryEnvironment *queryEnv, DestReceiver *dest,
+			QueryCompletion *qc)
+{
+	List	   *outer = dropped_tables;
+	List	   *dropped;
+
+	dropped_tables = NIL;
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+								params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
+									params, queryEnv, dest, qc);
+	}
+	PG_CATCH();
+	{
+		dropped_tables = outer;
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	dropped = dropped_tables;
+	dropped_tables = outer;
+	return dropped;
+}
+
 static void
 kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 					  bool readOnlyTree, ProcessUtilityContext context,
@@ -381,9 +455,11 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 	bool		replicate = false;
 	KalamDdlKind kind = KALAM_DDL_CREATE;
 	uint32		table_id = 0;
-	List	   *each_table = NIL;	/* a record per table: DROP, GRANT */
+	List	   *each_table = NIL;	/* a record per table: GRANT */
+	List	   *dropped;
 	Oid			relid = InvalidOid;
 	KalamTableType type;
+	ListCell   *lc;
 
 	if (IsA(parsetree, CreateForeignTableStmt) &&
 		kalam_server_is_kalam(((CreateForeignTableStmt *) parsetree)->servername))
@@ -423,11 +499,6 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 		table_id = stored_identity(relid, &type);
 		replicate = true;
 	}
-	else if (IsA(parsetree, DropStmt))
-	{
-		each_table = dropped_kalam_tables((DropStmt *) parsetree);
-		kind = KALAM_DDL_DROP;
-	}
 	else if (IsA(parsetree, GrantStmt))
 	{
 		each_table = granted_kalam_tables((GrantStmt *) parsetree);
@@ -443,12 +514,8 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 				 errhint("Connect to \"%s\", or set kalam.database and restart the server.",
 						 kalam_database)));
 
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(pstmt, queryString, readOnlyTree, context, params,
-							queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context,
-								params, queryEnv, dest, qc);
+	dropped = run_utility(pstmt, queryString, readOnlyTree, context, params,
+						  queryEnv, dest, qc);
 
 	if (validate != NULL)
 	{
@@ -458,16 +525,19 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 	if (kalam_ddl_replaying)
 		return;
 	if (replicate && kind == KALAM_DDL_CREATE)
-		record_ddl(pstmt, queryString, kind, table_id,
+		record_ddl(statement_text(pstmt, queryString), kind, table_id,
 				   get_namespace_name(get_rel_namespace(relid)));
 	else if (replicate)
-		record_ddl(pstmt, queryString, kind, table_id, NULL);
-	else
+		record_ddl(statement_text(pstmt, queryString), kind, table_id, NULL);
+	foreach(lc, each_table)
+		record_ddl(statement_text(pstmt, queryString), kind,
+				   (uint32) lfirst_oid(lc), NULL);
+	foreach(lc, dropped)
 	{
-		ListCell   *lc;
+		DroppedTable *d = (DroppedTable *) lfirst(lc);
 
-		foreach(lc, each_table)
-			record_ddl(pstmt, queryString, kind, (uint32) lfirst_oid(lc), NULL);
+		record_ddl(drop_statement(parsetree, pstmt, queryString, d->name),
+				   KALAM_DDL_DROP, d->table_id, NULL);
 	}
 }
 
@@ -511,8 +581,29 @@ kalam_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 
 		/* on replay, the dropping node's command deletes the rows */
 		if (table_id != 0 && !kalam_ddl_replaying)
+		{
+			MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
+			DroppedTable *d = palloc(sizeof(DroppedTable));
+
 			kalam_delete_table_rows(type, table_id);
+			d->table_id = table_id;
+			d->name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(objectId)),
+												 get_rel_name(objectId));
+			dropped_tables = lappend(dropped_tables, d);
+			MemoryContextSwitchTo(oldcxt);
+		}
 	}
+}
+
+/*
+ * A table dropped outside a utility statement (an extension's own
+ * deletion) has no statement to record it after: forget it with its
+ * transaction.
+ */
+static void
+ddl_xact_callback(XactEvent event, void *arg)
+{
+	dropped_tables = NIL;
 }
 
 void
@@ -522,4 +613,5 @@ kalam_ddl_install_hooks(void)
 	ProcessUtility_hook = kalam_process_utility;
 	prev_object_access_hook = object_access_hook;
 	object_access_hook = kalam_object_access;
+	RegisterXactCallback(ddl_xact_callback, NULL);
 }
