@@ -8,8 +8,9 @@
 # once the cause is gone it runs, and kalam.replay_skip gives up on one that
 # never will.  Records that can never run (a statement of another kind than
 # recorded, several statements, a non-kalam table, malformed bytes) are
-# refused: skipped and shown, and nothing of them runs.  A kalam table
-# dropped by DROP SCHEMA ... CASCADE or DROP OWNED BY is dropped everywhere.
+# refused: skipped and shown, and nothing of them runs.  REASSIGN OWNED
+# reaches every node, and a kalam table dropped by DROP SCHEMA ... CASCADE
+# or DROP OWNED BY is dropped everywhere.
 use strict;
 use warnings;
 
@@ -391,7 +392,16 @@ is($n2->safe_psql('postgres', q{
 		SELECT has_table_privilege('bob', 'app.heap_local', 'UPDATE')}),
 	'f', 'a crafted GRANT record naming a local table does not touch it');
 
-# (8) a kalam table dropped by another statement than DROP FOREIGN TABLE
+# (8) REASSIGN OWNED gives the kalam tables away on every node
+$n1->safe_psql('postgres', 'REASSIGN OWNED BY bob TO alice');
+for my $node ($n2, $n3)
+{
+	ok($node->poll_query_until('postgres',
+			"SELECT relowner::regrole::text = 'alice' FROM pg_class WHERE oid = 'app2.g1'::regclass"),
+		'REASSIGN OWNED reaches ' . $node->name);
+}
+
+# (9) a kalam table dropped by another statement than DROP FOREIGN TABLE
 # (DROP SCHEMA ... CASCADE, DROP OWNED BY) is dropped on every node, not
 # only its rows (they went with the dropping transaction everywhere)
 $n1->safe_psql('postgres', q{

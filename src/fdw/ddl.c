@@ -23,6 +23,9 @@
  * with that statement's CASCADE or RESTRICT.  Before, only DROP FOREIGN
  * TABLE was written: such a drop deleted the rows on every node (they are
  * a command of the transaction) and left the table, empty, on the others.
+ * A REASSIGN OWNED writes an ALTER FOREIGN TABLE ... OWNER TO record per
+ * kalam table it gives away: else the old owner kept, on the other nodes,
+ * the right to alter and drop it (and its DDL reaches every node).
  * The kalam jobs worker of every other node runs it again
  * (jobs/ddl_replay.c).  While it
  * does, kalam_ddl_replaying is set: the table id comes from the log and
@@ -50,6 +53,7 @@
 #include "nodes/makefuncs.h"
 #include "port/pg_bswap.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -70,17 +74,18 @@ static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static uint32 ddl_counter = 0;
 static object_access_hook_type prev_object_access_hook = NULL;
 
-/*
- * A kalam table that the running utility statement dropped, noted by the
- * object access hook (in TopTransactionContext) for a DROP record once
- * the statement is done.
- */
-typedef struct DroppedTable
+/* A kalam table, for a record written after the statement ran */
+typedef struct NamedTable
 {
 	uint32		table_id;
 	char	   *name;			/* schema-qualified, quoted */
-} DroppedTable;
+} NamedTable;
 
+/*
+ * The kalam tables that the running utility statement dropped, noted by
+ * the object access hook (in TopTransactionContext) for a DROP record
+ * each once the statement is done.
+ */
 static List *dropped_tables = NIL;
 
 /* Is the named server one of the kalam foreign-data wrapper? */
@@ -213,6 +218,21 @@ kalam_debug_put_ddl_record(PG_FUNCTION_ARGS)
 	PG_RETURN_VOID();
 }
 
+static uint32 stored_identity(Oid relid, KalamTableType *type);
+
+/* Kalam table relid, by id and name, palloc'd */
+static NamedTable *
+named_table(Oid relid)
+{
+	NamedTable *t = palloc(sizeof(NamedTable));
+	KalamTableType type;
+
+	t->table_id = stored_identity(relid, &type);
+	t->name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+										 get_rel_name(relid));
+	return t;
+}
+
 static Oid
 kalam_relation(RangeVar *rv)
 {
@@ -223,8 +243,6 @@ kalam_relation(RangeVar *rv)
 		return relid;
 	return InvalidOid;
 }
-
-static uint32 stored_identity(Oid relid, KalamTableType *type);
 
 /*
  * ids (a list of table ids, as OIDs) with the id of kalam table relid
@@ -241,30 +259,66 @@ append_table_id(List *ids, Oid relid)
 	return ids;
 }
 
+/*
+ * The kalam tables of this database (their OIDs): those in schema nspid
+ * if it is valid, owned by one of owners if it is not NIL.
+ */
+static List *
+kalam_tables_where(Oid nspid, List *owners)
+{
+	Relation	rel = table_open(RelationRelationId, AccessShareLock);
+	ScanKeyData key[2];
+	int			nkeys = 0;
+	TableScanDesc scan;
+	HeapTuple	tuple;
+	List	   *relids = NIL;
+
+	ScanKeyInit(&key[nkeys++], Anum_pg_class_relkind, BTEqualStrategyNumber,
+				F_CHAREQ, CharGetDatum(RELKIND_FOREIGN_TABLE));
+	if (OidIsValid(nspid))
+		ScanKeyInit(&key[nkeys++], Anum_pg_class_relnamespace,
+					BTEqualStrategyNumber, F_OIDEQ, ObjectIdGetDatum(nspid));
+	scan = table_beginscan_catalog(rel, nkeys, key);
+	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
+	{
+		Form_pg_class form = (Form_pg_class) GETSTRUCT(tuple);
+
+		if ((owners == NIL || list_member_oid(owners, form->relowner)) &&
+			kalam_is_kalam_table(form->oid))
+			relids = lappend_oid(relids, form->oid);
+	}
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return relids;
+}
+
 /* Append the ids of the kalam tables in schema nspid to ids */
 static List *
 kalam_tables_in_schema(Oid nspid, List *ids)
 {
-	Relation	rel = table_open(RelationRelationId, AccessShareLock);
-	ScanKeyData key[2];
-	TableScanDesc scan;
-	HeapTuple	tuple;
+	ListCell   *lc;
 
-	ScanKeyInit(&key[0], Anum_pg_class_relnamespace, BTEqualStrategyNumber,
-				F_OIDEQ, ObjectIdGetDatum(nspid));
-	ScanKeyInit(&key[1], Anum_pg_class_relkind, BTEqualStrategyNumber,
-				F_CHAREQ, CharGetDatum(RELKIND_FOREIGN_TABLE));
-	scan = table_beginscan_catalog(rel, 2, key);
-	while ((tuple = heap_getnext(scan, ForwardScanDirection)) != NULL)
-	{
-		Oid			relid = ((Form_pg_class) GETSTRUCT(tuple))->oid;
-
-		if (kalam_is_kalam_table(relid))
-			ids = append_table_id(ids, relid);
-	}
-	table_endscan(scan);
-	table_close(rel, AccessShareLock);
+	foreach(lc, kalam_tables_where(nspid, NIL))
+		ids = append_table_id(ids, lfirst_oid(lc));
 	return ids;
+}
+
+/*
+ * The kalam tables (NamedTable) whose owner a REASSIGN OWNED changes, as
+ * they are before it runs.
+ */
+static List *
+reassigned_kalam_tables(ReassignOwnedStmt *stmt)
+{
+	List	   *owners = NIL;
+	List	   *tables = NIL;
+	ListCell   *lc;
+
+	foreach(lc, stmt->roles)
+		owners = lappend_oid(owners, get_rolespec_oid((RoleSpec *) lfirst(lc), false));
+	foreach(lc, kalam_tables_where(InvalidOid, owners))
+		tables = lappend(tables, named_table(lfirst_oid(lc)));
+	return tables;
 }
 
 /*
@@ -410,7 +464,7 @@ drop_statement(Node *parsetree, PlannedStmt *pstmt, const char *queryString,
 }
 
 /*
- * Run the statement; returns the kalam tables it dropped (DroppedTable),
+ * Run the statement; returns the kalam tables it dropped (NamedTable),
  * each noted by the object access hook.  The list of an enclosing
  * statement is kept aside meanwhile.
  */
@@ -456,6 +510,7 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 	KalamDdlKind kind = KALAM_DDL_CREATE;
 	uint32		table_id = 0;
 	List	   *each_table = NIL;	/* a record per table: GRANT */
+	List	   *reassigned = NIL;
 	List	   *dropped;
 	Oid			relid = InvalidOid;
 	KalamTableType type;
@@ -504,6 +559,8 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 		each_table = granted_kalam_tables((GrantStmt *) parsetree);
 		kind = KALAM_DDL_GRANT;
 	}
+	else if (IsA(parsetree, ReassignOwnedStmt))
+		reassigned = reassigned_kalam_tables((ReassignOwnedStmt *) parsetree);
 	else if (IsA(parsetree, CreateExtensionStmt) &&
 			 strcmp(((CreateExtensionStmt *) parsetree)->extname, "kalam") == 0 &&
 			 strcmp(get_database_name(MyDatabaseId), kalam_database) != 0)
@@ -532,9 +589,18 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 	foreach(lc, each_table)
 		record_ddl(statement_text(pstmt, queryString), kind,
 				   (uint32) lfirst_oid(lc), NULL);
+	foreach(lc, reassigned)
+	{
+		NamedTable *t = (NamedTable *) lfirst(lc);
+		const char *owner = get_rolespec_name(((ReassignOwnedStmt *) parsetree)->newrole);
+
+		record_ddl(psprintf("ALTER FOREIGN TABLE %s OWNER TO %s", t->name,
+							quote_identifier(owner)),
+				   KALAM_DDL_ALTER, t->table_id, NULL);
+	}
 	foreach(lc, dropped)
 	{
-		DroppedTable *d = (DroppedTable *) lfirst(lc);
+		NamedTable *d = (NamedTable *) lfirst(lc);
 
 		record_ddl(drop_statement(parsetree, pstmt, queryString, d->name),
 				   KALAM_DDL_DROP, d->table_id, NULL);
@@ -583,13 +649,9 @@ kalam_object_access(ObjectAccessType access, Oid classId, Oid objectId,
 		if (table_id != 0 && !kalam_ddl_replaying)
 		{
 			MemoryContext oldcxt = MemoryContextSwitchTo(TopTransactionContext);
-			DroppedTable *d = palloc(sizeof(DroppedTable));
 
 			kalam_delete_table_rows(type, table_id);
-			d->table_id = table_id;
-			d->name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(objectId)),
-												 get_rel_name(objectId));
-			dropped_tables = lappend(dropped_tables, d);
+			dropped_tables = lappend(dropped_tables, named_table(objectId));
 			MemoryContextSwitchTo(oldcxt);
 		}
 	}
