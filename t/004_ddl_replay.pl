@@ -10,7 +10,8 @@
 # recorded, several statements, a non-kalam table, malformed bytes) are
 # refused: skipped and shown, and nothing of them runs.  REASSIGN OWNED
 # reaches every node, and a kalam table dropped by DROP SCHEMA ... CASCADE
-# or DROP OWNED BY is dropped everywhere.
+# or DROP OWNED BY is dropped everywhere (and DROP OWNED's revocations
+# reach every node too).
 use strict;
 use warnings;
 
@@ -403,7 +404,8 @@ for my $node ($n2, $n3)
 
 # (9) a kalam table dropped by another statement than DROP FOREIGN TABLE
 # (DROP SCHEMA ... CASCADE, DROP OWNED BY) is dropped on every node, not
-# only its rows (they went with the dropping transaction everywhere)
+# only its rows (they went with the dropping transaction everywhere), and
+# DROP OWNED BY revokes the role's privileges on the others everywhere
 $n1->safe_psql('postgres', q{
 	SET ROLE alice;
 	CREATE SCHEMA app3;
@@ -416,11 +418,13 @@ $n1->safe_psql('postgres', q{
 	  SERVER kalam OPTIONS (type 'shared', primary_key 'k');
 	RESET ROLE;
 	ALTER FOREIGN TABLE app.o1 OWNER TO dave;
+	GRANT SELECT ON app2.g1 TO dave;
 });
 # the replayed DROP runs as the table's owner, who needs to reach it
 $_->safe_psql('postgres', 'GRANT USAGE ON SCHEMA app TO dave') for @nodes;
 wait_all("SELECT to_regclass('app3.d2') IS NOT NULL AND "
-	  . "(SELECT relowner::regrole::text = 'dave' FROM pg_class WHERE oid = to_regclass('app.o1'))",
+	  . "(SELECT relowner::regrole::text = 'dave' FROM pg_class WHERE oid = to_regclass('app.o1'))"
+	  . " AND has_table_privilege('dave', 'app2.g1', 'SELECT')",
 	'the tables to drop');
 my $dropped_ids = $n1->safe_psql('postgres', q{
 	SELECT string_agg(id::text, ',') FROM kalam.tables
@@ -433,6 +437,8 @@ for my $node (@nodes)
 			"SELECT to_regclass('app3.d1') IS NULL AND to_regclass('app3.d2') IS NULL"
 			  . " AND to_regclass('app.o1') IS NULL"),
 		'DROP SCHEMA ... CASCADE and DROP OWNED BY drop the kalam tables on ' . $node->name);
+	ok($node->poll_query_until('postgres', "SELECT NOT has_table_privilege('dave', 'app2.g1', 'SELECT')"),
+		'DROP OWNED BY takes the role\'s privileges on the others away on ' . $node->name);
 	is($node->safe_psql('postgres',
 			"SELECT count(*) FROM kalam.replay_state WHERE table_id IN ($dropped_ids)"),
 		0, 'nothing of them failed on ' . $node->name);

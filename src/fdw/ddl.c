@@ -25,7 +25,10 @@
  * a command of the transaction) and left the table, empty, on the others.
  * A REASSIGN OWNED writes an ALTER FOREIGN TABLE ... OWNER TO record per
  * kalam table it gives away: else the old owner kept, on the other nodes,
- * the right to alter and drop it (and its DDL reaches every node).
+ * the right to alter and drop it (and its DDL reaches every node).  A DROP
+ * OWNED also writes a REVOKE ALL ... CASCADE record per kalam table that
+ * grants one of its roles something: else the role kept those privileges
+ * on the other nodes.
  * The kalam jobs worker of every other node runs it again
  * (jobs/ddl_replay.c).  While it
  * does, kalam_ddl_replaying is set: the table id comes from the log and
@@ -58,6 +61,7 @@
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "cluster/node.h"
@@ -80,6 +84,14 @@ typedef struct NamedTable
 	uint32		table_id;
 	char	   *name;			/* schema-qualified, quoted */
 } NamedTable;
+
+/* A record of a statement, worked out before the statement runs */
+typedef struct PlannedRecord
+{
+	KalamDdlKind kind;
+	uint32		table_id;
+	char	   *statement;
+} PlannedRecord;
 
 /*
  * The kalam tables that the running utility statement dropped, noted by
@@ -303,22 +315,110 @@ kalam_tables_in_schema(Oid nspid, List *ids)
 	return ids;
 }
 
-/*
- * The kalam tables (NamedTable) whose owner a REASSIGN OWNED changes, as
- * they are before it runs.
- */
-static List *
-reassigned_kalam_tables(ReassignOwnedStmt *stmt)
+static PlannedRecord *
+planned_record(KalamDdlKind kind, Oid relid, char *statement)
 {
-	List	   *owners = NIL;
-	List	   *tables = NIL;
+	PlannedRecord *r = palloc(sizeof(PlannedRecord));
+	KalamTableType type;
+
+	r->kind = kind;
+	r->table_id = stored_identity(relid, &type);
+	r->statement = statement;
+	return r;
+}
+
+static List *
+role_oids(List *rolespecs)
+{
+	List	   *oids = NIL;
 	ListCell   *lc;
 
-	foreach(lc, stmt->roles)
-		owners = lappend_oid(owners, get_rolespec_oid((RoleSpec *) lfirst(lc), false));
-	foreach(lc, kalam_tables_where(InvalidOid, owners))
-		tables = lappend(tables, named_table(lfirst_oid(lc)));
-	return tables;
+	foreach(lc, rolespecs)
+		oids = lappend_oid(oids, get_rolespec_oid((RoleSpec *) lfirst(lc), false));
+	return oids;
+}
+
+/*
+ * Does the ACL of relation relid name role (as a grantee, or as a grantor,
+ * whose REVOKE then does nothing)?
+ */
+static bool
+acl_names(Oid relid, Oid role)
+{
+	HeapTuple	tuple = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	bool		found = false;
+	bool		isnull;
+	Datum		datum;
+
+	if (!HeapTupleIsValid(tuple))
+		return false;
+	datum = SysCacheGetAttr(RELOID, tuple, Anum_pg_class_relacl, &isnull);
+	if (!isnull)
+	{
+		Oid		   *members;
+		int			n = aclmembers(DatumGetAclP(datum), &members);
+
+		for (int i = 0; i < n && !found; i++)
+			found = (members[i] == role);
+	}
+	ReleaseSysCache(tuple);
+	return found;
+}
+
+/*
+ * The records of a REASSIGN OWNED: an ALTER ... OWNER TO of each kalam
+ * table it gives away, as they are before it runs.
+ */
+static List *
+reassign_records(ReassignOwnedStmt *stmt)
+{
+	const char *owner = quote_identifier(get_rolespec_name(stmt->newrole));
+	List	   *records = NIL;
+	ListCell   *lc;
+
+	foreach(lc, kalam_tables_where(InvalidOid, role_oids(stmt->roles)))
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		records = lappend(records,
+						  planned_record(KALAM_DDL_ALTER, relid,
+										 psprintf("ALTER FOREIGN TABLE %s OWNER TO %s",
+												  named_table(relid)->name, owner)));
+	}
+	return records;
+}
+
+/*
+ * The records of a DROP OWNED besides its drops (the object access hook
+ * notes those): a REVOKE ALL ... CASCADE from each of its roles on each
+ * kalam table that it does not drop and whose privileges name that role.
+ */
+static List *
+drop_owned_records(DropOwnedStmt *stmt)
+{
+	List	   *roles = role_oids(stmt->roles);
+	List	   *owned = kalam_tables_where(InvalidOid, roles);
+	List	   *records = NIL;
+	ListCell   *lc;
+	ListCell   *lr;
+
+	foreach(lc, kalam_tables_where(InvalidOid, NIL))
+	{
+		Oid			relid = lfirst_oid(lc);
+
+		if (list_member_oid(owned, relid))
+			continue;
+		foreach(lr, roles)
+		{
+			if (acl_names(relid, lfirst_oid(lr)))
+				records = lappend(records,
+								  planned_record(KALAM_DDL_GRANT, relid,
+												 psprintf("REVOKE ALL ON TABLE %s FROM %s CASCADE",
+														  named_table(relid)->name,
+														  quote_identifier(GetUserNameFromId(lfirst_oid(lr), false)))));
+		}
+	}
+	return records;
 }
 
 /*
@@ -510,7 +610,7 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 	KalamDdlKind kind = KALAM_DDL_CREATE;
 	uint32		table_id = 0;
 	List	   *each_table = NIL;	/* a record per table: GRANT */
-	List	   *reassigned = NIL;
+	List	   *planned = NIL;	/* REASSIGN OWNED's, DROP OWNED's */
 	List	   *dropped;
 	Oid			relid = InvalidOid;
 	KalamTableType type;
@@ -560,7 +660,9 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 		kind = KALAM_DDL_GRANT;
 	}
 	else if (IsA(parsetree, ReassignOwnedStmt))
-		reassigned = reassigned_kalam_tables((ReassignOwnedStmt *) parsetree);
+		planned = reassign_records((ReassignOwnedStmt *) parsetree);
+	else if (IsA(parsetree, DropOwnedStmt))
+		planned = drop_owned_records((DropOwnedStmt *) parsetree);
 	else if (IsA(parsetree, CreateExtensionStmt) &&
 			 strcmp(((CreateExtensionStmt *) parsetree)->extname, "kalam") == 0 &&
 			 strcmp(get_database_name(MyDatabaseId), kalam_database) != 0)
@@ -589,14 +691,11 @@ kalam_process_utility(PlannedStmt *pstmt, const char *queryString,
 	foreach(lc, each_table)
 		record_ddl(statement_text(pstmt, queryString), kind,
 				   (uint32) lfirst_oid(lc), NULL);
-	foreach(lc, reassigned)
+	foreach(lc, planned)
 	{
-		NamedTable *t = (NamedTable *) lfirst(lc);
-		const char *owner = get_rolespec_name(((ReassignOwnedStmt *) parsetree)->newrole);
+		PlannedRecord *r = (PlannedRecord *) lfirst(lc);
 
-		record_ddl(psprintf("ALTER FOREIGN TABLE %s OWNER TO %s", t->name,
-							quote_identifier(owner)),
-				   KALAM_DDL_ALTER, t->table_id, NULL);
+		record_ddl(r->statement, r->kind, r->table_id, NULL);
 	}
 	foreach(lc, dropped)
 	{
