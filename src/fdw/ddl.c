@@ -316,13 +316,12 @@ kalam_tables_in_schema(Oid nspid, List *ids)
 }
 
 static PlannedRecord *
-planned_record(KalamDdlKind kind, Oid relid, char *statement)
+planned_record(KalamDdlKind kind, uint32 table_id, char *statement)
 {
 	PlannedRecord *r = palloc(sizeof(PlannedRecord));
-	KalamTableType type;
 
 	r->kind = kind;
-	r->table_id = stored_identity(relid, &type);
+	r->table_id = table_id;
 	r->statement = statement;
 	return r;
 }
@@ -378,12 +377,12 @@ reassign_records(ReassignOwnedStmt *stmt)
 
 	foreach(lc, kalam_tables_where(InvalidOid, role_oids(stmt->roles)))
 	{
-		Oid			relid = lfirst_oid(lc);
+		NamedTable *t = named_table(lfirst_oid(lc));
 
 		records = lappend(records,
-						  planned_record(KALAM_DDL_ALTER, relid,
+						  planned_record(KALAM_DDL_ALTER, t->table_id,
 										 psprintf("ALTER FOREIGN TABLE %s OWNER TO %s",
-												  named_table(relid)->name, owner)));
+												  t->name, owner)));
 	}
 	return records;
 }
@@ -405,17 +404,21 @@ drop_owned_records(DropOwnedStmt *stmt)
 	foreach(lc, kalam_tables_where(InvalidOid, NIL))
 	{
 		Oid			relid = lfirst_oid(lc);
+		NamedTable *t = NULL;
 
 		if (list_member_oid(owned, relid))
 			continue;
 		foreach(lr, roles)
 		{
-			if (acl_names(relid, lfirst_oid(lr)))
-				records = lappend(records,
-								  planned_record(KALAM_DDL_GRANT, relid,
-												 psprintf("REVOKE ALL ON TABLE %s FROM %s CASCADE",
-														  named_table(relid)->name,
-														  quote_identifier(GetUserNameFromId(lfirst_oid(lr), false)))));
+			if (!acl_names(relid, lfirst_oid(lr)))
+				continue;
+			if (t == NULL)
+				t = named_table(relid);
+			records = lappend(records,
+							  planned_record(KALAM_DDL_GRANT, t->table_id,
+											 psprintf("REVOKE ALL ON TABLE %s FROM %s CASCADE",
+													  t->name,
+													  quote_identifier(GetUserNameFromId(lfirst_oid(lr), false)))));
 		}
 	}
 	return records;
